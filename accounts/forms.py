@@ -1,0 +1,54 @@
+from django import forms
+from django.contrib.auth import password_validation
+from django.contrib.auth.forms import AuthenticationForm
+
+from accounts.models import User
+
+
+class EmailAuthenticationForm(AuthenticationForm):
+    username = forms.EmailField(label="Email", widget=forms.EmailInput(attrs={"autofocus": True}))
+
+
+class SignUpForm(forms.Form):
+    role = forms.ChoiceField(
+        label="I am",
+        choices=[
+            (User.Role.BUYER, "a buyer, placing protected orders"),
+            (User.Role.SUPPLIER_STAFF, "a supplier, selling with Trade Assurance"),
+        ],
+        widget=forms.RadioSelect,
+        initial=User.Role.BUYER,
+    )
+    organisation_name = forms.CharField(label="Company name", max_length=200)
+    country = forms.CharField(
+        label="Country (ISO code, e.g. US, CN)",
+        max_length=2,
+        min_length=2,
+        widget=forms.TextInput(attrs={"style": "text-transform:uppercase"}),
+    )
+    full_name = forms.CharField(label="Your name", max_length=150)
+    email = forms.EmailField()
+    password = forms.CharField(widget=forms.PasswordInput, strip=False)
+
+    def clean_country(self) -> str:
+        country = self.cleaned_data["country"].upper()
+        if not country.isalpha():
+            raise forms.ValidationError("Use the two-letter ISO country code.")
+        return country
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"].lower()
+        if User.objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError("An account with this email already exists.")
+        return email
+
+    def clean(self):
+        cleaned = super().clean()
+        password = cleaned.get("password")
+        if password:
+            candidate = User(email=cleaned.get("email", ""), full_name=cleaned.get("full_name", ""))
+            try:
+                password_validation.validate_password(password, candidate)
+            except forms.ValidationError as error:
+                self.add_error("password", error)
+        return cleaned

@@ -1,0 +1,114 @@
+"""Identity: users log in by email and act for one organisation, in one role."""
+
+from django.contrib.auth.models import AbstractUser, BaseUserManager
+from django.db import models
+
+
+class Organisation(models.Model):
+    """A company on the platform: who buys, who supplies, who inspects, or who integrates."""
+
+    class Kind(models.TextChoices):
+        BUYER = "buyer", "Buyer company"
+        SUPPLIER = "supplier", "Supplier company"
+        INSPECTION = "inspection", "Inspection company"
+        PARTNER = "partner", "Partner (API integrator)"
+
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2 code")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [models.Index(fields=["kind"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def _create_user(self, email: str, password: str | None, **extra):
+        if not email:
+            raise ValueError("An email address is required.")
+        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email: str, password: str | None = None, **extra):
+        extra.setdefault("is_staff", False)
+        extra.setdefault("is_superuser", False)
+        return self._create_user(email, password, **extra)
+
+    def create_superuser(self, email: str, password: str | None = None, **extra):
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        extra.setdefault("role", User.Role.MEDIATOR)
+        return self._create_user(email, password, **extra)
+
+
+class User(AbstractUser):
+    class Role(models.TextChoices):
+        BUYER = "buyer", "Buyer"
+        SUPPLIER_STAFF = "supplier_staff", "Supplier staff"
+        MEDIATOR = "mediator", "Mediator"
+        VETTING = "vetting", "Vetting staff"
+        INSPECTOR = "inspector", "Inspector"
+        PARTNER = "partner", "Partner developer"
+
+    # The organisation kind each role belongs to; staff roles belong to none.
+    ORGANISATION_KIND_FOR_ROLE = {
+        Role.BUYER: Organisation.Kind.BUYER,
+        Role.SUPPLIER_STAFF: Organisation.Kind.SUPPLIER,
+        Role.INSPECTOR: Organisation.Kind.INSPECTION,
+        Role.PARTNER: Organisation.Kind.PARTNER,
+    }
+    STAFF_ROLES = {Role.MEDIATOR, Role.VETTING}
+
+    username = None
+    email = models.EmailField("email address", unique=True)
+    full_name = models.CharField(max_length=150, blank=True)
+    role = models.CharField(max_length=20, choices=Role.choices)
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.PROTECT, null=True, blank=True, related_name="members"
+    )
+
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    objects = UserManager()
+
+    class Meta:
+        ordering = ["email"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(role__in=["mediator", "vetting"])
+                | models.Q(organisation__isnull=False),
+                name="user_outside_staff_has_organisation",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name or self.email
+
+    @property
+    def is_buyer(self) -> bool:
+        return self.role == self.Role.BUYER
+
+    @property
+    def is_supplier_staff(self) -> bool:
+        return self.role == self.Role.SUPPLIER_STAFF
+
+    @property
+    def is_mediator(self) -> bool:
+        return self.role == self.Role.MEDIATOR or self.is_superuser
+
+    @property
+    def is_vetting(self) -> bool:
+        return self.role == self.Role.VETTING or self.is_superuser
+
+    @property
+    def is_inspector(self) -> bool:
+        return self.role == self.Role.INSPECTOR

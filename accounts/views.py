@@ -1,0 +1,47 @@
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
+
+from accounts.forms import SignUpForm
+from accounts.models import User
+from accounts.services import account_sign_up
+from tradeassure.errors import DomainError
+
+# Where each role starts after logging in; the first page that exists wins.
+HOME_FOR_ROLE = {
+    User.Role.BUYER: ["orders:buyer_list", "suppliers:directory"],
+    User.Role.SUPPLIER_STAFF: ["suppliers:dashboard"],
+    User.Role.MEDIATOR: ["admin:index"],
+    User.Role.VETTING: ["admin:index"],
+    User.Role.INSPECTOR: ["disputes:inspector_home"],
+    User.Role.PARTNER: ["developers"],
+}
+
+
+def sign_up(request):
+    if request.user.is_authenticated:
+        return redirect("dashboard")
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = account_sign_up(**form.cleaned_data)
+        except DomainError as error:
+            form.add_error(None, error.message)
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, f"Welcome to TradeAssure, {user}.")
+            return redirect("dashboard")
+    return render(request, "accounts/sign_up.html", {"form": form})
+
+
+@login_required
+def dashboard(request):
+    """Send each user to the page where their work is."""
+    for url_name in HOME_FOR_ROLE.get(request.user.role, []):
+        try:
+            return redirect(reverse(url_name))
+        except NoReverseMatch:
+            continue
+    return render(request, "accounts/dashboard.html")

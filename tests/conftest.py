@@ -1,0 +1,78 @@
+"""Test harness shared by every app's tests.
+
+Tests that need a real PostgreSQL, Redis or Chromium carry the marker `postgres`, `redis` or
+`browser`. Where the service is missing they skip with the reason; under
+TRADEASSURE_REQUIRE_SERVICES=1 (set by .ci/run) the same absence fails the test instead.
+"""
+
+import os
+import shutil
+import socket
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+from django.db import connection
+
+from tradeassure.celery import app as celery_app
+
+REQUIRE_SERVICES = os.environ.get("TRADEASSURE_REQUIRE_SERVICES") == "1"
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+
+
+def _redis_reachable() -> bool:
+    parsed = urlparse(REDIS_URL)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 6379), 1):
+            return True
+    except OSError:
+        return False
+
+
+def _missing(marker_name: str) -> str | None:
+    if marker_name == "postgres" and connection.vendor != "postgresql":
+        return "needs PostgreSQL: set DATABASE_URL=postgres://…"
+    if marker_name == "redis" and not _redis_reachable():
+        return f"needs Redis at {REDIS_URL}"
+    if marker_name == "browser" and not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        return f"needs Chromium at {CHROMIUM}"
+    return None
+
+
+def pytest_runtest_setup(item):
+    for marker_name in ("postgres", "redis", "browser"):
+        if item.get_closest_marker(marker_name) is None:
+            continue
+        reason = _missing(marker_name)
+        if reason is None:
+            continue
+        if REQUIRE_SERVICES:
+            pytest.fail(f"{reason} (TRADEASSURE_REQUIRE_SERVICES=1)", pytrace=False)
+        pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_storage(settings, tmp_path):
+    """Uploads go to a per-test folder, never into var/."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.PRIVATE_MEDIA_ROOT = tmp_path / "private"
+
+
+@pytest.fixture(autouse=True)
+def _celery_eager():
+    """Tasks queued by code under test run in-process; the worker test turns this off."""
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = True
+    yield
+    celery_app.conf.task_always_eager = False
+
+
+@pytest.fixture
+def redis_url() -> str:
+    return REDIS_URL
+
+
+@pytest.fixture
+def chromium_path() -> str:
+    return CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")

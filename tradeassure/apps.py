@@ -1,0 +1,30 @@
+from dataclasses import dataclass
+
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+@dataclass(frozen=True)
+class PeriodicTask:
+    """A beat schedule an app declares on its AppConfig (`periodic_tasks`); synced after migrate."""
+
+    name: str
+    task: str
+    every_seconds: int | None = None
+    crontab: str | None = None  # "minute hour day_of_month month_of_year day_of_week"
+
+
+class TradeAssureConfig(AppConfig):
+    name = "tradeassure"
+    verbose_name = "Platform"
+    periodic_tasks = [
+        PeriodicTask("outbox: dispatch due messages", "tradeassure.dispatch_outbox", 30),
+        PeriodicTask("health: worker heartbeat", "tradeassure.record_heartbeat", 60),
+    ]
+
+    def ready(self) -> None:
+        from tradeassure.schedules import sync_periodic_tasks
+
+        # Schedules live in code and are written to django-celery-beat's tables after every
+        # migrate, so nobody creates them by hand and a deploy keeps them current.
+        post_migrate.connect(sync_periodic_tasks, dispatch_uid="tradeassure.sync_periodic_tasks")

@@ -1,0 +1,153 @@
+"""Domain errors and the one place that turns them into RFC 9457 problem+json responses.
+
+Services raise these; views show them as form errors or messages; the API's exception handler
+maps each to its HTTP status with a stable `code`.
+"""
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions as drf_exceptions
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+
+class DomainError(Exception):
+    """A rule of the product refused an action. Nothing was changed."""
+
+    status = 400
+    code = "domain_error"
+    title = "The request breaks a rule of the product."
+
+    def __init__(self, message: str, *, code: str | None = None, fields: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        self.fields = fields or {}
+
+
+class ValidationFailed(DomainError):
+    status = 400
+    code = "validation_failed"
+    title = "Some input is not valid."
+
+
+class NotAllowed(DomainError):
+    status = 403
+    code = "not_allowed"
+    title = "You may not do this."
+
+
+class NotFound(DomainError):
+    status = 404
+    code = "not_found"
+    title = "Not found."
+
+
+class InvalidTransition(DomainError):
+    status = 409
+    code = "invalid_transition"
+    title = "This action is not possible in the current state."
+
+
+class Conflict(DomainError):
+    status = 409
+    code = "conflict"
+    title = "The request conflicts with the current state."
+
+
+class Unprocessable(DomainError):
+    status = 422
+    code = "unprocessable"
+    title = "The request cannot be processed."
+
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+_DRF_CODES = {
+    drf_exceptions.NotAuthenticated: "not_authenticated",
+    drf_exceptions.AuthenticationFailed: "authentication_failed",
+    drf_exceptions.PermissionDenied: "not_allowed",
+    drf_exceptions.NotFound: "not_found",
+    drf_exceptions.MethodNotAllowed: "method_not_allowed",
+    drf_exceptions.NotAcceptable: "not_acceptable",
+    drf_exceptions.UnsupportedMediaType: "unsupported_media_type",
+    drf_exceptions.Throttled: "throttled",
+    drf_exceptions.ParseError: "malformed_request",
+    drf_exceptions.ValidationError: "validation_failed",
+}
+
+
+def problem(
+    *, status: int, code: str, title: str, detail: str, instance: str = "", **extra: Any
+) -> dict:
+    body = {
+        "type": f"https://tradeassure.dev/problems/{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if instance:
+        body["instance"] = instance
+    body.update(extra)
+    return body
+
+
+def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
+    """DRF's exception handler: every error leaves the API as application/problem+json."""
+    request = context.get("request")
+    instance = request.path if request is not None else ""
+    if isinstance(exc, DomainError):
+        body = problem(
+            status=exc.status,
+            code=exc.code,
+            title=exc.title,
+            detail=exc.message,
+            instance=instance,
+        )
+        if exc.fields:
+            body["errors"] = exc.fields
+        return Response(body, status=exc.status, content_type=PROBLEM_CONTENT_TYPE)
+    if isinstance(exc, DjangoValidationError):
+        exc = drf_exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
+    elif isinstance(exc, Http404):
+        exc = drf_exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = drf_exceptions.PermissionDenied()
+
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "error")
+    if isinstance(exc, drf_exceptions.ValidationError):
+        errors = (
+            response.data
+            if isinstance(response.data, dict)
+            else {"non_field_errors": response.data}
+        )
+        body = problem(
+            status=response.status_code,
+            code=code,
+            title="Some input is not valid.",
+            detail="See `errors` for what to change.",
+            instance=instance,
+            errors=errors,
+        )
+    else:
+        detail = response.data.get("detail", "") if isinstance(response.data, dict) else ""
+        body = problem(
+            status=response.status_code,
+            code=code,
+            title=str(detail) or "Error",
+            detail=str(detail),
+            instance=instance,
+        )
+    response.data = body
+    response.content_type = PROBLEM_CONTENT_TYPE
+    return response

@@ -1,0 +1,16 @@
+from celery import shared_task
+from django.conf import settings
+
+from tradeassure import clock
+from tradeassure.models import Heartbeat
+from tradeassure.outbox import outbox_dispatch_due
+
+
+@shared_task(name="tradeassure.dispatch_outbox", acks_late=True)
+def dispatch_outbox() -> int:
+    return outbox_dispatch_due(batch_size=settings.TRADE_ASSURANCE["SWEEP_BATCH_SIZE"])
+
+
+@shared_task(name="tradeassure.record_heartbeat", acks_late=True)
+def record_heartbeat(name: str = "worker") -> None:
+    Heartbeat.objects.update_or_create(name=name, defaults={"beat_at": clock.now()})
