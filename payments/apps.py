@@ -1,6 +1,31 @@
 from django.apps import AppConfig
 
+from tradeassure.apps import PeriodicTask
+
 
 class PaymentsConfig(AppConfig):
     name = "payments"
-    periodic_tasks: list = []
+    verbose_name = "Money (escrow ledger)"
+    periodic_tasks = [
+        # Nightly at 02:30 UTC; a failure raises a SystemAlert staff see in the admin.
+        PeriodicTask(
+            "payments: nightly ledger check", "payments.ledger_check", crontab="30 2 * * *"
+        ),
+        PeriodicTask(
+            "payments: resend stuck refunds and payouts", "payments.resend_stuck_requests", 60
+        ),
+    ]
+    # Mediators decide who gets the money, so they may see (never change) all of it.
+    staff_permissions = {
+        "mediator": [
+            "payments.view_escrow",
+            "payments.view_account",
+            "payments.view_ledgertransaction",
+            "payments.view_entry",
+            "payments.view_payment",
+            "payments.view_refund",
+            "payments.view_payout",
+            "payments.view_providerevent",
+            "payments.view_unappliedtransfer",
+        ],
+    }

@@ -221,6 +221,21 @@ TRADE_ASSURANCE = {
     "SWEEP_BATCH_SIZE": env.int("TA_SWEEP_BATCH_SIZE", 200),
 }
 
+# --- Payments -----------------------------------------------------------------------------
+# The ledger and the payment provider (README "Money"). Fees live in TRADE_ASSURANCE above.
+PAYMENT_PROVIDER = env.str("PAYMENT_PROVIDER", default="sandbox")
+# Extra provider adapters by name (dotted path to a class implementing
+# payments.providers.base.PaymentProvider); "sandbox" is built in.
+PAYMENT_PROVIDER_ADAPTERS: dict[str, str] = {}
+# The sandbox signs its webhooks with this (HMAC-SHA256); set your own outside a laptop.
+SANDBOX_WEBHOOK_SECRET = env.str(
+    "SANDBOX_WEBHOOK_SECRET", default="sandbox-webhook-secret-dev-only-0123456789"
+)
+# Webhooks signed longer ago than this are refused (replay protection).
+PAYMENT_WEBHOOK_TOLERANCE_SECONDS = env.int("PAYMENT_WEBHOOK_TOLERANCE_SECONDS", 300)
+# Called as hook(payment=payment) in the capture's transaction (orders adds its hook here).
+PAYMENT_CAPTURED_HOOKS: list[str] = []
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -1,0 +1,352 @@
+"""The escrow ledger (double entry) and the records of money moving through a payment provider.
+
+Sign convention: an entry's amount is what it adds to its account's balance, so every account
+reads "money assigned here". Money that comes in from outside is drawn from the provider
+clearing account (the only account that goes negative); money that leaves goes back into it.
+The entries of one ledger transaction sum to zero per currency.
+"""
+
+import uuid
+
+from django.db import models
+from django.urls import reverse
+
+from tradeassure.money import AMOUNT_DECIMAL_PLACES, AMOUNT_MAX_DIGITS, CURRENCY_CHOICES
+
+
+def _amount(**kwargs) -> models.DecimalField:
+    return models.DecimalField(
+        max_digits=AMOUNT_MAX_DIGITS, decimal_places=AMOUNT_DECIMAL_PLACES, **kwargs
+    )
+
+
+class Escrow(models.Model):
+    """The money held for one order, identified by its `reference` ("order:<id>")."""
+
+    reference = models.CharField(max_length=60, unique=True)
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    buyer_organisation = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.PROTECT, related_name="+"
+    )
+    supplier_organisation = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.PROTECT, related_name="+"
+    )
+    description = models.CharField(max_length=200, blank=True)
+    # The reference a buyer quotes on a bank transfer (T/T) so it is matched to this escrow.
+    bank_reference = models.CharField(max_length=20, unique=True)
+    frozen = models.BooleanField(default=False)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "escrows"
+
+    def __str__(self) -> str:
+        return f"{self.reference} ({self.currency})"
+
+
+class Account(models.Model):
+    class Kind(models.TextChoices):
+        ESCROW = "escrow", "Escrow (held for an order)"
+        INSPECTION_FEE_HELD = "inspection_fee_held", "Inspection fee held"
+        REFUNDS_IN_TRANSIT = "refunds_in_transit", "Refunds owed to the buyer, in transit"
+        SUPPLIER_PAYABLE = "supplier_payable", "Supplier payable"
+        PAYOUTS_IN_TRANSIT = "payouts_in_transit", "Supplier payouts in transit"
+        SUPPLIER_DEBT = "supplier_debt", "Owed by the supplier (taken from the next release)"
+        PLATFORM_FEES = "platform_fees", "Platform fee revenue"
+        INSPECTION_FEES_EARNED = "inspection_fees_earned", "Inspection fees due to inspectors"
+        UNAPPLIED_FUNDS = "unapplied_funds", "Unapplied transfers held for return"
+        PROVIDER_CLEARING = "provider_clearing", "Payment provider clearing"
+
+    # Kinds that may never go below zero (PostgreSQL checks it on every entry, under a lock).
+    NON_NEGATIVE = [
+        Kind.ESCROW,
+        Kind.INSPECTION_FEE_HELD,
+        Kind.REFUNDS_IN_TRANSIT,
+        Kind.SUPPLIER_PAYABLE,
+        Kind.PAYOUTS_IN_TRANSIT,
+        Kind.PLATFORM_FEES,
+        Kind.INSPECTION_FEES_EARNED,
+        Kind.UNAPPLIED_FUNDS,
+    ]
+
+    key = models.CharField(max_length=120, unique=True)
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    escrow = models.ForeignKey(
+        Escrow, on_delete=models.PROTECT, null=True, blank=True, related_name="accounts"
+    )
+    organisation = models.ForeignKey(
+        "accounts.Organisation",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    # A cache of the sum of this account's entries, written in the same transaction as the
+    # entries; `ledger_check` verifies it against the entries.
+    balance = _amount(default=0)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(kind="provider_clearing")
+                | models.Q(kind="supplier_debt", balance__lte=0)
+                | (
+                    ~models.Q(kind__in=["provider_clearing", "supplier_debt"])
+                    & models.Q(balance__gte=0)
+                ),
+                name="payments_account_balance_sign",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class ProviderEvent(models.Model):
+    """A webhook event from a payment provider, stored once by (provider, event id)."""
+
+    class Status(models.TextChoices):
+        APPLIED = "applied", "Applied"
+        IGNORED = "ignored", "Ignored (stale or already reflected)"
+        UNMATCHED = "unmatched", "Unmatched (unknown object)"
+
+    provider = models.CharField(max_length=30)
+    event_id = models.CharField(max_length=100)
+    type = models.CharField(max_length=60)
+    object_reference = models.CharField(max_length=100, blank=True)
+    payload = models.JSONField(default=dict)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    note = models.CharField(max_length=200, blank=True)
+    received_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "event_id"], name="payments_provider_event_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.event_id} {self.type}"
+
+
+class LedgerTransaction(models.Model):
+    """An immutable, balanced set of entries; applied once per idempotency key."""
+
+    class Kind(models.TextChoices):
+        CAPTURE = "capture", "Payment captured into escrow"
+        INSPECTION_FEE_CAPTURE = "inspection_fee_capture", "Inspection fee captured"
+        RELEASE = "release", "Released to the supplier"
+        REFUND = "refund", "Refunded to the buyer"
+        REFUND_COMPLETED = "refund_completed", "Refund paid out by the provider"
+        REFUND_FAILED = "refund_failed", "Refund failed at the provider"
+        PAYOUT = "payout", "Supplier payout requested"
+        PAYOUT_COMPLETED = "payout_completed", "Payout paid by the provider"
+        PAYOUT_FAILED = "payout_failed", "Payout failed; back to payable"
+        INSPECTION_FEE_SETTLE = "inspection_fee_settle", "Inspection fee settled"
+        UNAPPLIED_RECEIVED = "unapplied_received", "Transfer received that could not be applied"
+        UNAPPLIED_RETURN = "unapplied_return", "Unapplied transfer returned"
+
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    escrow = models.ForeignKey(
+        Escrow, on_delete=models.PROTECT, null=True, blank=True, related_name="transactions"
+    )
+    # The gross amount the operation moved (for statements); entries carry the detail.
+    amount = _amount()
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    # The provider event that caused it, if any: one event moves money at most once.
+    provider_event = models.OneToOneField(
+        ProviderEvent,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="ledger_transaction",
+    )
+    memo = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["escrow", "kind"])]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.kind} {self.currency} {self.amount}"
+
+
+class Entry(models.Model):
+    transaction = models.ForeignKey(
+        LedgerTransaction, on_delete=models.PROTECT, related_name="entries"
+    )
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries")
+    amount = _amount()
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "entries"
+        constraints = [
+            models.CheckConstraint(condition=~models.Q(amount=0), name="payments_entry_not_zero")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account.key} {self.amount:+}"
+
+
+class Payment(models.Model):
+    """Money a payer organisation sends into an escrow (or an inspection fee)."""
+
+    class Purpose(models.TextChoices):
+        INITIAL = "initial", "Initial payment"
+        BALANCE = "balance", "Balance payment"
+        INSPECTION_FEE = "inspection_fee", "Inspection fee"
+
+    class Method(models.TextChoices):
+        CARD = "card", "Card"
+        BANK_TRANSFER = "bank_transfer", "Bank transfer (T/T)"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Awaiting payment"
+        FAILED = "failed", "Declined (you may try again)"
+        CAPTURED = "captured", "Paid"
+
+    # The only moves the provider's reports can make; captured money is final.
+    TRANSITIONS = {
+        Status.PENDING: {Status.FAILED, Status.CAPTURED},
+        Status.FAILED: {Status.CAPTURED, Status.PENDING},
+        Status.CAPTURED: set(),
+    }
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    escrow = models.ForeignKey(Escrow, on_delete=models.PROTECT, related_name="payments")
+    purpose = models.CharField(max_length=20, choices=Purpose.choices)
+    amount = _amount()
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    method = models.CharField(max_length=20, choices=Method.choices)
+    payer_organisation = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.PROTECT, related_name="+"
+    )
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    return_url = models.CharField(max_length=500, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    provider = models.CharField(max_length=30)
+    provider_reference = models.CharField(max_length=100, unique=True)
+    failure_reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField()
+    captured_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(amount__gt=0), name="payments_payment_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_purpose_display()} {self.currency} {self.amount} ({self.status})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("payments:payment_detail", args=[self.public_id])
+
+
+class Refund(models.Model):
+    """Money going back to the buyer through the provider: escrow refunds and returned transfers."""
+
+    class Kind(models.TextChoices):
+        ESCROW = "escrow", "Refund from escrow"
+        INSPECTION_FEE = "inspection_fee", "Inspection fee refund"
+        UNAPPLIED_RETURN = "unapplied_return", "Return of an unapplied transfer"
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Requested"
+        PROCESSING = "processing", "Processing at the provider"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed (staff follow up)"
+
+    # Provider reports only move a refund forward; a late "created" after "completed" is stale.
+    RANK = {Status.REQUESTED: 0, Status.PROCESSING: 1, Status.COMPLETED: 2, Status.FAILED: 2}
+
+    escrow = models.ForeignKey(Escrow, on_delete=models.PROTECT, related_name="refunds")
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.ESCROW)
+    amount = _amount()
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    reason = models.CharField(max_length=300, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.REQUESTED)
+    provider = models.CharField(max_length=30)
+    provider_reference = models.CharField(max_length=100, unique=True)
+    created_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(amount__gt=0), name="payments_refund_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Refund {self.currency} {self.amount} ({self.status})"
+
+
+class Payout(models.Model):
+    """A supplier's payable paid out to its bank account through the provider."""
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Requested"
+        PROCESSING = "processing", "Processing at the provider"
+        PAID = "paid", "Paid"
+        FAILED = "failed", "Failed (returned to your balance)"
+
+    RANK = {Status.REQUESTED: 0, Status.PROCESSING: 1, Status.PAID: 2, Status.FAILED: 2}
+
+    organisation = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.PROTECT, related_name="+"
+    )
+    amount = _amount()
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.REQUESTED)
+    requested_by = models.ForeignKey(
+        "accounts.User", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    provider = models.CharField(max_length=30)
+    provider_reference = models.CharField(max_length=100, unique=True)
+    failure_reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(amount__gt=0), name="payments_payout_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Payout {self.currency} {self.amount} ({self.status})"
+
+
+class UnappliedTransfer(models.Model):
+    """Money that arrived for a payment but did not match it (amount or currency): returned."""
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="unapplied")
+    amount = _amount()
+    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    reason = models.CharField(max_length=200)
+    refund = models.OneToOneField(
+        Refund, on_delete=models.PROTECT, null=True, blank=True, related_name="unapplied_transfer"
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"Unapplied {self.currency} {self.amount} for payment #{self.payment_id}"

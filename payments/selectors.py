@@ -1,0 +1,345 @@
+"""Reads of money: escrow summaries, supplier balances and statements, and the ledger check."""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db.models import Q, QuerySet, Sum
+
+from payments.models import (
+    Account,
+    Entry,
+    Escrow,
+    LedgerTransaction,
+    Payment,
+    Payout,
+    ProviderEvent,
+    Refund,
+)
+from tradeassure.money import quantum
+
+Kind = Account.Kind
+TxKind = LedgerTransaction.Kind
+ZERO = Decimal("0")
+
+
+@dataclass(frozen=True)
+class EscrowSummary:
+    """The money of one order. `supplier_net` = released - fees (before any inspection charge)."""
+
+    escrow_reference: str
+    currency: str
+    frozen: bool
+    captured: Decimal = ZERO
+    held: Decimal = ZERO
+    released: Decimal = ZERO
+    fees: Decimal = ZERO
+    refunded: Decimal = ZERO
+    supplier_net: Decimal = ZERO
+    inspection_fee_held: Decimal = ZERO
+    refunds_in_transit: Decimal = ZERO
+    exists: bool = True
+
+
+def _escrow_sums(escrow_ids) -> dict[int, dict[str, Decimal]]:
+    """One query: captured/held/released/fees/refunded per escrow, from the ledger entries."""
+
+    def total(condition: Q) -> Sum:
+        return Sum("amount", filter=condition, default=ZERO)
+
+    on_escrow = Q(account__kind=Kind.ESCROW)
+    rows = (
+        Entry.objects.filter(transaction__escrow_id__in=list(escrow_ids))
+        .values("transaction__escrow_id")
+        .annotate(
+            captured=total(on_escrow & Q(transaction__kind=TxKind.CAPTURE)),
+            released=total(on_escrow & Q(transaction__kind=TxKind.RELEASE)),
+            refunded=total(on_escrow & Q(transaction__kind=TxKind.REFUND)),
+            held=total(on_escrow),
+            fees=total(Q(account__kind=Kind.PLATFORM_FEES, transaction__kind=TxKind.RELEASE)),
+            inspection_fee_held=total(Q(account__kind=Kind.INSPECTION_FEE_HELD)),
+            refunds_in_transit=total(Q(account__kind=Kind.REFUNDS_IN_TRANSIT)),
+        )
+    )
+    sums = {}
+    for row in rows:
+        sums[row["transaction__escrow_id"]] = {
+            "captured": row["captured"],
+            "released": -row["released"],
+            "refunded": -row["refunded"],
+            "held": row["held"],
+            "fees": row["fees"],
+            "inspection_fee_held": row["inspection_fee_held"],
+            "refunds_in_transit": row["refunds_in_transit"],
+        }
+    return sums
+
+
+def _summary(escrow: Escrow, sums: dict[str, Decimal] | None) -> EscrowSummary:
+    q = quantum(escrow.currency)
+    values = {key: value.quantize(q) for key, value in (sums or {}).items()}
+    values.setdefault("released", ZERO.quantize(q))
+    values.setdefault("fees", ZERO.quantize(q))
+    return EscrowSummary(
+        escrow_reference=escrow.reference,
+        currency=escrow.currency,
+        frozen=escrow.frozen,
+        supplier_net=values["released"] - values["fees"],
+        **{
+            key: values.get(key, ZERO.quantize(q))
+            for key in (
+                "captured",
+                "held",
+                "released",
+                "fees",
+                "refunded",
+                "inspection_fee_held",
+                "refunds_in_transit",
+            )
+        },
+    )
+
+
+def escrow_summary(*, escrow_reference: str) -> EscrowSummary:
+    """The money breakdown of one order (zeros, `exists=False`, if no escrow is open yet)."""
+    escrow = Escrow.objects.filter(reference=escrow_reference).first()
+    if escrow is None:
+        return EscrowSummary(
+            escrow_reference=escrow_reference, currency="", frozen=False, exists=False
+        )
+    return _summary(escrow, _escrow_sums([escrow.pk]).get(escrow.pk))
+
+
+def payment_for_member(*, public_id, user) -> Payment | None:
+    """A payment the user's organisation pays, or None (the caller shows 404)."""
+    if not user.is_authenticated or user.organisation_id is None:
+        return None
+    return (
+        Payment.objects.select_related("escrow")
+        .filter(public_id=public_id, payer_organisation_id=user.organisation_id)
+        .first()
+    )
+
+
+def payment_unapplied_transfers(*, payment: Payment):
+    return payment.unapplied.select_related("refund").order_by("id")
+
+
+# --- the supplier's money -------------------------------------------------------------------
+@dataclass(frozen=True)
+class SupplierBalance:
+    currency: str
+    available: Decimal
+    in_transit: Decimal
+    owed: Decimal  # what the supplier owes (taken from its next release)
+
+
+def supplier_balances(*, organisation) -> list[SupplierBalance]:
+    """Per currency: the payable balance, payouts in transit and any debt (one query)."""
+    by_currency: dict[str, dict[str, Decimal]] = defaultdict(dict)
+    for account in Account.objects.filter(
+        organisation=organisation,
+        kind__in=[Kind.SUPPLIER_PAYABLE, Kind.PAYOUTS_IN_TRANSIT, Kind.SUPPLIER_DEBT],
+    ).order_by("currency"):
+        by_currency[account.currency][account.kind] = account.balance
+    return [
+        SupplierBalance(
+            currency=currency,
+            available=values.get(Kind.SUPPLIER_PAYABLE, ZERO),
+            in_transit=values.get(Kind.PAYOUTS_IN_TRANSIT, ZERO),
+            owed=-values.get(Kind.SUPPLIER_DEBT, ZERO),
+        )
+        for currency, values in sorted(by_currency.items())
+    ]
+
+
+def payouts_for_organisation(*, organisation) -> QuerySet[Payout]:
+    return Payout.objects.filter(organisation=organisation).select_related("requested_by")
+
+
+@dataclass(frozen=True)
+class StatementLine:
+    escrow_reference: str
+    description: str
+    currency: str
+    frozen: bool
+    captured: Decimal
+    held: Decimal
+    gross_released: Decimal
+    fee: Decimal
+    refunded: Decimal
+    net: Decimal
+
+
+def supplier_statement(
+    *, organisation, escrows: QuerySet[Escrow] | None = None
+) -> list[StatementLine]:
+    """One line per escrow of the supplier: gross released, fee, refunds, net (two queries)."""
+    escrows = list(
+        (escrows if escrows is not None else Escrow.objects.all())
+        .filter(supplier_organisation=organisation)
+        .order_by("-id")
+    )
+    sums = _escrow_sums([escrow.pk for escrow in escrows])
+    lines = []
+    for escrow in escrows:
+        summary = _summary(escrow, sums.get(escrow.pk))
+        lines.append(
+            StatementLine(
+                escrow_reference=escrow.reference,
+                description=escrow.description,
+                currency=escrow.currency,
+                frozen=escrow.frozen,
+                captured=summary.captured,
+                held=summary.held,
+                gross_released=summary.released,
+                fee=summary.fees,
+                refunded=summary.refunded,
+                net=summary.supplier_net,
+            )
+        )
+    return lines
+
+
+def escrows_for_supplier(*, organisation) -> QuerySet[Escrow]:
+    return Escrow.objects.filter(supplier_organisation=organisation).order_by("-id")
+
+
+# --- the ledger check -------------------------------------------------------------------------
+@dataclass
+class LedgerReport:
+    violations: list[str] = field(default_factory=list)
+    stats: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+
+def ledger_verify() -> LedgerReport:
+    """Check every invariant of the ledger; the report lists each violation found."""
+    report = LedgerReport()
+    violations = report.violations
+
+    # 1. Every transaction sums to zero per currency (sums compared in Decimal, not in SQL, so
+    #    SQLite's float arithmetic cannot report a false violation).
+    for row in (
+        Entry.objects.values("transaction_id", "currency").annotate(total=Sum("amount")).order_by()
+    ):
+        if row["total"].quantize(quantum(row["currency"])) != 0:
+            violations.append(
+                f"Transaction #{row['transaction_id']} does not balance in {row['currency']}: "
+                f"{row['total']}"
+            )
+    empty = LedgerTransaction.objects.filter(entries__isnull=True).values_list("pk", flat=True)
+    for pk in empty:
+        violations.append(f"Transaction #{pk} has no entries.")
+
+    # 2. Cached balances equal the entries, and no account has the wrong sign.
+    derived = {
+        row["account_id"]: row["total"]
+        for row in Entry.objects.values("account_id").annotate(total=Sum("amount")).order_by()
+    }
+    totals_held: dict[str, Decimal] = defaultdict(Decimal)
+    accounts = Account.objects.all().only("pk", "key", "kind", "currency", "balance")
+    for account in accounts.iterator():
+        balance = derived.get(account.pk, ZERO).quantize(quantum(account.currency))
+        if balance != account.balance:
+            violations.append(
+                f"Account {account.key}: cached balance {account.balance} != entries {balance}"
+            )
+        if account.kind == Kind.SUPPLIER_DEBT and balance > 0:
+            violations.append(f"Account {account.key} is positive: {balance}")
+        elif account.kind not in (Kind.PROVIDER_CLEARING, Kind.SUPPLIER_DEBT) and balance < 0:
+            violations.append(f"Account {account.key} is negative: {balance}")
+        if account.kind == Kind.ESCROW:
+            totals_held[account.currency] += balance
+
+    # 3. Each escrow holds exactly captured - released - refunded.
+    movements = (
+        LedgerTransaction.objects.filter(
+            escrow__isnull=False, kind__in=[TxKind.CAPTURE, TxKind.RELEASE, TxKind.REFUND]
+        )
+        .values("escrow_id", "kind")
+        .annotate(total=Sum("amount"))
+        .order_by()
+    )
+    expected: dict[int, Decimal] = defaultdict(Decimal)
+    for row in movements:
+        sign = 1 if row["kind"] == TxKind.CAPTURE else -1
+        expected[row["escrow_id"]] += sign * row["total"]
+    for account in Account.objects.filter(kind=Kind.ESCROW).select_related("escrow"):
+        want = expected.get(account.escrow_id, ZERO).quantize(quantum(account.currency))
+        have = derived.get(account.pk, ZERO).quantize(quantum(account.currency))
+        if want != have:
+            violations.append(
+                f"Escrow {account.escrow.reference} holds {have}, but captured - released - "
+                f"refunded = {want}"
+            )
+
+    # 4. Provider events: every money event moved money exactly once; captures, completed
+    #    refunds and paid/failed payouts each have exactly one ledger transaction.
+    money_types = ["payment.captured", "refund.completed", "payout.paid", "payout.failed"]
+    applied_without_money = ProviderEvent.objects.filter(
+        status=ProviderEvent.Status.APPLIED, type__in=money_types, ledger_transaction__isnull=True
+    ).values_list("provider", "event_id")
+    for provider, event_id in applied_without_money:
+        violations.append(
+            f"Provider event {provider}:{event_id} is marked applied but moved nothing."
+        )
+    stray = LedgerTransaction.objects.filter(provider_event__isnull=False).exclude(
+        provider_event__status=ProviderEvent.Status.APPLIED
+    )
+    for pk in stray.values_list("pk", flat=True):
+        violations.append(f"Transaction #{pk} came from a provider event not marked applied.")
+    captured_refs = set(
+        Payment.objects.filter(status=Payment.Status.CAPTURED).values_list(
+            "provider_reference", flat=True
+        )
+    )
+    capture_counts = (
+        LedgerTransaction.objects.filter(kind__in=[TxKind.CAPTURE, TxKind.INSPECTION_FEE_CAPTURE])
+        .values("provider_event__object_reference")
+        .annotate(count=Sum(1))
+        .order_by()
+    )
+    seen_refs = set()
+    for row in capture_counts:
+        reference = row["provider_event__object_reference"]
+        seen_refs.add(reference)
+        if row["count"] != 1:
+            violations.append(f"Payment {reference} was captured {row['count']} times.")
+    for reference in sorted(captured_refs - seen_refs):
+        violations.append(
+            f"Payment {reference} is marked captured but has no capture in the ledger."
+        )
+    for reference in sorted(seen_refs - captured_refs):
+        violations.append(f"Payment {reference} has a capture in the ledger but is not captured.")
+    completed_refunds = Refund.objects.filter(status=Refund.Status.COMPLETED).count()
+    refund_completions = LedgerTransaction.objects.filter(
+        kind__in=[TxKind.REFUND_COMPLETED, TxKind.UNAPPLIED_RETURN]
+    ).count()
+    if completed_refunds != refund_completions:
+        violations.append(
+            f"{completed_refunds} refunds are completed but {refund_completions} were paid in the ledger."
+        )
+    finished_payouts = Payout.objects.filter(
+        status__in=[Payout.Status.PAID, Payout.Status.FAILED]
+    ).count()
+    payout_finishes = LedgerTransaction.objects.filter(
+        kind__in=[TxKind.PAYOUT_COMPLETED, TxKind.PAYOUT_FAILED]
+    ).count()
+    if finished_payouts != payout_finishes:
+        violations.append(
+            f"{finished_payouts} payouts finished but {payout_finishes} were settled in the ledger."
+        )
+
+    report.stats = {
+        "transactions": LedgerTransaction.objects.count(),
+        "entries": Entry.objects.count(),
+        "accounts": len(derived),
+        "escrows": Escrow.objects.count(),
+        "provider_events": ProviderEvent.objects.count(),
+        "held_in_escrow": {currency: str(total) for currency, total in sorted(totals_held.items())},
+    }
+    return report

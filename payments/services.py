@@ -1,0 +1,899 @@
+"""Every write to money: escrows, payments, releases, refunds, payouts, provider webhooks.
+
+Each operation is one database transaction that locks the escrow row first and then the ledger
+accounts in id order, checks its idempotency key under that lock (a replay returns without moving
+anything), refuses to move more than is held, and posts one balanced ledger transaction.
+Provider calls happen after commit; the provider's answers come back as webhooks.
+"""
+
+import logging
+import secrets
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils.module_loading import import_string
+
+from payments import ledger
+from payments.models import (
+    Account,
+    Escrow,
+    LedgerTransaction,
+    Payment,
+    Payout,
+    ProviderEvent,
+    Refund,
+    UnappliedTransfer,
+)
+from payments.providers import provider_get
+from payments.providers.base import MalformedEvent, ProviderEventData, WebhookSignatureInvalid
+from tradeassure import clock
+from tradeassure.errors import Conflict, NotAllowed, NotFound, Unprocessable, ValidationFailed
+from tradeassure.events import event_publish, notify
+from tradeassure.models import SystemAlert
+from tradeassure.money import MINOR_UNITS, format_money, is_exact, release_fee
+
+logger = logging.getLogger(__name__)
+
+Kind = Account.Kind
+TxKind = LedgerTransaction.Kind
+
+
+# --- helpers ------------------------------------------------------------------------------
+def _check_amount(amount: Decimal, currency: str) -> Decimal:
+    if not isinstance(amount, Decimal) or not amount.is_finite():
+        raise ValidationFailed("The amount must be a decimal number.", code="invalid_amount")
+    if amount <= 0:
+        raise ValidationFailed("The amount must be more than zero.", code="invalid_amount")
+    if not is_exact(amount, currency):
+        places = MINOR_UNITS[currency]
+        raise ValidationFailed(
+            f"{currency} amounts have {places} decimal places at most.", code="invalid_amount"
+        )
+    return amount
+
+
+def _escrow_lock(escrow_reference: str) -> Escrow:
+    escrow = Escrow.objects.select_for_update().filter(reference=escrow_reference).first()
+    if escrow is None:
+        raise NotFound(f"No escrow {escrow_reference!r}.", code="escrow_not_found")
+    return escrow
+
+
+def _replayed(*, idempotency_key: str, kind: str, escrow: Escrow | None, amount=None) -> bool:
+    """True if this key was already applied to the same operation; 422 if used for another."""
+    if not idempotency_key:
+        raise ValidationFailed("An idempotency key is required.", code="idempotency_key_missing")
+    existing = LedgerTransaction.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is None:
+        return False
+    same = existing.kind == kind and existing.escrow_id == (escrow.pk if escrow else None)
+    if amount is not None:
+        same = same and existing.amount == amount
+    if not same:
+        raise Unprocessable(
+            "This idempotency key was already used for a different operation.",
+            code="idempotency_key_reused",
+        )
+    return True
+
+
+def _refuse_if_frozen(escrow: Escrow) -> None:
+    if escrow.frozen:
+        raise Conflict(
+            "The money for this order is frozen while a dispute is open.", code="escrow_frozen"
+        )
+
+
+def _audience(escrow: Escrow) -> list[int]:
+    return [escrow.buyer_organisation_id, escrow.supplier_organisation_id]
+
+
+def _new_reference(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+# --- escrows ------------------------------------------------------------------------------
+@transaction.atomic
+def escrow_open(
+    *,
+    escrow_reference: str,
+    currency: str,
+    buyer_organisation,
+    supplier_organisation,
+    description: str,
+) -> None:
+    """Open the escrow an order's money will be held in (idempotent by reference)."""
+    if currency not in MINOR_UNITS or currency not in settings.SUPPORTED_CURRENCIES:
+        raise ValidationFailed(f"Unsupported currency {currency!r}.", code="unsupported_currency")
+    existing = Escrow.objects.select_for_update().filter(reference=escrow_reference).first()
+    if existing is not None:
+        if (
+            existing.currency != currency
+            or existing.buyer_organisation_id != buyer_organisation.pk
+            or existing.supplier_organisation_id != supplier_organisation.pk
+        ):
+            raise Conflict(
+                f"Escrow {escrow_reference} is already open with other parties or currency.",
+                code="escrow_mismatch",
+            )
+        return
+    try:
+        with transaction.atomic():
+            escrow = Escrow.objects.create(
+                reference=escrow_reference,
+                currency=currency,
+                buyer_organisation=buyer_organisation,
+                supplier_organisation=supplier_organisation,
+                description=description[:200],
+                bank_reference=f"TA-{secrets.token_hex(5).upper()}",
+                created_at=clock.now(),
+            )
+    except IntegrityError:
+        # Opened by a concurrent call in the meantime: same outcome.
+        return escrow_open(
+            escrow_reference=escrow_reference,
+            currency=currency,
+            buyer_organisation=buyer_organisation,
+            supplier_organisation=supplier_organisation,
+            description=description,
+        )
+    for kind in (Kind.ESCROW, Kind.INSPECTION_FEE_HELD, Kind.REFUNDS_IN_TRANSIT):
+        ledger.account_get(kind=kind, currency=currency, escrow=escrow)
+
+
+@transaction.atomic
+def escrow_freeze(*, escrow_reference: str) -> None:
+    """Stop releases and refunds while a dispute is open (idempotent)."""
+    escrow = _escrow_lock(escrow_reference)
+    if not escrow.frozen:
+        Escrow.objects.filter(pk=escrow.pk).update(frozen=True)
+        event_publish(
+            topic="escrow.frozen",
+            subject_type="escrow",
+            subject_id=escrow.pk,
+            audience=_audience(escrow),
+            payload={"escrow_reference": escrow.reference},
+        )
+
+
+@transaction.atomic
+def escrow_unfreeze(*, escrow_reference: str) -> None:
+    escrow = _escrow_lock(escrow_reference)
+    if escrow.frozen:
+        Escrow.objects.filter(pk=escrow.pk).update(frozen=False)
+        event_publish(
+            topic="escrow.unfrozen",
+            subject_type="escrow",
+            subject_id=escrow.pk,
+            audience=_audience(escrow),
+            payload={"escrow_reference": escrow.reference},
+        )
+
+
+@transaction.atomic
+def escrow_release(*, escrow_reference: str, amount: Decimal, idempotency_key: str) -> None:
+    """Move held money to the supplier's payable, minus the release fee (to platform revenue).
+
+    Anything the supplier owes (e.g. an inspection fee it was charged) is settled first.
+    """
+    escrow = _escrow_lock(escrow_reference)
+    _check_amount(amount, escrow.currency)
+    if _replayed(
+        idempotency_key=idempotency_key, kind=TxKind.RELEASE, escrow=escrow, amount=amount
+    ):
+        return
+    _refuse_if_frozen(escrow)
+    currency = escrow.currency
+    org_id = escrow.supplier_organisation_id
+    escrow_account = ledger.account_get(kind=Kind.ESCROW, currency=currency, escrow=escrow)
+    fees = ledger.account_get(kind=Kind.PLATFORM_FEES, currency=currency)
+    payable = ledger.account_get(
+        kind=Kind.SUPPLIER_PAYABLE, currency=currency, organisation_id=org_id
+    )
+    debt = ledger.account_get(kind=Kind.SUPPLIER_DEBT, currency=currency, organisation_id=org_id)
+    locked = ledger.accounts_lock([escrow_account, fees, payable, debt])
+    if locked[escrow_account.pk].balance < amount:
+        raise Conflict(
+            f"Only {format_money(locked[escrow_account.pk].balance, currency)} is held; "
+            f"cannot release {format_money(amount, currency)}.",
+            code="insufficient_escrow",
+        )
+    fee = release_fee(amount, currency)
+    net = amount - fee
+    debt_settled = min(-locked[debt.pk].balance, net)
+    legs = [(escrow_account, -amount), (fees, fee), (payable, net - debt_settled)]
+    if debt_settled:
+        legs.append((debt, debt_settled))
+    ledger.ledger_post(
+        idempotency_key=idempotency_key,
+        kind=TxKind.RELEASE,
+        amount=amount,
+        currency=currency,
+        legs=[(account, value) for account, value in legs if value],
+        escrow=escrow,
+        memo=f"Release {format_money(amount, currency)}, fee {format_money(fee, currency)}",
+    )
+    event_publish(
+        topic="escrow.released",
+        subject_type="escrow",
+        subject_id=escrow.pk,
+        audience=_audience(escrow),
+        payload={
+            "escrow_reference": escrow.reference,
+            "amount": str(amount),
+            "fee": str(fee),
+            "currency": currency,
+        },
+    )
+
+
+@transaction.atomic
+def escrow_refund(
+    *, escrow_reference: str, amount: Decimal, idempotency_key: str, reason: str
+) -> None:
+    """Send held money back to the buyer: out of escrow now, paid by the provider shortly."""
+    escrow = _escrow_lock(escrow_reference)
+    _check_amount(amount, escrow.currency)
+    if _replayed(idempotency_key=idempotency_key, kind=TxKind.REFUND, escrow=escrow, amount=amount):
+        return
+    _refuse_if_frozen(escrow)
+    currency = escrow.currency
+    escrow_account = ledger.account_get(kind=Kind.ESCROW, currency=currency, escrow=escrow)
+    in_transit = ledger.account_get(kind=Kind.REFUNDS_IN_TRANSIT, currency=currency, escrow=escrow)
+    locked = ledger.accounts_lock([escrow_account, in_transit])
+    if locked[escrow_account.pk].balance < amount:
+        raise Conflict(
+            f"Only {format_money(locked[escrow_account.pk].balance, currency)} is held; "
+            f"cannot refund {format_money(amount, currency)}.",
+            code="insufficient_escrow",
+        )
+    ledger.ledger_post(
+        idempotency_key=idempotency_key,
+        kind=TxKind.REFUND,
+        amount=amount,
+        currency=currency,
+        legs=[(escrow_account, -amount), (in_transit, amount)],
+        escrow=escrow,
+        memo=f"Refund: {reason}",
+    )
+    _refund_create(escrow=escrow, kind=Refund.Kind.ESCROW, amount=amount, reason=reason)
+
+
+def _refund_create(*, escrow: Escrow, kind: str, amount: Decimal, reason: str) -> Refund:
+    refund = Refund.objects.create(
+        escrow=escrow,
+        kind=kind,
+        amount=amount,
+        currency=escrow.currency,
+        reason=reason[:300],
+        provider=settings.PAYMENT_PROVIDER,
+        provider_reference=_new_reference("ta_rf"),
+        created_at=clock.now(),
+    )
+    event_publish(
+        topic="escrow.refunded",
+        subject_type="escrow",
+        subject_id=escrow.pk,
+        audience=_audience(escrow),
+        payload={
+            "escrow_reference": escrow.reference,
+            "amount": str(amount),
+            "currency": escrow.currency,
+            "kind": kind,
+            "reason": reason,
+        },
+    )
+    _after_commit_send_refund(refund)
+    return refund
+
+
+def _after_commit_send_refund(refund: Refund) -> None:
+    from payments.tasks import provider_refund_request
+
+    transaction.on_commit(lambda: _enqueue(provider_refund_request, refund.pk))
+
+
+def _enqueue(task, object_id: int) -> None:
+    try:
+        task.delay(object_id)
+    except Exception:  # broker down: the resend sweep picks it up
+        logger.warning("Could not queue %s(%s); the sweep will resend it.", task.name, object_id)
+
+
+@transaction.atomic
+def inspection_fee_settle(
+    *, escrow_reference: str, supplier_at_fault: bool, idempotency_key: str
+) -> None:
+    """Settle the buyer's inspection fee once the inspection decided who was at fault.
+
+    Supplier at fault: the buyer gets the fee back and the supplier's payable is charged (what it
+    cannot cover becomes a debt taken from its next release). Otherwise the fee pays the inspector.
+    """
+    escrow = _escrow_lock(escrow_reference)
+    if _replayed(idempotency_key=idempotency_key, kind=TxKind.INSPECTION_FEE_SETTLE, escrow=escrow):
+        return
+    currency = escrow.currency
+    org_id = escrow.supplier_organisation_id
+    held = ledger.account_get(kind=Kind.INSPECTION_FEE_HELD, currency=currency, escrow=escrow)
+    earned = ledger.account_get(kind=Kind.INSPECTION_FEES_EARNED, currency=currency)
+    accounts = [held, earned]
+    if supplier_at_fault:
+        in_transit = ledger.account_get(
+            kind=Kind.REFUNDS_IN_TRANSIT, currency=currency, escrow=escrow
+        )
+        payable = ledger.account_get(
+            kind=Kind.SUPPLIER_PAYABLE, currency=currency, organisation_id=org_id
+        )
+        debt = ledger.account_get(
+            kind=Kind.SUPPLIER_DEBT, currency=currency, organisation_id=org_id
+        )
+        accounts += [in_transit, payable, debt]
+    locked = ledger.accounts_lock(accounts)
+    fee = locked[held.pk].balance
+    if fee <= 0:
+        raise Conflict("No inspection fee is held for this order.", code="insufficient_escrow")
+    legs = [(held, -fee), (earned, fee)]
+    if supplier_at_fault:
+        from_payable = min(locked[payable.pk].balance, fee)
+        legs += [(in_transit, fee), (payable, -from_payable), (debt, -(fee - from_payable))]
+    ledger.ledger_post(
+        idempotency_key=idempotency_key,
+        kind=TxKind.INSPECTION_FEE_SETTLE,
+        amount=fee,
+        currency=currency,
+        legs=[(account, value) for account, value in legs if value],
+        escrow=escrow,
+        memo="Inspection fee: supplier at fault" if supplier_at_fault else "Inspection fee paid",
+    )
+    if supplier_at_fault:
+        _refund_create(
+            escrow=escrow,
+            kind=Refund.Kind.INSPECTION_FEE,
+            amount=fee,
+            reason="Inspection fee refunded: the supplier was at fault.",
+        )
+
+
+# --- payments -----------------------------------------------------------------------------
+@transaction.atomic
+def payment_start(
+    *,
+    escrow_reference: str,
+    purpose: str,
+    amount: Decimal,
+    currency: str,
+    method: str,
+    payer_organisation,
+    idempotency_key: str,
+    return_url: str = "",
+) -> Payment:
+    """Start a payment into an escrow; the buyer completes it on `payment.get_absolute_url()`."""
+    escrow = _escrow_lock(escrow_reference)
+    if not idempotency_key:
+        raise ValidationFailed("An idempotency key is required.", code="idempotency_key_missing")
+    existing = Payment.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None:
+        if (
+            existing.escrow_id != escrow.pk
+            or existing.purpose != purpose
+            or existing.amount != amount
+            or existing.currency != currency
+            or existing.method != method
+        ):
+            raise Unprocessable(
+                "This idempotency key was already used for a different payment.",
+                code="idempotency_key_reused",
+            )
+        return existing
+    if purpose not in Payment.Purpose.values:
+        raise ValidationFailed(f"Unknown payment purpose {purpose!r}.", code="invalid_purpose")
+    if method not in Payment.Method.values:
+        raise ValidationFailed(f"Unknown payment method {method!r}.", code="invalid_method")
+    if currency != escrow.currency:
+        raise Unprocessable(
+            f"This order is paid in {escrow.currency}, not {currency}.", code="currency_mismatch"
+        )
+    _check_amount(amount, currency)
+    if payer_organisation is None or payer_organisation.pk != escrow.buyer_organisation_id:
+        raise NotAllowed("Only the buyer of this order pays into its escrow.", code="not_payer")
+    if return_url and not return_url.startswith("/"):
+        raise ValidationFailed("The return URL must be a path on this site.", code="invalid_url")
+    provider = provider_get()
+    payment = Payment(
+        escrow=escrow,
+        purpose=purpose,
+        amount=amount,
+        currency=currency,
+        method=method,
+        payer_organisation=payer_organisation,
+        idempotency_key=idempotency_key,
+        return_url=return_url[:500],
+        provider=provider.name,
+        created_at=clock.now(),
+    )
+    payment.provider_reference = provider.create_payment(payment=payment).reference
+    payment.save()
+    return payment
+
+
+def payment_instructions(*, payment: Payment) -> dict[str, str]:
+    """Bank transfer instructions for a T/T payment (the provider's, with our reference)."""
+    if payment.method != Payment.Method.BANK_TRANSFER:
+        return {}
+    return provider_get(payment.provider).create_payment(payment=payment).instructions
+
+
+def _payment_for_member(*, public_id, actor) -> Payment:
+    payment = Payment.objects.select_related("escrow").filter(public_id=public_id).first()
+    if payment is None or actor.organisation_id != payment.payer_organisation_id:
+        raise NotFound("No such payment.", code="payment_not_found")
+    return payment
+
+
+@transaction.atomic
+def payment_card_submit(*, payment: Payment, card_number: str, actor) -> None:
+    """Charge a card for a pending (or declined) payment; the outcome arrives by webhook."""
+    payment = Payment.objects.select_for_update().get(pk=payment.pk)
+    if actor is None or actor.organisation_id != payment.payer_organisation_id:
+        raise NotFound("No such payment.", code="payment_not_found")
+    if payment.method != Payment.Method.CARD:
+        raise Conflict("This payment is made by bank transfer.", code="wrong_method")
+    if payment.status == Payment.Status.CAPTURED:
+        raise Conflict("This payment has already been made.", code="already_paid")
+    from payments.providers.sandbox import luhn_valid
+
+    number = "".join(card_number.split())
+    if not luhn_valid(number):
+        raise ValidationFailed(
+            "That card number is not valid.",
+            code="invalid_card",
+            fields={"card_number": ["invalid"]},
+        )
+    if payment.status == Payment.Status.FAILED:
+        Payment.objects.filter(pk=payment.pk).update(
+            status=Payment.Status.PENDING, failure_reason=""
+        )
+    provider = provider_get(payment.provider)
+    transaction.on_commit(lambda: provider.confirm_card(payment=payment, card_number=number))
+
+
+@transaction.atomic
+def payment_transfer_simulate(*, payment: Payment, amount: Decimal, currency: str, actor) -> None:
+    """Sandbox only: make the buyer's bank transfer "arrive" (any amount/currency, to test)."""
+    payment = Payment.objects.select_for_update().get(pk=payment.pk)
+    if actor is None or actor.organisation_id != payment.payer_organisation_id:
+        raise NotFound("No such payment.", code="payment_not_found")
+    if payment.method != Payment.Method.BANK_TRANSFER:
+        raise Conflict("This payment is made by card.", code="wrong_method")
+    provider = provider_get(payment.provider)
+    if not hasattr(provider, "transfer_arrive"):
+        raise Conflict("Only the sandbox provider can simulate transfers.", code="not_sandbox")
+    if currency not in MINOR_UNITS:
+        raise ValidationFailed(f"Unsupported currency {currency!r}.", code="unsupported_currency")
+    _check_amount(amount, currency)
+    transaction.on_commit(
+        lambda: provider.transfer_arrive(payment=payment, amount=amount, currency=currency)
+    )
+
+
+def _payment_captured(*, payment: Payment, data: ProviderEventData, event: ProviderEvent) -> str:
+    """Money arrived for a payment: into escrow if it matches, otherwise held and returned."""
+    escrow = _escrow_lock(payment.escrow.reference)
+    payment = Payment.objects.select_for_update().get(pk=payment.pk)
+    charge_key = f"capture:{payment.provider}:{data.charge_id or data.event_id}"
+    if LedgerTransaction.objects.filter(idempotency_key=charge_key).exists():
+        return "This charge was already recorded."
+    currency = data.currency or ""
+    amount = data.amount
+    problem = ""
+    if currency not in MINOR_UNITS or currency not in settings.SUPPORTED_CURRENCIES:
+        return f"Unsupported currency {currency!r}; staff must return it manually."
+    if amount is None or not is_exact(amount, currency):
+        return f"Amount {amount!r} is not valid in {currency}; staff must return it manually."
+    if payment.status == Payment.Status.CAPTURED:
+        problem = "The payment had already been made."
+    elif currency != payment.currency:
+        problem = f"Paid in {currency}, expected {payment.currency}."
+    elif amount != payment.amount:
+        problem = f"Paid {format_money(amount, currency)}, expected {format_money(payment.amount, currency)}."
+    clearing = ledger.account_get(kind=Kind.PROVIDER_CLEARING, currency=currency)
+    if problem:
+        _unapplied_hold(
+            payment=payment,
+            amount=amount,
+            currency=currency,
+            reason=problem,
+            key=charge_key,
+            event=event,
+        )
+        return f"Held for return: {problem}"
+
+    target_kind = (
+        Kind.INSPECTION_FEE_HELD
+        if payment.purpose == Payment.Purpose.INSPECTION_FEE
+        else Kind.ESCROW
+    )
+    target = ledger.account_get(kind=target_kind, currency=currency, escrow=escrow)
+    ledger.ledger_post(
+        idempotency_key=charge_key,
+        kind=TxKind.INSPECTION_FEE_CAPTURE
+        if target_kind == Kind.INSPECTION_FEE_HELD
+        else TxKind.CAPTURE,
+        amount=amount,
+        currency=currency,
+        legs=[(clearing, -amount), (target, amount)],
+        escrow=escrow,
+        provider_event=event,
+        memo=f"{payment.get_purpose_display()} captured ({payment.get_method_display()})",
+    )
+    now = clock.now()
+    Payment.objects.filter(pk=payment.pk).update(
+        status=Payment.Status.CAPTURED, captured_at=now, failure_reason=""
+    )
+    payment.status = Payment.Status.CAPTURED
+    payment.captured_at = now
+    payment.escrow = escrow
+    event_publish(
+        topic="payment.captured",
+        subject_type="payment",
+        subject_id=payment.pk,
+        audience=_audience(escrow),
+        payload={
+            "escrow_reference": escrow.reference,
+            "purpose": payment.purpose,
+            "amount": str(amount),
+            "currency": currency,
+        },
+    )
+    for hook_path in settings.PAYMENT_CAPTURED_HOOKS:
+        import_string(hook_path)(payment=payment)
+    return "Captured."
+
+
+def _unapplied_hold(
+    *, payment: Payment, amount: Decimal, currency: str, reason: str, key: str, event: ProviderEvent
+) -> None:
+    clearing = ledger.account_get(kind=Kind.PROVIDER_CLEARING, currency=currency)
+    unapplied = ledger.account_get(kind=Kind.UNAPPLIED_FUNDS, currency=currency)
+    ledger.ledger_post(
+        idempotency_key=key,
+        kind=TxKind.UNAPPLIED_RECEIVED,
+        amount=amount,
+        currency=currency,
+        legs=[(clearing, -amount), (unapplied, amount)],
+        escrow=payment.escrow,
+        provider_event=event,
+        memo=f"Not applied: {reason}",
+    )
+    refund = Refund.objects.create(
+        escrow=payment.escrow,
+        kind=Refund.Kind.UNAPPLIED_RETURN,
+        amount=amount,
+        currency=currency,
+        reason=f"Returned: {reason}",
+        provider=payment.provider,
+        provider_reference=_new_reference("ta_rt"),
+        created_at=clock.now(),
+    )
+    UnappliedTransfer.objects.create(
+        payment=payment,
+        amount=amount,
+        currency=currency,
+        reason=reason,
+        refund=refund,
+        created_at=clock.now(),
+    )
+    notify(
+        users=payment.payer_organisation.members.all(),
+        title="A transfer did not match your payment and is being returned",
+        body=f"{format_money(amount, currency)}: {reason}",
+        url=payment.get_absolute_url(),
+    )
+    _after_commit_send_refund(refund)
+
+
+def _payment_failed(*, payment: Payment, data: ProviderEventData) -> str:
+    payment = Payment.objects.select_for_update().get(pk=payment.pk)
+    if Payment.Status.FAILED not in Payment.TRANSITIONS[payment.status]:
+        return f"Stale: the payment is already {payment.status}."
+    Payment.objects.filter(pk=payment.pk).update(
+        status=Payment.Status.FAILED, failure_reason=data.reason[:200] or "Declined."
+    )
+    return "Marked failed."
+
+
+# --- refunds and payouts at the provider ------------------------------------------------------
+def refund_send_to_provider(*, refund_id: int) -> None:
+    """Ask the provider to pay a refund (safe to repeat: the provider dedupes by reference)."""
+    refund = Refund.objects.filter(pk=refund_id).first()
+    if refund is None or refund.status in (Refund.Status.COMPLETED, Refund.Status.FAILED):
+        return
+    provider_get(refund.provider).refund(refund=refund)
+
+
+def payout_send_to_provider(*, payout_id: int) -> None:
+    payout = Payout.objects.filter(pk=payout_id).first()
+    if payout is None or payout.status in (Payout.Status.PAID, Payout.Status.FAILED):
+        return
+    provider_get(payout.provider).payout(payout=payout)
+
+
+def provider_requests_resend_stuck(*, older_than_seconds: int = 300) -> int:
+    """Resend refunds and payouts the provider never acknowledged (e.g. the broker was down)."""
+    from datetime import timedelta
+
+    cutoff = clock.now() - timedelta(seconds=older_than_seconds)
+    count = 0
+    for refund_id in Refund.objects.filter(
+        status=Refund.Status.REQUESTED, created_at__lt=cutoff
+    ).values_list("pk", flat=True)[:200]:
+        refund_send_to_provider(refund_id=refund_id)
+        count += 1
+    for payout_id in Payout.objects.filter(
+        status=Payout.Status.REQUESTED, created_at__lt=cutoff
+    ).values_list("pk", flat=True)[:200]:
+        payout_send_to_provider(payout_id=payout_id)
+        count += 1
+    return count
+
+
+def _refund_event(*, refund: Refund, data: ProviderEventData, event: ProviderEvent) -> str:
+    refund = Refund.objects.select_for_update().get(pk=refund.pk)
+    target = {
+        "refund.created": Refund.Status.PROCESSING,
+        "refund.completed": Refund.Status.COMPLETED,
+        "refund.failed": Refund.Status.FAILED,
+    }[data.type]
+    if Refund.RANK[target] <= Refund.RANK[refund.status]:
+        return f"Stale: the refund is already {refund.status}."
+    if target == Refund.Status.COMPLETED:
+        if refund.kind == Refund.Kind.UNAPPLIED_RETURN:
+            source = ledger.account_get(kind=Kind.UNAPPLIED_FUNDS, currency=refund.currency)
+        else:
+            source = ledger.account_get(
+                kind=Kind.REFUNDS_IN_TRANSIT, currency=refund.currency, escrow=refund.escrow
+            )
+        clearing = ledger.account_get(kind=Kind.PROVIDER_CLEARING, currency=refund.currency)
+        ledger.ledger_post(
+            idempotency_key=f"refund:{refund.pk}:completed",
+            kind=TxKind.UNAPPLIED_RETURN
+            if refund.kind == Refund.Kind.UNAPPLIED_RETURN
+            else TxKind.REFUND_COMPLETED,
+            amount=refund.amount,
+            currency=refund.currency,
+            legs=[(source, -refund.amount), (clearing, refund.amount)],
+            escrow=refund.escrow,
+            provider_event=event,
+            memo=f"Refund {refund.provider_reference} paid by the provider",
+        )
+    Refund.objects.filter(pk=refund.pk).update(
+        status=target, completed_at=clock.now() if Refund.RANK[target] == 2 else None
+    )
+    if target == Refund.Status.FAILED:
+        SystemAlert.objects.create(
+            source="payments",
+            message=(
+                f"Refund {refund.provider_reference} ({refund.currency} {refund.amount}) for "
+                f"{refund.escrow.reference} failed at the provider: {data.reason or 'no reason'}. "
+                "The money is still owed to the buyer (refunds in transit)."
+            ),
+            created_at=clock.now(),
+        )
+    return f"Refund {target}."
+
+
+def _payout_event(*, payout: Payout, data: ProviderEventData, event: ProviderEvent) -> str:
+    payout = Payout.objects.select_for_update().get(pk=payout.pk)
+    target = {
+        "payout.created": Payout.Status.PROCESSING,
+        "payout.paid": Payout.Status.PAID,
+        "payout.failed": Payout.Status.FAILED,
+    }[data.type]
+    if Payout.RANK[target] <= Payout.RANK[payout.status]:
+        return f"Stale: the payout is already {payout.status}."
+    in_transit = ledger.account_get(
+        kind=Kind.PAYOUTS_IN_TRANSIT,
+        currency=payout.currency,
+        organisation_id=payout.organisation_id,
+    )
+    if target == Payout.Status.PAID:
+        clearing = ledger.account_get(kind=Kind.PROVIDER_CLEARING, currency=payout.currency)
+        ledger.ledger_post(
+            idempotency_key=f"payout:{payout.pk}:paid",
+            kind=TxKind.PAYOUT_COMPLETED,
+            amount=payout.amount,
+            currency=payout.currency,
+            legs=[(in_transit, -payout.amount), (clearing, payout.amount)],
+            provider_event=event,
+            memo=f"Payout {payout.provider_reference} paid",
+        )
+    elif target == Payout.Status.FAILED:
+        payable = ledger.account_get(
+            kind=Kind.SUPPLIER_PAYABLE,
+            currency=payout.currency,
+            organisation_id=payout.organisation_id,
+        )
+        ledger.ledger_post(
+            idempotency_key=f"payout:{payout.pk}:failed",
+            kind=TxKind.PAYOUT_FAILED,
+            amount=payout.amount,
+            currency=payout.currency,
+            legs=[(in_transit, -payout.amount), (payable, payout.amount)],
+            provider_event=event,
+            memo=f"Payout {payout.provider_reference} failed: {data.reason}",
+        )
+    Payout.objects.filter(pk=payout.pk).update(
+        status=target,
+        failure_reason=data.reason[:200] if target == Payout.Status.FAILED else "",
+        completed_at=clock.now() if Payout.RANK[target] == 2 else None,
+    )
+    if Payout.RANK[target] == 2:
+        notify(
+            users=payout.organisation.members.all(),
+            title=f"Payout {'paid' if target == Payout.Status.PAID else 'failed'}: "
+            f"{format_money(payout.amount, payout.currency)}",
+            body=data.reason if target == Payout.Status.FAILED else "",
+            url="/payments/money/",
+        )
+    return f"Payout {target}."
+
+
+@transaction.atomic
+def payout_request(
+    *, organisation, currency: str, amount: Decimal, idempotency_key: str, requested_by=None
+) -> Payout:
+    """Pay part or all of a supplier's payable out to its bank account (idempotent by key)."""
+    existing = Payout.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None:
+        if (existing.organisation_id, existing.currency, existing.amount) != (
+            organisation.pk,
+            currency,
+            amount,
+        ):
+            raise Unprocessable(
+                "This idempotency key was already used for a different payout.",
+                code="idempotency_key_reused",
+            )
+        return existing
+    if currency not in MINOR_UNITS:
+        raise ValidationFailed(f"Unsupported currency {currency!r}.", code="unsupported_currency")
+    _check_amount(amount, currency)
+    payable = ledger.account_get(
+        kind=Kind.SUPPLIER_PAYABLE, currency=currency, organisation_id=organisation.pk
+    )
+    in_transit = ledger.account_get(
+        kind=Kind.PAYOUTS_IN_TRANSIT, currency=currency, organisation_id=organisation.pk
+    )
+    locked = ledger.accounts_lock([payable, in_transit])
+    # Re-check under the lock: a concurrent request with the same key may have just committed.
+    existing = Payout.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None:
+        return existing
+    available = locked[payable.pk].balance
+    if amount > available:
+        raise Conflict(
+            f"Your available balance is {format_money(available, currency)}.",
+            code="insufficient_funds",
+            fields={"amount": [f"At most {format_money(available, currency)}."]},
+        )
+    payout = Payout.objects.create(
+        organisation=organisation,
+        amount=amount,
+        currency=currency,
+        idempotency_key=idempotency_key,
+        requested_by=requested_by,
+        provider=settings.PAYMENT_PROVIDER,
+        provider_reference=_new_reference("ta_po"),
+        created_at=clock.now(),
+    )
+    ledger.ledger_post(
+        idempotency_key=f"payout:{payout.pk}:requested",
+        kind=TxKind.PAYOUT,
+        amount=amount,
+        currency=currency,
+        legs=[(payable, -amount), (in_transit, amount)],
+        memo=f"Payout {payout.provider_reference} requested",
+    )
+    event_publish(
+        topic="payout.requested",
+        subject_type="payout",
+        subject_id=payout.pk,
+        audience=[organisation.pk],
+        payload={"amount": str(amount), "currency": currency},
+    )
+    from payments.tasks import provider_payout_request
+
+    transaction.on_commit(lambda: _enqueue(provider_payout_request, payout.pk))
+    return payout
+
+
+# --- webhooks -------------------------------------------------------------------------------
+def provider_webhook_receive(*, provider: str, body: bytes, headers) -> tuple[ProviderEvent, bool]:
+    """Verify, store once by event id, and apply a provider webhook.
+
+    Returns (event, applied_now). A duplicate returns the stored event and changes nothing.
+    Raises ValidationFailed(code="invalid_signature"|"malformed_event") for a bad request.
+    """
+    try:
+        adapter = provider_get(provider)
+    except LookupError:
+        raise NotFound("Unknown payment provider.", code="unknown_provider") from None
+    try:
+        adapter.verify_webhook(body=body, headers=headers)
+    except WebhookSignatureInvalid as error:
+        raise ValidationFailed(str(error), code="invalid_signature") from None
+    try:
+        data = adapter.parse_event(body=body)
+    except MalformedEvent as error:
+        raise ValidationFailed(str(error), code="malformed_event") from None
+    existing = ProviderEvent.objects.filter(provider=provider, event_id=data.event_id).first()
+    if existing is not None:
+        return existing, False
+    try:
+        return _provider_event_apply(provider=provider, data=data), True
+    except IntegrityError:
+        # The same event was being applied concurrently; it is stored once.
+        existing = ProviderEvent.objects.filter(provider=provider, event_id=data.event_id).first()
+        if existing is None:
+            raise
+        return existing, False
+
+
+@transaction.atomic
+def _provider_event_apply(*, provider: str, data: ProviderEventData) -> ProviderEvent:
+    event = ProviderEvent.objects.create(
+        provider=provider,
+        event_id=data.event_id,
+        type=data.type,
+        object_reference=data.object_reference,
+        payload=data.raw,
+        status=ProviderEvent.Status.APPLIED,
+        received_at=clock.now(),
+    )
+    family = data.type.split(".", 1)[0]
+    model = {"payment": Payment, "refund": Refund, "payout": Payout}[family]
+    target = (
+        model.objects.select_related("escrow" if family != "payout" else "organisation")
+        .filter(provider=provider, provider_reference=data.object_reference)
+        .first()
+    )
+    if target is None:
+        note, status = "No object with this reference.", ProviderEvent.Status.UNMATCHED
+    else:
+        if data.type == "payment.captured":
+            note = _payment_captured(payment=target, data=data, event=event)
+        elif data.type == "payment.failed":
+            note = _payment_failed(payment=target, data=data)
+        elif family == "refund":
+            note = _refund_event(refund=target, data=data, event=event)
+        else:
+            note = _payout_event(payout=target, data=data, event=event)
+        moved = LedgerTransaction.objects.filter(provider_event=event).exists()
+        status = (
+            ProviderEvent.Status.APPLIED
+            if moved or not note.startswith(("Stale", "This charge"))
+            else ProviderEvent.Status.IGNORED
+        )
+        if note.startswith(("Unsupported", "Amount")):
+            status = ProviderEvent.Status.UNMATCHED
+            SystemAlert.objects.create(source="payments", message=note, created_at=clock.now())
+    ProviderEvent.objects.filter(pk=event.pk).update(status=status, note=note[:200])
+    event.status, event.note = status, note[:200]
+    return event
+
+
+# --- checks -------------------------------------------------------------------------------
+def ledger_check_run():
+    """Verify the ledger (payments.selectors.ledger_verify) and raise a staff alert if broken."""
+    from payments.selectors import ledger_verify
+
+    report = ledger_verify()
+    if not report.ok:
+        SystemAlert.objects.create(
+            source="ledger_check",
+            message="Ledger check failed:\n" + "\n".join(report.violations[:50]),
+            created_at=clock.now(),
+        )
+    return report

@@ -1,0 +1,174 @@
+"""Browser pages for money: the buyer's payment page, the supplier's Money page, and the
+provider webhook endpoint. Views only call services and selectors."""
+
+import logging
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from payments import selectors, services
+from payments.forms import CardForm, PayoutForm, TransferSimulateForm
+from payments.models import Payment
+from tradeassure.errors import DomainError, NotFound, ValidationFailed
+
+logger = logging.getLogger(__name__)
+
+
+def _payment_or_404(request, public_id) -> Payment:
+    payment = selectors.payment_for_member(public_id=public_id, user=request.user)
+    if payment is None:
+        raise Http404("No such payment.")
+    return payment
+
+
+def _payment_page(request, payment: Payment, *, card_form=None, transfer_form=None, status=200):
+    sandbox = payment.provider == "sandbox"
+    context = {
+        "payment": payment,
+        "summary": selectors.escrow_summary(escrow_reference=payment.escrow.reference),
+        "instructions": services.payment_instructions(payment=payment),
+        "unapplied": selectors.payment_unapplied_transfers(payment=payment),
+        "card_form": card_form or CardForm(),
+        "transfer_form": transfer_form
+        or TransferSimulateForm(initial={"amount": payment.amount, "currency": payment.currency}),
+        "sandbox": sandbox,
+    }
+    return render(request, "payments/payment_detail.html", context, status=status)
+
+
+@login_required
+@require_GET
+def payment_detail(request, public_id):
+    return _payment_page(request, _payment_or_404(request, public_id))
+
+
+@login_required
+@require_GET
+def payment_status(request, public_id):
+    """The live status block the payment page polls (htmx) until the payment is captured."""
+    payment = _payment_or_404(request, public_id)
+    summary = selectors.escrow_summary(escrow_reference=payment.escrow.reference)
+    return render(
+        request, "payments/_payment_status.html", {"payment": payment, "summary": summary}
+    )
+
+
+@login_required
+@require_POST
+def payment_card(request, public_id):
+    payment = _payment_or_404(request, public_id)
+    form = CardForm(request.POST)
+    if form.is_valid():
+        try:
+            services.payment_card_submit(
+                payment=payment, card_number=form.cleaned_data["card_number"], actor=request.user
+            )
+        except DomainError as error:
+            form.add_error("card_number" if error.code == "invalid_card" else None, error.message)
+        else:
+            messages.success(request, "Card submitted. The status below updates by itself.")
+            return redirect(payment.get_absolute_url())
+    return _payment_page(request, payment, card_form=form, status=400)
+
+
+@login_required
+@require_POST
+def payment_transfer_simulate_view(request, public_id):
+    payment = _payment_or_404(request, public_id)
+    form = TransferSimulateForm(request.POST)
+    if form.is_valid():
+        try:
+            services.payment_transfer_simulate(
+                payment=payment,
+                amount=form.cleaned_data["amount"],
+                currency=form.cleaned_data["currency"],
+                actor=request.user,
+            )
+        except DomainError as error:
+            form.add_error(None, error.message)
+        else:
+            messages.success(request, "Sandbox: the bank transfer is on its way.")
+            return redirect(payment.get_absolute_url())
+    return _payment_page(request, payment, transfer_form=form, status=400)
+
+
+def _supplier_organisation(request):
+    user = request.user
+    if not user.is_supplier_staff or user.organisation_id is None:
+        raise Http404("Only supplier staff have a Money page.")
+    return user.organisation
+
+
+@login_required
+@require_GET
+def supplier_money(request):
+    organisation = _supplier_organisation(request)
+    balances = selectors.supplier_balances(organisation=organisation)
+    escrow_page = Paginator(selectors.escrows_for_supplier(organisation=organisation), 20).get_page(
+        request.GET.get("page")
+    )
+    statement = selectors.supplier_statement(
+        organisation=organisation,
+        escrows=selectors.escrows_for_supplier(organisation=organisation).filter(
+            pk__in=[escrow.pk for escrow in escrow_page]
+        ),
+    )
+    payouts = selectors.payouts_for_organisation(organisation=organisation)[:50]
+    return render(
+        request,
+        "payments/money.html",
+        {
+            "balances": [(balance, PayoutForm.for_balance(balance)) for balance in balances],
+            "statement": statement,
+            "page": escrow_page,
+            "payouts": payouts,
+        },
+    )
+
+
+@login_required
+@require_POST
+def supplier_payout_request(request):
+    organisation = _supplier_organisation(request)
+    form = PayoutForm(request.POST)
+    if not form.is_valid():
+        errors = "; ".join(f"{field}: {' '.join(errs)}" for field, errs in form.errors.items())
+        messages.error(request, f"Payout not requested. {errors}")
+        return redirect("payments:money")
+    try:
+        payout = services.payout_request(
+            organisation=organisation,
+            currency=form.cleaned_data["currency"],
+            amount=form.cleaned_data["amount"],
+            idempotency_key=form.cleaned_data["idempotency_key"],
+            requested_by=request.user,
+        )
+    except DomainError as error:
+        messages.error(request, f"Payout not requested. {error.message}")
+    else:
+        messages.success(
+            request, f"Payout of {payout.currency} {payout.amount} requested; it arrives shortly."
+        )
+    return redirect("payments:money")
+
+
+@csrf_exempt
+@require_POST
+def provider_webhook(request, provider: str):
+    """Provider callbacks: 400 on a bad signature or body, 200 (also for duplicates)."""
+    try:
+        event, applied_now = services.provider_webhook_receive(
+            provider=provider, body=request.body, headers=request.headers
+        )
+    except ValidationFailed as error:
+        return JsonResponse({"code": error.code, "detail": error.message}, status=400)
+    except NotFound as error:
+        return JsonResponse({"code": error.code, "detail": error.message}, status=404)
+    return JsonResponse(
+        {"event_id": event.event_id, "status": event.status, "duplicate": not applied_now}
+    )
