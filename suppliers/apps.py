@@ -1,6 +1,44 @@
 from django.apps import AppConfig
 
+from tradeassure.apps import PeriodicTask
+
 
 class SuppliersConfig(AppConfig):
     name = "suppliers"
-    periodic_tasks: list = []
+    verbose_name = "Suppliers and Trade Assurance"
+    periodic_tasks = [
+        # Nightly at 02:15 UTC: metrics, limits and automatic suspension for every supplier.
+        PeriodicTask(
+            "suppliers: recompute metrics nightly",
+            "suppliers.recompute_all_metrics",
+            crontab="15 2 * * *",
+        ),
+    ]
+    # Exactly what vetting staff need: decide verifications and applications, suspend/reinstate,
+    # set memberships (all through admin actions that call services), curate categories, and read
+    # the record. Mediators read a supplier's record when deciding disputes.
+    staff_permissions = {
+        "vetting": [
+            "suppliers.view_supplier",
+            "suppliers.change_supplier",
+            "suppliers.view_pendingverification",
+            "suppliers.change_pendingverification",
+            "suppliers.view_tradeassuranceapplication",
+            "suppliers.change_tradeassuranceapplication",
+            "suppliers.view_verificationdocument",
+            "suppliers.view_supplierstatuschange",
+            "suppliers.view_suppliermetrics",
+            "suppliers.view_supplierorderrecord",
+            "suppliers.view_product",
+            "suppliers.view_category",
+            "suppliers.add_category",
+            "suppliers.change_category",
+        ],
+        "mediator": [
+            "suppliers.view_supplier",
+            "suppliers.view_supplierstatuschange",
+            "suppliers.view_suppliermetrics",
+            "suppliers.view_supplierorderrecord",
+            "suppliers.view_product",
+        ],
+    }

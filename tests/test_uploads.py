@@ -138,7 +138,7 @@ def test_a_stored_image_is_shown_inline():
     response = upload_response(name=stored.name, download_name="p.png", content_type="image/png")
     assert response["Content-Disposition"].startswith("inline")
     assert response["X-Content-Type-Options"] == "nosniff"
-    response.close()
+    response.file_to_stream.close()
 
 
 @pytest.mark.parametrize("name", ["", "missing/none.pdf", "../../../etc/passwd"])

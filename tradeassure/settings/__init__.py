@@ -221,6 +221,40 @@ TRADE_ASSURANCE = {
     "SWEEP_BATCH_SIZE": env.int("TA_SWEEP_BATCH_SIZE", 200),
 }
 
+# --- Suppliers ----------------------------------------------------------------------------
+# Trade Assurance limits, metrics and automatic suspension (README "Suppliers and Trade Assurance").
+SUPPLIERS = {
+    # Rolling window for the public metrics and the suspension checks.
+    "METRICS_WINDOW_DAYS": env.int("TA_METRICS_WINDOW_DAYS", 180),
+    # limit = min(CAP, FLOOR + FACTOR x completed protected volume, lifetime), in USD.
+    "LIMIT_FLOOR_USD": Decimal(env.str("TA_LIMIT_FLOOR_USD", "10000")),
+    "LIMIT_VOLUME_FACTOR": Decimal(env.str("TA_LIMIT_VOLUME_FACTOR", "0.5")),
+    "LIMIT_CAP_USD": Decimal(env.str("TA_LIMIT_CAP_USD", "500000")),
+    # Reference rates for limits and exposure only (USD per one unit); money never moves at these.
+    "USD_REFERENCE_RATES": {
+        "USD": Decimal("1"),
+        "EUR": Decimal("1.08"),
+        "GBP": Decimal("1.27"),
+        "CNY": Decimal("0.138"),
+        "HKD": Decimal("0.128"),
+        "JPY": Decimal("0.0067"),
+        "AUD": Decimal("0.65"),
+        "CAD": Decimal("0.73"),
+        "SGD": Decimal("0.74"),
+    },
+    # Automatic suspension: only once the supplier has this many orders in the window ...
+    "SUSPENSION_MIN_ORDERS": env.int("TA_SUSPENSION_MIN_ORDERS", 5),
+    # ... and then when any of these is crossed.
+    "SUSPENSION_MIN_COMPLETION_RATE": Decimal(env.str("TA_SUSPENSION_MIN_COMPLETION", "0.80")),
+    "SUSPENSION_MIN_ON_TIME_RATE": Decimal(env.str("TA_SUSPENSION_MIN_ON_TIME", "0.80")),
+    "SUSPENSION_MAX_DISPUTE_RATE": Decimal(env.str("TA_SUSPENSION_MAX_DISPUTE_RATE", "0.20")),
+    "SUSPENSION_MAX_DISPUTES_LOST": env.int("TA_SUSPENSION_MAX_DISPUTES_LOST", 3),
+    "SUSPENSION_MIN_AVERAGE_RATING": Decimal(env.str("TA_SUSPENSION_MIN_RATING", "3.0")),
+    "SUSPENSION_MIN_RATINGS": env.int("TA_SUSPENSION_MIN_RATINGS", 5),
+    # After staff reinstate a supplier, automatic suspension pauses this long.
+    "REINSTATEMENT_GRACE_DAYS": env.int("TA_REINSTATEMENT_GRACE_DAYS", 30),
+}
+
 # --- Payments -----------------------------------------------------------------------------
 # The ledger and the payment provider (README "Money"). Fees live in TRADE_ASSURANCE above.
 PAYMENT_PROVIDER = env.str("PAYMENT_PROVIDER", default="sandbox")
