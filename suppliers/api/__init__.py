@@ -1,1 +1,0 @@
-"""The suppliers part of the partner API (/api/v1/)."""
