@@ -112,3 +112,47 @@ class User(AbstractUser):
     @property
     def is_inspector(self) -> bool:
         return self.role == self.Role.INSPECTOR
+
+
+# --- Partner API keys (owner: API helper) ------------------------------------------------------
+class ApiKey(models.Model):
+    """A secret an organisation gives its integration to call the API as one of its users.
+
+    Only a SHA-256 digest of the secret is stored (the secret is random and long, so a fast hash
+    is enough); the full key is shown once, at creation. The visible prefix lets people tell
+    keys apart and lets authentication find the row without scanning.
+    """
+
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="api_keys"
+    )
+    user = models.ForeignKey(
+        User,
+        on_delete=models.CASCADE,
+        related_name="api_keys",
+        help_text="The member of the organisation the key acts as.",
+    )
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True)
+    hashed_secret = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+    created_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "API key"
+        indexes = [models.Index(fields=["organisation", "revoked_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

@@ -20,6 +20,7 @@ class TradeAssureConfig(AppConfig):
     periodic_tasks = [
         PeriodicTask("outbox: dispatch due messages", "tradeassure.dispatch_outbox", 30),
         PeriodicTask("health: worker heartbeat", "tradeassure.record_heartbeat", 60),
+        PeriodicTask("webhooks: deliver due", "tradeassure.deliver_webhooks", 30),
     ]
 
     def ready(self) -> None:

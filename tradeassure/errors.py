@@ -81,6 +81,19 @@ _DRF_CODES = {
 }
 
 
+_DRF_TITLES = {
+    "not_authenticated": "Authentication is required.",
+    "authentication_failed": "The credentials were not accepted.",
+    "not_allowed": "You may not do this.",
+    "not_found": "Not found.",
+    "method_not_allowed": "This method is not allowed here.",
+    "not_acceptable": "No acceptable representation.",
+    "unsupported_media_type": "Unsupported media type.",
+    "throttled": "Too many requests.",
+    "malformed_request": "The request body could not be read.",
+}
+
+
 def problem(
     *, status: int, code: str, title: str, detail: str, instance: str = "", **extra: Any
 ) -> dict:
@@ -97,6 +110,28 @@ def problem(
     return body
 
 
+def flatten_errors(data: Any, prefix: str = "") -> dict[str, list[str]]:
+    """DRF's nested error structure as `{"field.sub.0.name": ["message", …]}`: one level, stable."""
+    flat: dict[str, list[str]] = {}
+    if isinstance(data, dict):
+        for key, value in data.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            for field, messages in flatten_errors(value, name).items():
+                flat.setdefault(field, []).extend(messages)
+    elif isinstance(data, list | tuple):
+        if all(not isinstance(item, dict | list | tuple) for item in data):
+            flat.setdefault(prefix or "non_field_errors", []).extend(str(item) for item in data)
+        else:
+            for index, item in enumerate(data):
+                if item:
+                    name = f"{prefix}.{index}" if prefix else str(index)
+                    for field, messages in flatten_errors(item, name).items():
+                        flat.setdefault(field, []).extend(messages)
+    else:
+        flat.setdefault(prefix or "non_field_errors", []).append(str(data))
+    return flat
+
+
 def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF's exception handler: every error leaves the API as application/problem+json."""
     request = context.get("request")
@@ -110,7 +145,7 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
             instance=instance,
         )
         if exc.fields:
-            body["errors"] = exc.fields
+            body["errors"] = flatten_errors(exc.fields)
         return Response(body, status=exc.status, content_type=PROBLEM_CONTENT_TYPE)
     if isinstance(exc, DjangoValidationError):
         exc = drf_exceptions.ValidationError(
@@ -126,7 +161,7 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
         return None
     code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "error")
     if isinstance(exc, drf_exceptions.ValidationError):
-        errors = (
+        errors = flatten_errors(
             response.data
             if isinstance(response.data, dict)
             else {"non_field_errors": response.data}
@@ -144,7 +179,7 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
         body = problem(
             status=response.status_code,
             code=code,
-            title=str(detail) or "Error",
+            title=_DRF_TITLES.get(code, str(detail) or "Error"),
             detail=str(detail),
             instance=instance,
         )

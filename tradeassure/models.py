@@ -105,3 +105,141 @@ class Heartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.beat_at:%Y-%m-%d %H:%M:%S}"
+
+
+# --- Partner API: idempotency and webhooks (owner: API helper) ----------------------------------
+class IdempotencyRecord(models.Model):
+    """The first response to a POST carrying an Idempotency-Key, replayed for 24 hours.
+
+    The row is claimed (inserted, committed) before the request runs, so the unique constraint
+    makes a concurrent request with the same key see it and get 409 instead of running twice.
+    """
+
+    class State(models.TextChoices):
+        IN_FLIGHT = "in_flight", "In flight"
+        COMPLETED = "completed", "Completed"
+
+    caller = models.CharField(max_length=64, help_text="'key:<api key id>' or 'user:<user id>'")
+    key = models.CharField(max_length=255)
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=500)
+    request_hash = models.CharField(max_length=64)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.IN_FLIGHT)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_headers = models.JSONField(default=dict, blank=True)
+    response_body = models.BinaryField(default=b"", blank=True)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["caller", "key"], name="idempotency_unique_caller_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.caller} {self.key} ({self.state})"
+
+
+class WebhookEndpoint(models.Model):
+    """A partner's URL that receives the domain events its organisation may see, signed."""
+
+    organisation = models.ForeignKey(
+        "accounts.Organisation", on_delete=models.CASCADE, related_name="webhook_endpoints"
+    )
+    url = models.URLField(max_length=500)
+    description = models.CharField(max_length=200, blank=True)
+    topics = models.JSONField(
+        default=list, blank=True, help_text="Event topics to send; empty means every topic."
+    )
+    secret = models.CharField(max_length=80)
+    previous_secret = models.CharField(max_length=80, blank=True)
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["organisation", "is_active"])]
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class WebhookDelivery(models.Model):
+    """One event on its way to one endpoint; retried with backoff for up to 3 days."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERING = "delivering", "Delivering"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed (gave up)"
+
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    event = models.ForeignKey(
+        DomainEvent, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    topic = models.CharField(max_length=80)
+    payload = models.JSONField(default=dict)
+    is_test = models.BooleanField(default=False)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    give_up_at = models.DateTimeField()
+    last_response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "webhook deliveries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["endpoint", "event"],
+                condition=models.Q(event__isnull=False),
+                name="webhook_delivery_once_per_event",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                name="webhook_delivery_due",
+                condition=models.Q(status__in=["pending", "delivering"]),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.topic} → {self.endpoint_id} ({self.status})"
+
+
+class WebhookAttempt(models.Model):
+    """One HTTP request made for a delivery, with what the partner's server answered."""
+
+    delivery = models.ForeignKey(
+        WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log"
+    )
+    number = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField(default=0)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    succeeded = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["delivery_id", "number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["delivery", "number"], name="webhook_attempt_unique_number"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of delivery {self.delivery_id}"

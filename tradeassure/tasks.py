@@ -4,6 +4,7 @@ from django.conf import settings
 from tradeassure import clock
 from tradeassure.models import Heartbeat
 from tradeassure.outbox import outbox_dispatch_due
+from tradeassure.webhooks import webhook_deliver_due
 
 
 @shared_task(name="tradeassure.dispatch_outbox", acks_late=True)
@@ -14,3 +15,8 @@ def dispatch_outbox() -> int:
 @shared_task(name="tradeassure.record_heartbeat", acks_late=True)
 def record_heartbeat(name: str = "worker") -> None:
     Heartbeat.objects.update_or_create(name=name, defaults={"beat_at": clock.now()})
+
+
+@shared_task(name="tradeassure.deliver_webhooks", acks_late=True)
+def deliver_webhooks() -> int:
+    return webhook_deliver_due(batch_size=settings.TRADE_ASSURANCE["SWEEP_BATCH_SIZE"])

@@ -1,8 +1,9 @@
 from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from tradeassure import health, views
+from tradeassure import developers, health, views
 
 admin.site.site_header = "TradeAssure staff"
 admin.site.site_title = "TradeAssure staff"
@@ -19,6 +20,12 @@ urlpatterns = [
     path("payments/", include("payments.urls")),
     path("disputes/", include("disputes.urls")),
     path("admin/", admin.site.urls),
+    # Partner API (owner: API helper): the API, its schema and offline docs, the Developers page.
+    path("api/v1/", include("tradeassure.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path("developers/", include(developers.urlpatterns)),
 ]
 
 if settings.DEBUG:

@@ -167,25 +167,65 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 
-# --- REST API -----------------------------------------------------------------------------
+# --- REST API (owner: API helper) ----------------------------------------------------------
+# The partner API at /api/v1/: API keys (Authorization: Bearer ta_…) or the browser session,
+# cursor pagination, per-key and per-user throttling, problem+json errors (README "Partner API").
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # First, so an anonymous request gets 401 with WWW-Authenticate rather than 403.
+        "tradeassure.api.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "tradeassure.api.pagination.CursorPagination",
+    "PAGE_SIZE": 25,
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "tradeassure.api.throttling.ApiKeyRateThrottle",
+        "tradeassure.api.throttling.UserRateThrottle",
+        "tradeassure.api.throttling.AnonymousRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "api_key": env.str("API_THROTTLE_PER_KEY", default="600/min"),
+        "user": env.str("API_THROTTLE_PER_USER", default="1200/min"),
+        "anon": env.str("API_THROTTLE_ANONYMOUS", default="120/min"),
+    },
+    "DEFAULT_SCHEMA_CLASS": "tradeassure.api.schema.ProblemAutoSchema",
     "EXCEPTION_HANDLER": "tradeassure.errors.problem_exception_handler",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    "COERCE_DECIMAL_TO_STRING": True,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "TradeAssure API",
-    "DESCRIPTION": "Protected orders held in escrow until the contract is met.",
+    "DESCRIPTION": (
+        "Protected orders held in escrow until the contract is met. Authenticate with "
+        "`Authorization: Bearer <API key>` (create keys on the Developers page). Every POST needs "
+        "an `Idempotency-Key` header. Errors are RFC 9457 `application/problem+json` with a "
+        "stable `code`. Lists are cursor-paginated: follow `next`."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {},
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums"],
 }
+# Partner webhooks: deliveries are fanned out from every domain event through the outbox.
+OUTBOX_HANDLERS = {"webhook": "tradeassure.webhooks.webhook_fan_out"}
+OUTBOX_EVENT_CHANNELS = ["webhook"]
+# The embedded profile lets webhooks reach localhost and plain http; production refuses both.
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", default=DEBUG)
+WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=DEBUG)
+IDEMPOTENCY_KEY_TTL = timedelta(hours=env.int("IDEMPOTENCY_KEY_TTL_HOURS", 24))
 
 # --- The product's rules: every timing and limit in one place, each overridable -------------
 SUPPORTED_CURRENCIES = ["USD", "EUR", "GBP", "CNY", "HKD", "JPY", "AUD", "CAD", "SGD"]

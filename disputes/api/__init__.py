@@ -1,0 +1,1 @@
+"""The disputes part of the partner API (/api/v1/)."""

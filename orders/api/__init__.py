@@ -1,0 +1,1 @@
+"""The orders part of the partner API (/api/v1/)."""

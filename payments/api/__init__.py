@@ -1,0 +1,1 @@
+"""The payments part of the partner API (/api/v1/)."""

@@ -1,0 +1,1 @@
+"""The suppliers part of the partner API (/api/v1/)."""

@@ -1,0 +1,16 @@
+"""problem+json for requests that reach no API view (unknown paths under /api/v1/)."""
+
+from django.http import JsonResponse
+
+from tradeassure.errors import PROBLEM_CONTENT_TYPE, problem
+
+
+def api_not_found(request, *args, **kwargs) -> JsonResponse:
+    body = problem(
+        status=404,
+        code="not_found",
+        title="Not found.",
+        detail="No API resource at this path. See /api/docs/.",
+        instance=request.path,
+    )
+    return JsonResponse(body, status=404, content_type=PROBLEM_CONTENT_TYPE)

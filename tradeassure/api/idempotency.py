@@ -1,0 +1,184 @@
+"""`Idempotency-Key` on every POST: run once, replay the stored response for 24 hours.
+
+- The first request with a key claims it: a row inserted (and committed) before the view runs,
+  unique per (caller, key). A second request while the first runs hits the unique constraint,
+  finds the row in flight, and gets 409 `idempotency_request_in_flight`.
+- When the first request finishes, its response (status, body, a few headers) is stored; the
+  same key with the same method, path and body replays it, with `Idempotent-Replayed: true`.
+- The same key with another method, path or body gets 422 `idempotency_key_reused`.
+- A response that says the request never started (400 invalid input, 5xx) is not stored: the
+  claim is released so the caller can retry with the same key.
+"""
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.http import HttpResponse
+from rest_framework.request import Request
+
+from accounts.models import ApiKey
+from tradeassure import clock
+from tradeassure.errors import Conflict, Unprocessable, ValidationFailed
+from tradeassure.models import IdempotencyRecord
+
+HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
+STORED_HEADERS = ("Content-Type", "Location", "ETag")
+# Responses meaning "nothing was done": not kept, so the same key may be used again.
+NOT_STORED_STATUSES = {400, 401, 429}
+
+
+@dataclass
+class Replay(Exception):
+    """Raised from the view's `initial` to answer with the stored response instead of running."""
+
+    response: HttpResponse
+
+
+def caller_identity(request: Request) -> str:
+    if isinstance(request.auth, ApiKey):
+        return f"key:{request.auth.pk}"
+    return f"user:{request.user.pk}"
+
+
+def request_fingerprint(request: Request) -> str:
+    """SHA-256 over method, path and body (for multipart: fields and file contents)."""
+    digest = hashlib.sha256()
+    digest.update(f"{request.method} {request.path}\n".encode())
+    content_type = request.content_type or ""
+    if content_type.startswith("multipart/"):
+        for name in sorted(request.data.keys()):
+            for value in request.data.getlist(name):
+                digest.update(f"{name}=".encode())
+                if hasattr(value, "chunks"):
+                    digest.update(f"file:{value.name}:{value.size}:".encode())
+                    for chunk in value.chunks():
+                        digest.update(chunk)
+                    value.seek(0)
+                else:
+                    digest.update(str(value).encode())
+                digest.update(b"\n")
+    else:
+        digest.update(request._request.body)
+    return digest.hexdigest()
+
+
+def idempotency_claim(request: Request) -> IdempotencyRecord:
+    """Claim the request's key, or raise Replay / Conflict (409) / Unprocessable (422)."""
+    key = request.headers.get(HEADER, "")
+    if not key:
+        raise ValidationFailed(
+            f"Send an `{HEADER}` header (a unique string per operation, e.g. a UUID) with every POST.",
+            code="idempotency_key_required",
+            fields={HEADER: ["This header is required on POST."]},
+        )
+    if not KEY_PATTERN.match(key):
+        raise ValidationFailed(
+            f"`{HEADER}` must be 1 to 255 visible ASCII characters.",
+            code="idempotency_key_invalid",
+            fields={HEADER: ["1 to 255 visible ASCII characters."]},
+        )
+    caller = caller_identity(request)
+    fingerprint = request_fingerprint(request)
+    for _ in range(2):
+        now = clock.now()
+        try:
+            with transaction.atomic():
+                return IdempotencyRecord.objects.create(
+                    caller=caller,
+                    key=key,
+                    method=request.method,
+                    path=request.path[:500],
+                    request_hash=fingerprint,
+                    created_at=now,
+                    expires_at=now + settings.IDEMPOTENCY_KEY_TTL,
+                )
+        except IntegrityError:
+            pass
+        existing = IdempotencyRecord.objects.filter(caller=caller, key=key).first()
+        if existing is None:
+            continue  # released between our insert and our read: try to claim again
+        if existing.expires_at <= now:
+            IdempotencyRecord.objects.filter(pk=existing.pk, expires_at__lte=now).delete()
+            continue
+        if existing.request_hash != fingerprint:
+            raise Unprocessable(
+                f"This `{HEADER}` was already used for a different request "
+                f"({existing.method} {existing.path} with another body). Use a new key.",
+                code="idempotency_key_reused",
+            )
+        if existing.state == IdempotencyRecord.State.IN_FLIGHT:
+            raise Conflict(
+                f"A request with this `{HEADER}` is still being processed; retry in a moment.",
+                code="idempotency_request_in_flight",
+            )
+        raise Replay(_replay_response(existing))
+    raise Conflict(
+        f"A request with this `{HEADER}` is still being processed; retry in a moment.",
+        code="idempotency_request_in_flight",
+    )
+
+
+def _replay_response(record: IdempotencyRecord) -> HttpResponse:
+    headers = dict(record.response_headers)
+    response = HttpResponse(
+        bytes(record.response_body),
+        status=record.response_status,
+        content_type=headers.pop("Content-Type", "application/json"),
+    )
+    for name, value in headers.items():
+        response[name] = value
+    response[REPLAYED_HEADER] = "true"
+    return response
+
+
+def idempotency_complete(record: IdempotencyRecord, response: HttpResponse) -> None:
+    """Store the finished response, or release the claim when the request changed nothing."""
+    if response.status_code >= 500 or response.status_code in NOT_STORED_STATUSES:
+        idempotency_release(record)
+        return
+    if hasattr(response, "render") and not getattr(response, "is_rendered", True):
+        response.render()
+    IdempotencyRecord.objects.filter(pk=record.pk).update(
+        state=IdempotencyRecord.State.COMPLETED,
+        response_status=response.status_code,
+        response_headers={name: response[name] for name in STORED_HEADERS if name in response},
+        response_body=bytes(response.content),
+    )
+
+
+def idempotency_release(record: IdempotencyRecord) -> None:
+    IdempotencyRecord.objects.filter(pk=record.pk, state=IdempotencyRecord.State.IN_FLIGHT).delete()
+
+
+class IdempotentMixin:
+    """Mixed into every API view: POSTs go through the claim / store / replay cycle."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)  # authentication, permissions, throttles first
+        if request.method == "POST":
+            request.idempotency_record = idempotency_claim(request)
+
+    def handle_exception(self, exc):
+        if isinstance(exc, Replay):
+            return exc.response
+        return super().handle_exception(exc)
+
+    def raise_uncaught_exception(self, exc):
+        record = getattr(self.request, "idempotency_record", None)
+        if record is not None:
+            idempotency_release(record)
+            self.request.idempotency_record = None
+        super().raise_uncaught_exception(exc)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        record = getattr(request, "idempotency_record", None)
+        if record is not None:
+            idempotency_complete(record, response)
+            request.idempotency_record = None
+        return response

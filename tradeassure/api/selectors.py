@@ -1,0 +1,51 @@
+"""Reads behind the partner API's own resources, already filtered to what the caller may see."""
+
+from django.db.models import QuerySet
+
+from accounts.models import ApiKey, User
+from tradeassure.models import (
+    DomainEvent,
+    Notification,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+
+
+def events_for(user: User) -> QuerySet[DomainEvent]:
+    """The events feed: only events whose audience includes the caller's organisation."""
+    if getattr(user, "organisation_id", None) is None:
+        return DomainEvent.objects.none()
+    return DomainEvent.objects.filter(audience__id=user.organisation_id)
+
+
+def notifications_for(user: User) -> QuerySet[Notification]:
+    return Notification.objects.filter(recipient_id=user.pk)
+
+
+def api_keys_for(user: User) -> QuerySet[ApiKey]:
+    if getattr(user, "organisation_id", None) is None:
+        return ApiKey.objects.none()
+    return ApiKey.objects.filter(organisation_id=user.organisation_id).select_related(
+        "user", "created_by", "revoked_by"
+    )
+
+
+def webhook_endpoints_for(user: User) -> QuerySet[WebhookEndpoint]:
+    if getattr(user, "organisation_id", None) is None:
+        return WebhookEndpoint.objects.none()
+    return WebhookEndpoint.objects.filter(organisation_id=user.organisation_id)
+
+
+def webhook_deliveries_for(user: User) -> QuerySet[WebhookDelivery]:
+    if getattr(user, "organisation_id", None) is None:
+        return WebhookDelivery.objects.none()
+    return WebhookDelivery.objects.filter(
+        endpoint__organisation_id=user.organisation_id
+    ).select_related("endpoint")
+
+
+def webhook_attempts_for(user: User) -> QuerySet[WebhookAttempt]:
+    if getattr(user, "organisation_id", None) is None:
+        return WebhookAttempt.objects.none()
+    return WebhookAttempt.objects.filter(delivery__endpoint__organisation_id=user.organisation_id)

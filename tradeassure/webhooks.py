@@ -1,0 +1,294 @@
+"""Partner webhooks: fan each domain event out to subscribed endpoints, then deliver it signed.
+
+Flow: `event_publish` writes a DomainEvent and an outbox row on the "webhook" channel in the
+caller's transaction. The outbox dispatcher calls `webhook_fan_out`, which creates one
+WebhookDelivery per subscribed endpoint (unique per endpoint and event, so a re-run adds
+nothing). `webhook_deliver_due` (Celery, every 30 s and kicked after each fan-out) claims due
+deliveries with a compare-and-swap update and a lease, makes the HTTP request outside any
+transaction, and records the attempt only if it still holds the claim. A worker that dies
+mid-request leaves a lease that expires; the next sweep retries. Delivery is at-least-once: the
+`TradeAssure-Delivery` header is stable across retries so a receiver can drop a repeat.
+"""
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import socket
+import time
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+
+from tradeassure import clock
+from tradeassure.models import DomainEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from tradeassure.outbox import retry_delay
+
+logger = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "TradeAssure-Signature"
+TIMESTAMP_HEADER = "TradeAssure-Timestamp"
+DELIVERY_HEADER = "TradeAssure-Delivery"
+EVENT_HEADER = "TradeAssure-Event"
+GIVE_UP_AFTER = timedelta(days=3)
+REQUEST_TIMEOUT_SECONDS = 10
+# A claim outlives the longest request by a margin, so only a dead worker's claim expires.
+LEASE = timedelta(seconds=REQUEST_TIMEOUT_SECONDS + 50)
+TEST_TOPIC = "webhook.test"
+
+
+class WebhookUrlRefused(Exception):
+    """The endpoint's URL points somewhere the platform will not send data."""
+
+
+def event_envelope(event: DomainEvent) -> dict[str, Any]:
+    """How an event looks to a partner, in the events feed and in a webhook body alike."""
+    return {
+        "id": event.pk,
+        "topic": event.topic,
+        "subject": {"type": event.subject_type, "id": event.subject_id},
+        "occurred_at": event.occurred_at.isoformat().replace("+00:00", "Z"),
+        "data": event.payload,
+    }
+
+
+def canonical_body(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+def sign(*, secret: str, timestamp: int, body: bytes) -> str:
+    """HMAC-SHA256 over `<timestamp>.<body>`, hex: what a receiver recomputes to verify."""
+    return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+
+
+def signature_header(endpoint: WebhookEndpoint, *, timestamp: int, body: bytes) -> str:
+    """`v1=<hex>`; during the 24 h after a rotation also `,v1=<hex with the previous secret>`."""
+    signatures = [sign(secret=endpoint.secret, timestamp=timestamp, body=body)]
+    if (
+        endpoint.previous_secret
+        and endpoint.previous_secret_expires_at
+        and endpoint.previous_secret_expires_at > clock.now()
+    ):
+        signatures.append(sign(secret=endpoint.previous_secret, timestamp=timestamp, body=body))
+    return ",".join(f"v1={signature}" for signature in signatures)
+
+
+def topic_matches(patterns: list[str], topic: str) -> bool:
+    """Empty means every topic; `order.*` matches every topic under `order.`."""
+    if not patterns:
+        return True
+    for pattern in patterns:
+        if pattern == topic or (pattern.endswith(".*") and topic.startswith(pattern[:-1])):
+            return True
+    return False
+
+
+def webhook_fan_out(payload: dict[str, Any]) -> None:
+    """Outbox handler for the "webhook" channel: one delivery per subscribed endpoint."""
+    event = DomainEvent.objects.filter(pk=payload.get("event_id")).first()
+    if event is None:
+        return
+    organisation_ids = list(event.audience.values_list("id", flat=True))
+    if not organisation_ids:
+        return
+    now = clock.now()
+    created = 0
+    for endpoint in WebhookEndpoint.objects.filter(
+        organisation_id__in=organisation_ids, is_active=True
+    ).order_by("id"):
+        if not topic_matches(endpoint.topics, event.topic):
+            continue
+        _, was_created = WebhookDelivery.objects.get_or_create(
+            endpoint=endpoint,
+            event=event,
+            defaults={
+                "topic": event.topic,
+                "payload": event_envelope(event),
+                "next_attempt_at": now,
+                "give_up_at": now + GIVE_UP_AFTER,
+                "created_at": now,
+            },
+        )
+        created += int(was_created)
+    if created:
+        transaction.on_commit(kick_delivery)
+
+
+def kick_delivery() -> None:
+    from tradeassure.tasks import deliver_webhooks
+
+    try:
+        deliver_webhooks.delay()
+    except Exception:
+        logger.warning("Broker unavailable; the webhook sweep will deliver later.")
+
+
+def check_url_allowed(url: str) -> None:
+    """Refuse URLs that would make the platform call into private networks (SSRF).
+
+    Allowed in the embedded profile (`WEBHOOK_ALLOW_PRIVATE_NETWORKS`, default on with DEBUG)
+    so a developer can point webhooks at a receiver on localhost.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise WebhookUrlRefused("Only http(s) URLs with a host name can receive webhooks.")
+    if not settings.WEBHOOK_ALLOW_HTTP and parts.scheme != "https":
+        raise WebhookUrlRefused("Webhook URLs must use https.")
+    if settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS:
+        return
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 443)}
+    except OSError as exc:
+        raise WebhookUrlRefused(f"The host name does not resolve: {exc}") from exc
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if not ip.is_global:
+            raise WebhookUrlRefused("Webhook URLs must point to a public address.")
+
+
+def webhook_deliver_due(*, batch_size: int = 100) -> int:
+    """Deliver what is due; returns how many attempts were made. Safe from many workers at once."""
+    handled = 0
+    while handled < batch_size:
+        delivery = _claim_next_due()
+        if delivery is None:
+            break
+        _attempt(delivery)
+        handled += 1
+    return handled
+
+
+def _claim_next_due() -> WebhookDelivery | None:
+    now = clock.now()
+    due = Q(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now) | Q(
+        status=WebhookDelivery.Status.DELIVERING, lease_expires_at__lte=now
+    )
+    candidates = (
+        WebhookDelivery.objects.filter(due, endpoint__is_active=True)
+        .order_by("next_attempt_at", "id")
+        .values("id", "attempts", "status")[:20]
+    )
+    for candidate in candidates:
+        # Compare-and-swap: only one worker moves this row from what it saw to its own claim.
+        claimed = WebhookDelivery.objects.filter(
+            pk=candidate["id"], attempts=candidate["attempts"], status=candidate["status"]
+        ).update(
+            status=WebhookDelivery.Status.DELIVERING,
+            attempts=F("attempts") + 1,
+            lease_expires_at=now + LEASE,
+        )
+        if not claimed:
+            continue
+        if candidate["status"] == WebhookDelivery.Status.DELIVERING and candidate["attempts"]:
+            # The previous claim's worker died mid-attempt: say so in the attempt log.
+            WebhookAttempt.objects.get_or_create(
+                delivery_id=candidate["id"],
+                number=candidate["attempts"],
+                defaults={
+                    "started_at": now,
+                    "error": "The delivery worker stopped before this attempt finished.",
+                },
+            )
+        return WebhookDelivery.objects.select_related("endpoint").get(pk=candidate["id"])
+    return None
+
+
+def _attempt(delivery: WebhookDelivery) -> None:
+    endpoint = delivery.endpoint
+    body = canonical_body(delivery.payload)
+    timestamp = int(clock.now().timestamp())
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "TradeAssure-Webhooks/1",
+        TIMESTAMP_HEADER: str(timestamp),
+        SIGNATURE_HEADER: signature_header(endpoint, timestamp=timestamp, body=body),
+        DELIVERY_HEADER: str(delivery.pk),
+        EVENT_HEADER: delivery.topic,
+    }
+    started_at = clock.now()
+    started = time.monotonic()
+    response_status: int | None = None
+    response_body = ""
+    error = ""
+    try:
+        check_url_allowed(endpoint.url)
+        response = requests.post(
+            endpoint.url,
+            data=body,
+            headers=headers,
+            timeout=REQUEST_TIMEOUT_SECONDS,
+            allow_redirects=False,
+        )
+        response_status = response.status_code
+        response_body = response.text[:1000]
+        if not 200 <= response_status < 300:
+            error = f"The endpoint answered HTTP {response_status}."
+    except (requests.RequestException, WebhookUrlRefused) as exc:
+        error = f"{type(exc).__name__}: {exc}"[:1000]
+    duration_ms = int((time.monotonic() - started) * 1000)
+    _record_attempt(
+        delivery,
+        started_at=started_at,
+        duration_ms=duration_ms,
+        response_status=response_status,
+        response_body=response_body,
+        error=error,
+    )
+
+
+@transaction.atomic
+def _record_attempt(
+    delivery: WebhookDelivery,
+    *,
+    started_at,
+    duration_ms: int,
+    response_status: int | None,
+    response_body: str,
+    error: str,
+) -> None:
+    current = WebhookDelivery.objects.select_for_update().filter(pk=delivery.pk).first()
+    if (
+        current is None
+        or current.attempts != delivery.attempts
+        or current.status != WebhookDelivery.Status.DELIVERING
+    ):
+        return  # our lease expired and another worker took over; its result is the one kept
+    succeeded = not error
+    WebhookAttempt.objects.create(
+        delivery=current,
+        number=current.attempts,
+        started_at=started_at,
+        duration_ms=duration_ms,
+        response_status=response_status,
+        response_body=response_body,
+        error=error,
+        succeeded=succeeded,
+    )
+    now = clock.now()
+    current.last_response_status = response_status
+    current.last_error = error
+    current.lease_expires_at = None
+    if succeeded:
+        current.status = WebhookDelivery.Status.SUCCEEDED
+        current.delivered_at = now
+    elif now >= current.give_up_at:
+        current.status = WebhookDelivery.Status.FAILED
+    else:
+        current.status = WebhookDelivery.Status.PENDING
+        current.next_attempt_at = now + retry_delay(current.attempts)
+    current.save(
+        update_fields=[
+            "status",
+            "delivered_at",
+            "last_response_status",
+            "last_error",
+            "lease_expires_at",
+            "next_attempt_at",
+        ]
+    )
