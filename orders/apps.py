@@ -1,6 +1,32 @@
 from django.apps import AppConfig
 
+from tradeassure.apps import PeriodicTask
+
 
 class OrdersConfig(AppConfig):
     name = "orders"
-    periodic_tasks: list = []
+    verbose_name = "Orders"
+    # Deadline sweeps (DESIGN.md §3): each finds what is due by an indexed *_due_at column.
+    periodic_tasks = [
+        PeriodicTask(
+            "orders: sweep confirmation timeouts", "orders.sweep_confirmation_timeouts", 60
+        ),
+        PeriodicTask("orders: sweep payment timeouts", "orders.sweep_payment_timeouts", 60),
+        PeriodicTask("orders: sweep shipment deadlines", "orders.sweep_shipment_deadlines", 60),
+        PeriodicTask("orders: sweep receipt windows", "orders.sweep_receipt_windows", 60),
+        PeriodicTask(
+            "orders: sweep post-delivery windows", "orders.sweep_post_delivery_windows", 60
+        ),
+    ]
+    # Mediators read orders in the admin (they act through disputes, never by editing rows).
+    staff_permissions = {
+        "mediator": [
+            "orders.view_order",
+            "orders.view_orderevent",
+            "orders.view_contractversion",
+            "orders.view_contractlineitem",
+            "orders.view_shipment",
+            "orders.view_shipmentdocument",
+            "orders.view_orderrating",
+        ],
+    }

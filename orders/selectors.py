@@ -1,0 +1,257 @@
+"""Reads the order pages (and the API) share: always filtered to what the user may see."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+
+from orders.models import (
+    ContractLineItem,
+    ContractVersion,
+    Order,
+    OrderEvent,
+    OrderStatus,
+    Party,
+    ShipmentDocument,
+)
+from orders.transitions import Transition, available_actions
+from tradeassure import clock
+from tradeassure.errors import NotFound
+
+S = OrderStatus
+
+# Status filters on the list pages: label → statuses.
+STATUS_FILTERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "action": ("Needs you", ()),  # computed per side, see _needs_action
+    "open": (
+        "Open",
+        (
+            S.PENDING_CONFIRMATION,
+            S.AWAITING_PAYMENT,
+            S.IN_PRODUCTION,
+            S.AWAITING_BALANCE,
+            S.READY_TO_SHIP,
+            S.SHIPPED,
+            S.DELIVERED,
+        ),
+    ),
+    "disputed": ("Disputed", (S.DISPUTED,)),
+    "closed": ("Closed", (S.COMPLETED, S.CANCELLED, S.REFUNDED)),
+}
+
+
+def _base() -> QuerySet[Order]:
+    return Order.objects.select_related("supplier", "buyer_organisation", "buyer")
+
+
+def orders_visible_to(user) -> QuerySet[Order]:
+    """Orders the user may see: their buyer organisation's, their supplier's, or all for staff."""
+    if not user.is_authenticated:
+        return Order.objects.none()
+    if user.is_staff:
+        return _base()
+    if user.organisation_id is None:
+        return Order.objects.none()
+    if user.is_buyer:
+        return _base().filter(buyer_organisation_id=user.organisation_id)
+    if user.is_supplier_staff:
+        return _base().filter(supplier__organisation_id=user.organisation_id)
+    return Order.objects.none()
+
+
+def _needs_action(party: str) -> Q:
+    if party == Party.BUYER:
+        return (
+            Q(status__in=[S.AWAITING_PAYMENT, S.AWAITING_BALANCE, S.SHIPPED, S.DELIVERED])
+            | Q(proposal_pending_from=Party.SUPPLIER)
+            | Q(is_late=True, status__in=[S.IN_PRODUCTION, S.AWAITING_BALANCE, S.READY_TO_SHIP])
+            | Q(status=S.COMPLETED, rating_score__isnull=True)
+        )
+    return (
+        Q(status__in=[S.IN_PRODUCTION, S.READY_TO_SHIP], proposal_pending_from="")
+        | Q(status=S.PENDING_CONFIRMATION, proposal_pending_from="")
+        | Q(proposal_pending_from=Party.BUYER)
+    )
+
+
+def order_list(*, user, party: str, status_filter: str = "", search: str = "") -> QuerySet[Order]:
+    """A side's order list, filtered and searched (reference, PO number, supplier/buyer, goods)."""
+    orders = orders_visible_to(user)
+    if status_filter == "action":
+        orders = orders.filter(_needs_action(party))
+    elif status_filter in STATUS_FILTERS:
+        orders = orders.filter(status__in=STATUS_FILTERS[status_filter][1])
+    elif status_filter in S.values:
+        orders = orders.filter(status=status_filter)
+    search = search.strip()
+    if search:
+        query = (
+            Q(purchase_order_number__icontains=search)
+            | Q(summary__icontains=search)
+            | Q(supplier__legal_name__icontains=search)
+            | Q(buyer_organisation__name__icontains=search)
+            | Exists(
+                ContractLineItem.objects.filter(
+                    version_id=OuterRef("current_version_id"), description__icontains=search
+                )
+            )
+        )
+        reference = search.upper().removeprefix("TA-").lstrip("0")
+        if reference.isdigit():
+            query |= Q(pk=int(reference))
+        orders = orders.filter(query)
+    return orders.order_by("-placed_at", "-id")
+
+
+def orders_due_soon(*, user, within: timedelta = timedelta(days=7)) -> QuerySet[Order]:
+    """The supplier's orders with a deadline in the next days (or already late), soonest first."""
+    horizon = clock.now() + within
+    return (
+        orders_visible_to(user)
+        .filter(
+            Q(confirmation_due_at__lte=horizon)
+            | Q(
+                shipment_due_at__lte=horizon,
+                status__in=[S.IN_PRODUCTION, S.AWAITING_BALANCE, S.READY_TO_SHIP],
+            )
+            | Q(is_late=True, status__in=[S.IN_PRODUCTION, S.AWAITING_BALANCE, S.READY_TO_SHIP])
+        )
+        .order_by("shipment_due_at", "confirmation_due_at", "id")
+    )
+
+
+def order_for_user(*, user, pk: int) -> Order:
+    """One order with everything its page shows, or NotFound for anyone who may not see it."""
+    order = (
+        orders_visible_to(user)
+        .select_related("current_version", "supplier__organisation", "rating", "shipment")
+        .prefetch_related(
+            Prefetch(
+                "versions",
+                queryset=ContractVersion.objects.select_related(
+                    "proposed_by", "decided_by"
+                ).prefetch_related(
+                    Prefetch(
+                        "items",
+                        queryset=ContractLineItem.objects.select_related("product").order_by(
+                            "position"
+                        ),
+                    )
+                ),
+            ),
+            Prefetch("events", queryset=OrderEvent.objects.select_related("actor").order_by("id")),
+            Prefetch(
+                "shipment__documents", queryset=ShipmentDocument.objects.order_by("kind", "id")
+            ),
+        )
+        .filter(pk=pk)
+        .first()
+    )
+    if order is None:
+        raise NotFound("No such order.", code="order_not_found")
+    return order
+
+
+def shipment_document_for_user(*, user, order_pk: int, pk: int) -> ShipmentDocument:
+    document = (
+        ShipmentDocument.objects.filter(
+            pk=pk, shipment__order__in=orders_visible_to(user), shipment__order_id=order_pk
+        )
+        .select_related("shipment")
+        .first()
+    )
+    if document is None:
+        raise NotFound("No such document.", code="document_not_found")
+    return document
+
+
+def order_party(*, order: Order, user) -> str | None:
+    from orders.services import party_of
+
+    return party_of(order=order, user=user)
+
+
+def order_actions(*, order: Order, user) -> list[Transition]:
+    """The actions this user may take on this order now (from the transition map)."""
+    return available_actions(order, order_party(order=order, user=user))
+
+
+# --- contract versions and their differences -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Difference:
+    label: str
+    before: Any
+    after: Any
+
+
+_TERM_LABELS = [
+    ("currency", "Currency"),
+    ("coverage", "Coverage"),
+    ("packaging", "Packaging"),
+    ("customisation", "Customisation"),
+    ("shipment_deadline", "Shipment deadline"),
+    ("incoterm", "Incoterm"),
+    ("destination", "Destination"),
+    ("shipping_method", "Shipping method"),
+    ("shipping_fee", "Shipping fee"),
+    ("total", "Order total"),
+    ("initial_payment_amount", "Initial payment"),
+    ("balance_amount", "Balance"),
+]
+_ITEM_LABELS = [
+    ("description", "description"),
+    ("specifications", "specifications"),
+    ("quality_requirements", "quality requirements"),
+    ("quantity", "quantity"),
+    ("unit", "unit"),
+    ("unit_price", "unit price"),
+    ("line_total", "line total"),
+]
+
+
+def _display(version: ContractVersion, name: str) -> Any:
+    getter = getattr(version, f"get_{name}_display", None)
+    return getter() if getter else getattr(version, name)
+
+
+def contract_differences(old: ContractVersion, new: ContractVersion) -> list[Difference]:
+    """What changed from one version to the next, term by term and line by line."""
+    differences = [
+        Difference(label, _display(old, name), _display(new, name))
+        for name, label in _TERM_LABELS
+        if getattr(old, name) != getattr(new, name)
+    ]
+    old_items = list(old.items.all())
+    new_items = list(new.items.all())
+    for position in range(1, max(len(old_items), len(new_items)) + 1):
+        before = old_items[position - 1] if position <= len(old_items) else None
+        after = new_items[position - 1] if position <= len(new_items) else None
+        if before is None:
+            differences.append(Difference(f"Line {position}", "—", f"added: {after}"))
+        elif after is None:
+            differences.append(Difference(f"Line {position}", str(before), "removed"))
+        else:
+            for name, label in _ITEM_LABELS:
+                if getattr(before, name) != getattr(after, name):
+                    differences.append(
+                        Difference(
+                            f"Line {position} {label}", getattr(before, name), getattr(after, name)
+                        )
+                    )
+    return differences
+
+
+def contract_history(order: Order) -> list[tuple[ContractVersion, list[Difference]]]:
+    """Each version with its differences from the contract in force before it was proposed."""
+    versions = sorted(order.versions.all(), key=lambda version: version.number)
+    history = []
+    in_force: ContractVersion | None = None
+    for version in versions:
+        differences = contract_differences(in_force, version) if in_force else []
+        history.append((version, differences))
+        if version.state == ContractVersion.State.ACCEPTED:
+            in_force = version
+    return list(reversed(history))
