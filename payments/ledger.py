@@ -87,10 +87,16 @@ def ledger_post(
     if any(total != 0 for total in sums.values()):
         raise ValueError(f"Unbalanced posting {idempotency_key}: {dict(sums)}")
 
-    locked = accounts_lock(by_id.values())
+    # The provider clearing account is the outside world's side of every posting: it has no
+    # sign rule and no cached balance, so it is never locked and never becomes a hotspot that
+    # every capture, refund and payout would queue on.
+    to_lock = [account for account in by_id.values() if account.kind != Kind.PROVIDER_CLEARING]
+    locked = {**by_id, **accounts_lock(to_lock)}
     new_balances: dict[int, Decimal] = {}
     for account_id in sorted(netted):
         account = locked[account_id]
+        if account.kind == Kind.PROVIDER_CLEARING:
+            continue
         new_balance = account.balance + netted[account_id]
         if _violates_sign(account, new_balance):
             code = "insufficient_escrow" if account.kind == Kind.ESCROW else "insufficient_funds"

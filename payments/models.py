@@ -84,7 +84,8 @@ class Account(models.Model):
         related_name="+",
     )
     # A cache of the sum of this account's entries, written in the same transaction as the
-    # entries; `ledger_check` verifies it against the entries.
+    # entries; `ledger_check` verifies it against the entries. Not kept for provider clearing
+    # (always 0 here; its balance is derived from its entries when needed).
     balance = _amount(default=0)
 
     class Meta:

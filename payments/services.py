@@ -38,6 +38,9 @@ logger = logging.getLogger(__name__)
 
 Kind = Account.Kind
 TxKind = LedgerTransaction.Kind
+APPLIED = ProviderEvent.Status.APPLIED
+IGNORED = ProviderEvent.Status.IGNORED
+UNMATCHED = ProviderEvent.Status.UNMATCHED
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -478,20 +481,25 @@ def payment_transfer_simulate(*, payment: Payment, amount: Decimal, currency: st
     )
 
 
-def _payment_captured(*, payment: Payment, data: ProviderEventData, event: ProviderEvent) -> str:
+def _payment_captured(
+    *, payment: Payment, data: ProviderEventData, event: ProviderEvent
+) -> tuple[str, str]:
     """Money arrived for a payment: into escrow if it matches, otherwise held and returned."""
     escrow = _escrow_lock(payment.escrow.reference)
     payment = Payment.objects.select_for_update().get(pk=payment.pk)
     charge_key = f"capture:{payment.provider}:{data.charge_id or data.event_id}"
     if LedgerTransaction.objects.filter(idempotency_key=charge_key).exists():
-        return "This charge was already recorded."
+        return IGNORED, "This charge was already recorded."
     currency = data.currency or ""
     amount = data.amount
     problem = ""
     if currency not in MINOR_UNITS or currency not in settings.SUPPORTED_CURRENCIES:
-        return f"Unsupported currency {currency!r}; staff must return it manually."
+        return UNMATCHED, f"Unsupported currency {currency!r}; staff must return it manually."
     if amount is None or not is_exact(amount, currency):
-        return f"Amount {amount!r} is not valid in {currency}; staff must return it manually."
+        return (
+            UNMATCHED,
+            f"Amount {amount!r} is not valid in {currency}; staff must return it manually.",
+        )
     if payment.status == Payment.Status.CAPTURED:
         problem = "The payment had already been made."
     elif currency != payment.currency:
@@ -508,7 +516,7 @@ def _payment_captured(*, payment: Payment, data: ProviderEventData, event: Provi
             key=charge_key,
             event=event,
         )
-        return f"Held for return: {problem}"
+        return APPLIED, f"Held for return: {problem}"
 
     target_kind = (
         Kind.INSPECTION_FEE_HELD
@@ -549,7 +557,7 @@ def _payment_captured(*, payment: Payment, data: ProviderEventData, event: Provi
     )
     for hook_path in settings.PAYMENT_CAPTURED_HOOKS:
         import_string(hook_path)(payment=payment)
-    return "Captured."
+    return APPLIED, "Captured."
 
 
 def _unapplied_hold(
@@ -594,14 +602,14 @@ def _unapplied_hold(
     _after_commit_send_refund(refund)
 
 
-def _payment_failed(*, payment: Payment, data: ProviderEventData) -> str:
+def _payment_failed(*, payment: Payment, data: ProviderEventData) -> tuple[str, str]:
     payment = Payment.objects.select_for_update().get(pk=payment.pk)
     if Payment.Status.FAILED not in Payment.TRANSITIONS[payment.status]:
-        return f"Stale: the payment is already {payment.status}."
+        return IGNORED, f"Stale: the payment is already {payment.status}."
     Payment.objects.filter(pk=payment.pk).update(
         status=Payment.Status.FAILED, failure_reason=data.reason[:200] or "Declined."
     )
-    return "Marked failed."
+    return APPLIED, "Marked failed."
 
 
 # --- refunds and payouts at the provider ------------------------------------------------------
@@ -639,15 +647,19 @@ def provider_requests_resend_stuck(*, older_than_seconds: int = 300) -> int:
     return count
 
 
-def _refund_event(*, refund: Refund, data: ProviderEventData, event: ProviderEvent) -> str:
-    refund = Refund.objects.select_for_update().get(pk=refund.pk)
+def _refund_event(
+    *, refund: Refund, data: ProviderEventData, event: ProviderEvent
+) -> tuple[str, str]:
+    # Escrow row first, as every other operation on this escrow does (no lock-order cycles).
+    _escrow_lock(refund.escrow.reference)
+    refund = Refund.objects.select_for_update().select_related("escrow").get(pk=refund.pk)
     target = {
         "refund.created": Refund.Status.PROCESSING,
         "refund.completed": Refund.Status.COMPLETED,
         "refund.failed": Refund.Status.FAILED,
     }[data.type]
     if Refund.RANK[target] <= Refund.RANK[refund.status]:
-        return f"Stale: the refund is already {refund.status}."
+        return IGNORED, f"Stale: the refund is already {refund.status}."
     if target == Refund.Status.COMPLETED:
         if refund.kind == Refund.Kind.UNAPPLIED_RETURN:
             source = ledger.account_get(kind=Kind.UNAPPLIED_FUNDS, currency=refund.currency)
@@ -681,10 +693,12 @@ def _refund_event(*, refund: Refund, data: ProviderEventData, event: ProviderEve
             ),
             created_at=clock.now(),
         )
-    return f"Refund {target}."
+    return APPLIED, f"Refund {target}."
 
 
-def _payout_event(*, payout: Payout, data: ProviderEventData, event: ProviderEvent) -> str:
+def _payout_event(
+    *, payout: Payout, data: ProviderEventData, event: ProviderEvent
+) -> tuple[str, str]:
     payout = Payout.objects.select_for_update().get(pk=payout.pk)
     target = {
         "payout.created": Payout.Status.PROCESSING,
@@ -692,7 +706,7 @@ def _payout_event(*, payout: Payout, data: ProviderEventData, event: ProviderEve
         "payout.failed": Payout.Status.FAILED,
     }[data.type]
     if Payout.RANK[target] <= Payout.RANK[payout.status]:
-        return f"Stale: the payout is already {payout.status}."
+        return IGNORED, f"Stale: the payout is already {payout.status}."
     in_transit = ledger.account_get(
         kind=Kind.PAYOUTS_IN_TRANSIT,
         currency=payout.currency,
@@ -737,7 +751,7 @@ def _payout_event(*, payout: Payout, data: ProviderEventData, event: ProviderEve
             body=data.reason if target == Payout.Status.FAILED else "",
             url="/payments/money/",
         )
-    return f"Payout {target}."
+    return APPLIED, f"Payout {target}."
 
 
 @transaction.atomic
@@ -860,25 +874,21 @@ def _provider_event_apply(*, provider: str, data: ProviderEventData) -> Provider
         .first()
     )
     if target is None:
-        note, status = "No object with this reference.", ProviderEvent.Status.UNMATCHED
+        status, note = UNMATCHED, "No object with this reference."
+    elif data.type == "payment.captured":
+        status, note = _payment_captured(payment=target, data=data, event=event)
+    elif data.type == "payment.failed":
+        status, note = _payment_failed(payment=target, data=data)
+    elif family == "refund":
+        status, note = _refund_event(refund=target, data=data, event=event)
     else:
-        if data.type == "payment.captured":
-            note = _payment_captured(payment=target, data=data, event=event)
-        elif data.type == "payment.failed":
-            note = _payment_failed(payment=target, data=data)
-        elif family == "refund":
-            note = _refund_event(refund=target, data=data, event=event)
-        else:
-            note = _payout_event(payout=target, data=data, event=event)
-        moved = LedgerTransaction.objects.filter(provider_event=event).exists()
-        status = (
-            ProviderEvent.Status.APPLIED
-            if moved or not note.startswith(("Stale", "This charge"))
-            else ProviderEvent.Status.IGNORED
+        status, note = _payout_event(payout=target, data=data, event=event)
+    if status == UNMATCHED:
+        SystemAlert.objects.create(
+            source="payments",
+            message=f"Provider event {provider}:{data.event_id} ({data.type}) not applied: {note}",
+            created_at=clock.now(),
         )
-        if note.startswith(("Unsupported", "Amount")):
-            status = ProviderEvent.Status.UNMATCHED
-            SystemAlert.objects.create(source="payments", message=note, created_at=clock.now())
     ProviderEvent.objects.filter(pk=event.pk).update(status=status, note=note[:200])
     event.status, event.note = status, note[:200]
     return event
