@@ -54,3 +54,79 @@ class SystemAlertAdmin(admin.ModelAdmin):
 
 
 admin.site.register(Heartbeat, ReadOnlyAdmin)
+
+
+# --- Partner API: webhooks (owner: API helper) --------------------------------------------------
+from tradeassure.models import (  # noqa: E402
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    list_display = ["url", "organisation", "is_active", "created_at"]
+    list_filter = ["is_active"]
+    list_select_related = ["organisation"]
+    search_fields = ["url", "organisation__name"]
+    exclude = ["secret", "previous_secret"]
+    readonly_fields = [
+        "organisation",
+        "url",
+        "description",
+        "topics",
+        "created_at",
+        "created_by",
+        "previous_secret_expires_at",
+    ]
+
+    def has_add_permission(self, request):
+        return False
+
+
+class WebhookAttemptInline(admin.TabularInline):
+    model = WebhookAttempt
+    extra = 0
+    can_delete = False
+    fields = ["number", "started_at", "duration_ms", "response_status", "succeeded", "error"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id",
+        "topic",
+        "endpoint",
+        "status",
+        "attempts",
+        "last_response_status",
+        "next_attempt_at",
+        "created_at",
+    ]
+    list_filter = ["status", "is_test", "topic"]
+    list_select_related = ["endpoint"]
+    search_fields = ["=id", "topic", "endpoint__url"]
+    inlines = [WebhookAttemptInline]
+    actions = ["redeliver_now"]
+
+    @admin.action(description="Deliver selected again now (fresh 3-day window)")
+    def redeliver_now(self, request, queryset):
+        from tradeassure.api.services import webhook_redeliver
+        from tradeassure.errors import DomainError
+
+        queued = 0
+        for delivery_id in queryset.values_list("id", flat=True):
+            try:
+                webhook_redeliver(actor=request.user, delivery_id=delivery_id)
+                queued += 1
+            except DomainError as error:
+                self.message_user(request, f"#{delivery_id}: {error.message}", level="warning")
+        self.message_user(request, f"{queued} deliveries queued again.")
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -7,6 +7,14 @@ from accounts.models import ApiKey
 from tradeassure.api.services import api_key_create
 
 
+@pytest.fixture(autouse=True)
+def _fresh_throttle_counters():
+    """Rate-limit buckets live in the cache; ids repeat across tests, so start each empty."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def api_client_for():
     """An APIClient sending a fresh API key of `user` (or anonymous for None)."""

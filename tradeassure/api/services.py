@@ -83,13 +83,12 @@ def api_key_create(*, actor: User, name: str) -> tuple[ApiKey, str]:
 
 @transaction.atomic
 def api_key_revoke(*, actor: User, api_key_id: int) -> ApiKey:
-    """Stop a key working at once; any member of the owning organisation may do it."""
-    _require_integrator(actor)
-    api_key = (
-        ApiKey.objects.select_for_update()
-        .filter(pk=api_key_id, organisation_id=actor.organisation_id)
-        .first()
-    )
+    """Stop a key working at once; any member of the owning organisation (or staff) may do it."""
+    keys = ApiKey.objects.select_for_update().filter(pk=api_key_id)
+    if not actor.is_staff:
+        _require_integrator(actor)
+        keys = keys.filter(organisation_id=actor.organisation_id)
+    api_key = keys.first()
     if api_key is None:
         raise NotFound("No such API key in your organisation.")
     if api_key.revoked_at is None:
@@ -263,13 +262,15 @@ def webhook_send_test(*, actor: User, endpoint_id: int) -> WebhookDelivery:
 
 @transaction.atomic
 def webhook_redeliver(*, actor: User, delivery_id: int) -> WebhookDelivery:
-    """Send a delivery again now (same body and delivery id), with a fresh 3-day retry window."""
-    _require_integrator(actor)
-    delivery = (
-        WebhookDelivery.objects.select_for_update()
-        .filter(pk=delivery_id, endpoint__organisation_id=actor.organisation_id)
-        .first()
-    )
+    """Send a delivery again now (same body and delivery id), with a fresh 3-day retry window.
+
+    Members of the endpoint's organisation may, and staff (from the admin).
+    """
+    deliveries = WebhookDelivery.objects.select_for_update().filter(pk=delivery_id)
+    if not actor.is_staff:
+        _require_integrator(actor)
+        deliveries = deliveries.filter(endpoint__organisation_id=actor.organisation_id)
+    delivery = deliveries.first()
     if delivery is None:
         raise NotFound("No such webhook delivery in your organisation.")
     if delivery.status == WebhookDelivery.Status.DELIVERING:
