@@ -10,7 +10,7 @@ the transition ("order:<id>:release:completion"), so a retried call never moves 
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -52,7 +52,15 @@ from tradeassure.errors import (
 )
 from tradeassure.events import event_publish, notify
 from tradeassure.models import SystemAlert
-from tradeassure.money import CurrencyError, check_currency, format_money, is_exact, round_money
+from tradeassure.money import (
+    AMOUNT_DECIMAL_PLACES,
+    AMOUNT_MAX_DIGITS,
+    CurrencyError,
+    check_currency,
+    format_money,
+    is_exact,
+    round_money,
+)
 
 logger = logging.getLogger(__name__)
 S = OrderStatus
@@ -64,6 +72,9 @@ DUE_FIELDS = (
     "receipt_due_at",
     "completion_due_at",
 )
+# The largest amount a money column holds (14 digits, 2 after the point), and quantity likewise.
+MAX_AMOUNT = Decimal(10) ** (AMOUNT_MAX_DIGITS - AMOUNT_DECIMAL_PLACES)
+MAX_QUANTITY = Decimal(10) ** 9
 MONEY_TERMS = ("currency", "coverage", "shipping_fee", "initial_payment_amount")
 MONEY_ITEM_TERMS = ("product_id", "quantity", "unit", "unit_price")
 
@@ -134,6 +145,17 @@ def contract_totals(*, terms: ContractTerms) -> ContractTotals:
     )
 
 
+def _number_ok(value: object, limit: Decimal) -> bool:
+    return isinstance(value, Decimal) and value.is_finite() and abs(value) < limit
+
+
+def _amount_ok(value: object, currency: str, *, allow_zero: bool = False) -> bool:
+    """A finite Decimal that fits a money column and the currency's minor unit."""
+    if not _number_ok(value, MAX_AMOUNT) or value < 0 or (value == 0 and not allow_zero):
+        return False
+    return is_exact(value, currency)
+
+
 def contract_terms_validate(
     *, supplier: Supplier, terms: ContractTerms, check_deadline: bool = True
 ) -> ContractTotals:
@@ -156,7 +178,7 @@ def contract_terms_validate(
         add("shipping_method", "Choose a shipping method.")
     if not terms.destination.strip():
         add("destination", "Say where the goods go (port or address).")
-    if terms.shipping_fee < 0 or not is_exact(terms.shipping_fee, currency):
+    if not _amount_ok(terms.shipping_fee, currency, allow_zero=True):
         add("shipping_fee", f"Enter a shipping fee of 0 or more, in whole {currency} minor units.")
     if not terms.items:
         add("items", "Add at least one line item.")
@@ -174,11 +196,12 @@ def contract_terms_validate(
                 "items",
                 prefix + "quality requirements are required for protection (what can be measured).",
             )
-        if item.quantity is None or item.quantity <= 0:
-            add("items", prefix + "the quantity must be more than 0.")
+        if not _number_ok(item.quantity, MAX_QUANTITY) or item.quantity <= 0:
+            add("items", prefix + "the quantity must be more than 0 (and under a billion).")
+            item = replace(item, quantity=None)
         if not item.unit.strip():
             add("items", prefix + "give the unit (pcs, kg, m…).")
-        if item.unit_price is None or item.unit_price <= 0:
+        if not _number_ok(item.unit_price, MAX_AMOUNT) or item.unit_price <= 0:
             add("items", prefix + "the unit price must be more than 0.")
         elif not is_exact(item.unit_price, currency):
             add(
@@ -209,7 +232,14 @@ def contract_terms_validate(
     if errors:
         raise ValidationFailed("The contract is not valid.", fields=errors)
     totals = contract_totals(terms=terms)
-    if not is_exact(terms.initial_payment_amount, currency) or terms.initial_payment_amount <= 0:
+    if totals.total >= MAX_AMOUNT:
+        add(
+            "items",
+            f"The order total is too large for one order ({format_money(totals.total, currency)}).",
+        )
+    elif (
+        not _amount_ok(terms.initial_payment_amount, currency) or terms.initial_payment_amount <= 0
+    ):
         add("initial_payment_amount", "The initial payment must be more than 0.")
     elif totals.initial_payment_amount > totals.total:
         add(

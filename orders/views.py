@@ -8,7 +8,6 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from orders import selectors, services
@@ -33,6 +32,7 @@ from tradeassure.money import MINOR_UNITS, round_money
 from tradeassure.uploads import upload_response
 
 PAGE_SIZE = 20
+LIVE_TOTALS_LIMIT = Decimal(10) ** 12
 
 
 def _apply_errors(error: DomainError, form, item_errors: list[str]) -> None:
@@ -102,6 +102,11 @@ def order_create(request):
         formset = line_items_formset(data, supplier=supplier, initial=items_initial)
         return _render_create(request, supplier, product, form, formset, item_errors)
 
+    if step == "add_line":
+        data = _with_one_more_line(request.POST)
+        form = OrderCreateForm(data)
+        formset = line_items_formset(data, supplier=supplier)
+        return _render_create(request, supplier, product, form, formset, item_errors)
     form = OrderCreateForm(request.POST)
     formset = line_items_formset(request.POST, supplier=supplier)
     if form.is_valid() and formset.is_valid():
@@ -142,6 +147,17 @@ def order_create(request):
     return _render_create(request, supplier, product, form, formset, item_errors, status=400)
 
 
+def _with_one_more_line(data):
+    """The same input with one more (empty) line item form: adding a line needs no script."""
+    data = data.copy()
+    try:
+        count = int(data.get("items-TOTAL_FORMS", 1))
+    except (TypeError, ValueError):
+        count = 1
+    data["items-TOTAL_FORMS"] = str(min(max(count, 0) + 1, 50))
+    return data
+
+
 def _render_create(request, supplier, product, form, formset, item_errors, status=200):
     return render(
         request,
@@ -163,7 +179,8 @@ def _decimal(value) -> Decimal | None:
         result = Decimal(str(value).strip())
     except (InvalidOperation, ValueError):
         return None
-    return result if result.is_finite() else None
+    # Anything a form would refuse (not finite, absurdly large) counts as "not typed yet".
+    return result if result.is_finite() and abs(result) < LIVE_TOTALS_LIMIT else None
 
 
 def _live_totals(data) -> dict:
@@ -521,12 +538,15 @@ def order_propose_changes(request, pk: int):
     terms = services.contract_terms_of(order.current_version)
     contract_initial, items_initial = initial_from_terms(terms)
     data = request.POST if request.method == "POST" else None
+    adding = data is not None and data.get("step") == "add_line" and not frozen
+    if adding:
+        data = _with_one_more_line(data)
     form = ProposalForm(data, initial=contract_initial, money_frozen=frozen)
     formset = line_items_formset(
         data, supplier=order.supplier, initial=items_initial, money_frozen=frozen
     )
     item_errors: list[str] = []
-    if request.method == "POST" and form.is_valid() and formset.is_valid():
+    if data is not None and not adding and form.is_valid() and formset.is_valid():
         new_terms = terms_from_forms(form, formset, currency_errors=item_errors)
         if not item_errors:
             try:
@@ -553,9 +573,5 @@ def order_propose_changes(request, pk: int):
             "frozen": frozen,
             "totals": _live_totals(request.POST) if request.method == "POST" else None,
         },
-        status=400 if request.method == "POST" else 200,
+        status=400 if request.method == "POST" and not adding else 200,
     )
-
-
-def order_url(order: Order) -> str:
-    return reverse("orders:detail", args=[order.pk])

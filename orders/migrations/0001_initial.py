@@ -7,264 +7,686 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0001_initial'),
-        ('suppliers', '0001_initial'),
+        ("accounts", "0001_initial"),
+        ("suppliers", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ContractVersion',
+            name="ContractVersion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.PositiveIntegerField()),
-                ('state', models.CharField(choices=[('proposed', 'Proposed, awaiting the other party'), ('accepted', 'Accepted'), ('declined', 'Declined'), ('withdrawn', 'Withdrawn')], max_length=20)),
-                ('proposed_by_party', models.CharField(choices=[('buyer', 'Buyer'), ('supplier', 'Supplier'), ('system', 'System'), ('mediator', 'Mediator')], max_length=20)),
-                ('proposal_note', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField()),
-                ('decided_at', models.DateTimeField(blank=True, null=True)),
-                ('currency', models.CharField(choices=[('USD', 'USD'), ('EUR', 'EUR'), ('GBP', 'GBP'), ('CNY', 'CNY'), ('HKD', 'HKD'), ('JPY', 'JPY'), ('AUD', 'AUD'), ('CAD', 'CAD'), ('SGD', 'SGD')], max_length=3)),
-                ('coverage', models.CharField(choices=[('pre_shipment', 'Pre-shipment (funds released at shipment)'), ('post_delivery', 'Post-delivery (funds held until you accept the goods)')], max_length=20)),
-                ('packaging', models.TextField(blank=True)),
-                ('customisation', models.TextField(blank=True)),
-                ('shipment_deadline', models.DateTimeField()),
-                ('incoterm', models.CharField(choices=[('EXW', 'EXW - Ex Works'), ('FCA', 'FCA - Free Carrier'), ('FOB', 'FOB - Free On Board'), ('CFR', 'CFR - Cost and Freight'), ('CIF', 'CIF - Cost, Insurance and Freight'), ('CPT', 'CPT - Carriage Paid To'), ('CIP', 'CIP - Carriage and Insurance Paid To'), ('DAP', 'DAP - Delivered At Place'), ('DPU', 'DPU - Delivered at Place Unloaded'), ('DDP', 'DDP - Delivered Duty Paid')], max_length=3)),
-                ('destination', models.CharField(max_length=200)),
-                ('shipping_method', models.CharField(choices=[('sea', 'Sea freight'), ('air', 'Air freight'), ('express', 'Express courier'), ('rail', 'Rail freight'), ('road', 'Road freight')], max_length=20)),
-                ('shipping_fee', models.DecimalField(decimal_places=2, max_digits=14)),
-                ('subtotal', models.DecimalField(decimal_places=2, max_digits=14)),
-                ('total', models.DecimalField(decimal_places=2, max_digits=14)),
-                ('initial_payment_amount', models.DecimalField(decimal_places=2, max_digits=14)),
-                ('balance_amount', models.DecimalField(decimal_places=2, max_digits=14)),
-                ('decided_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('proposed_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("number", models.PositiveIntegerField()),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("proposed", "Proposed, awaiting the other party"),
+                            ("accepted", "Accepted"),
+                            ("declined", "Declined"),
+                            ("withdrawn", "Withdrawn"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "proposed_by_party",
+                    models.CharField(
+                        choices=[
+                            ("buyer", "Buyer"),
+                            ("supplier", "Supplier"),
+                            ("system", "System"),
+                            ("mediator", "Mediator"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("proposal_note", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField()),
+                ("decided_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "currency",
+                    models.CharField(
+                        choices=[
+                            ("USD", "USD"),
+                            ("EUR", "EUR"),
+                            ("GBP", "GBP"),
+                            ("CNY", "CNY"),
+                            ("HKD", "HKD"),
+                            ("JPY", "JPY"),
+                            ("AUD", "AUD"),
+                            ("CAD", "CAD"),
+                            ("SGD", "SGD"),
+                        ],
+                        max_length=3,
+                    ),
+                ),
+                (
+                    "coverage",
+                    models.CharField(
+                        choices=[
+                            ("pre_shipment", "Pre-shipment (funds released at shipment)"),
+                            (
+                                "post_delivery",
+                                "Post-delivery (funds held until you accept the goods)",
+                            ),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("packaging", models.TextField(blank=True)),
+                ("customisation", models.TextField(blank=True)),
+                ("shipment_deadline", models.DateTimeField()),
+                (
+                    "incoterm",
+                    models.CharField(
+                        choices=[
+                            ("EXW", "EXW - Ex Works"),
+                            ("FCA", "FCA - Free Carrier"),
+                            ("FOB", "FOB - Free On Board"),
+                            ("CFR", "CFR - Cost and Freight"),
+                            ("CIF", "CIF - Cost, Insurance and Freight"),
+                            ("CPT", "CPT - Carriage Paid To"),
+                            ("CIP", "CIP - Carriage and Insurance Paid To"),
+                            ("DAP", "DAP - Delivered At Place"),
+                            ("DPU", "DPU - Delivered at Place Unloaded"),
+                            ("DDP", "DDP - Delivered Duty Paid"),
+                        ],
+                        max_length=3,
+                    ),
+                ),
+                ("destination", models.CharField(max_length=200)),
+                (
+                    "shipping_method",
+                    models.CharField(
+                        choices=[
+                            ("sea", "Sea freight"),
+                            ("air", "Air freight"),
+                            ("express", "Express courier"),
+                            ("rail", "Rail freight"),
+                            ("road", "Road freight"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("shipping_fee", models.DecimalField(decimal_places=2, max_digits=14)),
+                ("subtotal", models.DecimalField(decimal_places=2, max_digits=14)),
+                ("total", models.DecimalField(decimal_places=2, max_digits=14)),
+                ("initial_payment_amount", models.DecimalField(decimal_places=2, max_digits=14)),
+                ("balance_amount", models.DecimalField(decimal_places=2, max_digits=14)),
+                (
+                    "decided_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "proposed_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['order', 'number'],
+                "ordering": ["order", "number"],
             },
         ),
         migrations.CreateModel(
-            name='Order',
+            name="Order",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('purchase_order_number', models.CharField(blank=True, help_text='Your own reference (optional).', max_length=40, verbose_name='your PO number')),
-                ('status', models.CharField(choices=[('pending_confirmation', 'Awaiting supplier confirmation'), ('awaiting_payment', 'Awaiting initial payment'), ('in_production', 'In production'), ('awaiting_balance', 'Awaiting balance payment'), ('ready_to_ship', 'Ready to ship'), ('shipped', 'Shipped'), ('delivered', 'Delivered (claim window open)'), ('completed', 'Completed'), ('cancelled', 'Cancelled'), ('refunded', 'Refunded'), ('disputed', 'Disputed')], default='pending_confirmation', max_length=30)),
-                ('summary', models.CharField(blank=True, max_length=250)),
-                ('currency', models.CharField(choices=[('USD', 'USD'), ('EUR', 'EUR'), ('GBP', 'GBP'), ('CNY', 'CNY'), ('HKD', 'HKD'), ('JPY', 'JPY'), ('AUD', 'AUD'), ('CAD', 'CAD'), ('SGD', 'SGD')], max_length=3)),
-                ('coverage', models.CharField(choices=[('pre_shipment', 'Pre-shipment (funds released at shipment)'), ('post_delivery', 'Post-delivery (funds held until you accept the goods)')], max_length=20)),
-                ('subtotal', models.DecimalField(decimal_places=2, default=0, max_digits=14)),
-                ('shipping_fee', models.DecimalField(decimal_places=2, default=0, max_digits=14)),
-                ('total', models.DecimalField(decimal_places=2, default=0, max_digits=14)),
-                ('initial_payment_amount', models.DecimalField(decimal_places=2, default=0, max_digits=14)),
-                ('balance_amount', models.DecimalField(decimal_places=2, default=0, max_digits=14)),
-                ('shipment_deadline', models.DateTimeField()),
-                ('placed_at', models.DateTimeField()),
-                ('confirmed_at', models.DateTimeField(blank=True, null=True)),
-                ('initial_paid_at', models.DateTimeField(blank=True, null=True)),
-                ('balance_requested_at', models.DateTimeField(blank=True, null=True)),
-                ('balance_paid_at', models.DateTimeField(blank=True, null=True)),
-                ('shipped_at', models.DateTimeField(blank=True, null=True)),
-                ('delivered_at', models.DateTimeField(blank=True, null=True)),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
-                ('cancelled_at', models.DateTimeField(blank=True, null=True)),
-                ('refunded_at', models.DateTimeField(blank=True, null=True)),
-                ('cancel_reason', models.TextField(blank=True)),
-                ('confirmation_due_at', models.DateTimeField(blank=True, null=True)),
-                ('payment_due_at', models.DateTimeField(blank=True, null=True)),
-                ('shipment_due_at', models.DateTimeField(blank=True, null=True)),
-                ('receipt_due_at', models.DateTimeField(blank=True, null=True)),
-                ('completion_due_at', models.DateTimeField(blank=True, null=True)),
-                ('proposal_pending_from', models.CharField(blank=True, max_length=20)),
-                ('rating_score', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('is_late', models.BooleanField(default=False)),
-                ('late_flagged_at', models.DateTimeField(blank=True, null=True)),
-                ('receipt_extended_by_buyer', models.BooleanField(default=False)),
-                ('receipt_extended_by_supplier', models.BooleanField(default=False)),
-                ('status_before_dispute', models.CharField(blank=True, choices=[('pending_confirmation', 'Awaiting supplier confirmation'), ('awaiting_payment', 'Awaiting initial payment'), ('in_production', 'In production'), ('awaiting_balance', 'Awaiting balance payment'), ('ready_to_ship', 'Ready to ship'), ('shipped', 'Shipped'), ('delivered', 'Delivered (claim window open)'), ('completed', 'Completed'), ('cancelled', 'Cancelled'), ('refunded', 'Refunded'), ('disputed', 'Disputed')], max_length=30)),
-                ('paused_timers', models.JSONField(blank=True, default=dict)),
-                ('disputed_at', models.DateTimeField(blank=True, null=True)),
-                ('ever_disputed', models.BooleanField(default=False)),
-                ('dispute_lost', models.BooleanField(default=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('buyer', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='orders_placed', to=settings.AUTH_USER_MODEL)),
-                ('buyer_organisation', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='orders_placed', to='accounts.organisation')),
-                ('current_version', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='orders.contractversion')),
-                ('supplier', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='orders', to='suppliers.supplier')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "purchase_order_number",
+                    models.CharField(
+                        blank=True,
+                        help_text="Your own reference (optional).",
+                        max_length=40,
+                        verbose_name="your PO number",
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending_confirmation", "Awaiting supplier confirmation"),
+                            ("awaiting_payment", "Awaiting initial payment"),
+                            ("in_production", "In production"),
+                            ("awaiting_balance", "Awaiting balance payment"),
+                            ("ready_to_ship", "Ready to ship"),
+                            ("shipped", "Shipped"),
+                            ("delivered", "Delivered (claim window open)"),
+                            ("completed", "Completed"),
+                            ("cancelled", "Cancelled"),
+                            ("refunded", "Refunded"),
+                            ("disputed", "Disputed"),
+                        ],
+                        default="pending_confirmation",
+                        max_length=30,
+                    ),
+                ),
+                ("summary", models.CharField(blank=True, max_length=250)),
+                (
+                    "currency",
+                    models.CharField(
+                        choices=[
+                            ("USD", "USD"),
+                            ("EUR", "EUR"),
+                            ("GBP", "GBP"),
+                            ("CNY", "CNY"),
+                            ("HKD", "HKD"),
+                            ("JPY", "JPY"),
+                            ("AUD", "AUD"),
+                            ("CAD", "CAD"),
+                            ("SGD", "SGD"),
+                        ],
+                        max_length=3,
+                    ),
+                ),
+                (
+                    "coverage",
+                    models.CharField(
+                        choices=[
+                            ("pre_shipment", "Pre-shipment (funds released at shipment)"),
+                            (
+                                "post_delivery",
+                                "Post-delivery (funds held until you accept the goods)",
+                            ),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("subtotal", models.DecimalField(decimal_places=2, default=0, max_digits=14)),
+                ("shipping_fee", models.DecimalField(decimal_places=2, default=0, max_digits=14)),
+                ("total", models.DecimalField(decimal_places=2, default=0, max_digits=14)),
+                (
+                    "initial_payment_amount",
+                    models.DecimalField(decimal_places=2, default=0, max_digits=14),
+                ),
+                ("balance_amount", models.DecimalField(decimal_places=2, default=0, max_digits=14)),
+                ("shipment_deadline", models.DateTimeField()),
+                ("placed_at", models.DateTimeField()),
+                ("confirmed_at", models.DateTimeField(blank=True, null=True)),
+                ("initial_paid_at", models.DateTimeField(blank=True, null=True)),
+                ("balance_requested_at", models.DateTimeField(blank=True, null=True)),
+                ("balance_paid_at", models.DateTimeField(blank=True, null=True)),
+                ("shipped_at", models.DateTimeField(blank=True, null=True)),
+                ("delivered_at", models.DateTimeField(blank=True, null=True)),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
+                ("cancelled_at", models.DateTimeField(blank=True, null=True)),
+                ("refunded_at", models.DateTimeField(blank=True, null=True)),
+                ("cancel_reason", models.TextField(blank=True)),
+                ("confirmation_due_at", models.DateTimeField(blank=True, null=True)),
+                ("payment_due_at", models.DateTimeField(blank=True, null=True)),
+                ("shipment_due_at", models.DateTimeField(blank=True, null=True)),
+                ("receipt_due_at", models.DateTimeField(blank=True, null=True)),
+                ("completion_due_at", models.DateTimeField(blank=True, null=True)),
+                ("proposal_pending_from", models.CharField(blank=True, max_length=20)),
+                ("rating_score", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("is_late", models.BooleanField(default=False)),
+                ("late_flagged_at", models.DateTimeField(blank=True, null=True)),
+                ("receipt_extended_by_buyer", models.BooleanField(default=False)),
+                ("receipt_extended_by_supplier", models.BooleanField(default=False)),
+                (
+                    "status_before_dispute",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("pending_confirmation", "Awaiting supplier confirmation"),
+                            ("awaiting_payment", "Awaiting initial payment"),
+                            ("in_production", "In production"),
+                            ("awaiting_balance", "Awaiting balance payment"),
+                            ("ready_to_ship", "Ready to ship"),
+                            ("shipped", "Shipped"),
+                            ("delivered", "Delivered (claim window open)"),
+                            ("completed", "Completed"),
+                            ("cancelled", "Cancelled"),
+                            ("refunded", "Refunded"),
+                            ("disputed", "Disputed"),
+                        ],
+                        max_length=30,
+                    ),
+                ),
+                ("paused_timers", models.JSONField(blank=True, default=dict)),
+                ("disputed_at", models.DateTimeField(blank=True, null=True)),
+                ("ever_disputed", models.BooleanField(default=False)),
+                ("dispute_lost", models.BooleanField(default=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "buyer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="orders_placed",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "buyer_organisation",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="orders_placed",
+                        to="accounts.organisation",
+                    ),
+                ),
+                (
+                    "current_version",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="orders.contractversion",
+                    ),
+                ),
+                (
+                    "supplier",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="orders",
+                        to="suppliers.supplier",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-placed_at', '-id'],
+                "ordering": ["-placed_at", "-id"],
             },
         ),
         migrations.AddField(
-            model_name='contractversion',
-            name='order',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='versions', to='orders.order'),
+            model_name="contractversion",
+            name="order",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="versions",
+                to="orders.order",
+            ),
         ),
         migrations.CreateModel(
-            name='OrderEvent',
+            name="OrderEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('action', models.CharField(max_length=40)),
-                ('actor_party', models.CharField(choices=[('buyer', 'Buyer'), ('supplier', 'Supplier'), ('system', 'System'), ('mediator', 'Mediator')], max_length=20)),
-                ('from_status', models.CharField(blank=True, max_length=30)),
-                ('to_status', models.CharField(max_length=30)),
-                ('note', models.TextField(blank=True)),
-                ('data', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField()),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('order', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='orders.order')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("action", models.CharField(max_length=40)),
+                (
+                    "actor_party",
+                    models.CharField(
+                        choices=[
+                            ("buyer", "Buyer"),
+                            ("supplier", "Supplier"),
+                            ("system", "System"),
+                            ("mediator", "Mediator"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("from_status", models.CharField(blank=True, max_length=30)),
+                ("to_status", models.CharField(max_length=30)),
+                ("note", models.TextField(blank=True)),
+                ("data", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField()),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "order",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="events",
+                        to="orders.order",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['order', 'id'],
+                "ordering": ["order", "id"],
             },
         ),
         migrations.CreateModel(
-            name='OrderRating',
+            name="OrderRating",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('score', models.PositiveSmallIntegerField()),
-                ('comment', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField()),
-                ('order', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='rating', to='orders.order')),
-                ('rated_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("score", models.PositiveSmallIntegerField()),
+                ("comment", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField()),
+                (
+                    "order",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="rating",
+                        to="orders.order",
+                    ),
+                ),
+                (
+                    "rated_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Shipment',
+            name="Shipment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('carrier', models.CharField(max_length=100)),
-                ('tracking_number', models.CharField(max_length=100)),
-                ('shipped_on', models.DateField()),
-                ('note', models.TextField(blank=True)),
-                ('recorded_at', models.DateTimeField()),
-                ('order', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='shipment', to='orders.order')),
-                ('recorded_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("carrier", models.CharField(max_length=100)),
+                ("tracking_number", models.CharField(max_length=100)),
+                ("shipped_on", models.DateField()),
+                ("note", models.TextField(blank=True)),
+                ("recorded_at", models.DateTimeField()),
+                (
+                    "order",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="shipment",
+                        to="orders.order",
+                    ),
+                ),
+                (
+                    "recorded_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='ShipmentDocument',
+            name="ShipmentDocument",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('commercial_invoice', 'Commercial invoice'), ('bill_of_lading', 'Bill of lading / air waybill'), ('packing_list', 'Packing list')], max_length=30)),
-                ('stored_name', models.CharField(max_length=255)),
-                ('original_name', models.CharField(max_length=200)),
-                ('content_type', models.CharField(max_length=100)),
-                ('size', models.PositiveIntegerField()),
-                ('uploaded_at', models.DateTimeField()),
-                ('shipment', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='documents', to='orders.shipment')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("commercial_invoice", "Commercial invoice"),
+                            ("bill_of_lading", "Bill of lading / air waybill"),
+                            ("packing_list", "Packing list"),
+                        ],
+                        max_length=30,
+                    ),
+                ),
+                ("stored_name", models.CharField(max_length=255)),
+                ("original_name", models.CharField(max_length=200)),
+                ("content_type", models.CharField(max_length=100)),
+                ("size", models.PositiveIntegerField()),
+                ("uploaded_at", models.DateTimeField()),
+                (
+                    "shipment",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="documents",
+                        to="orders.shipment",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['shipment', 'kind', 'id'],
+                "ordering": ["shipment", "kind", "id"],
             },
         ),
         migrations.CreateModel(
-            name='ContractLineItem',
+            name="ContractLineItem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveSmallIntegerField()),
-                ('description', models.CharField(max_length=200)),
-                ('specifications', models.TextField(blank=True)),
-                ('quality_requirements', models.TextField(help_text='Measurable requirements the goods must meet (what an inspector checks).')),
-                ('quantity', models.DecimalField(decimal_places=3, max_digits=12)),
-                ('unit', models.CharField(max_length=30)),
-                ('unit_price', models.DecimalField(decimal_places=2, max_digits=14)),
-                ('line_total', models.DecimalField(decimal_places=2, max_digits=14)),
-                ('product', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='suppliers.product')),
-                ('version', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='items', to='orders.contractversion')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("position", models.PositiveSmallIntegerField()),
+                ("description", models.CharField(max_length=200)),
+                ("specifications", models.TextField(blank=True)),
+                (
+                    "quality_requirements",
+                    models.TextField(
+                        help_text="Measurable requirements the goods must meet (what an inspector checks)."
+                    ),
+                ),
+                ("quantity", models.DecimalField(decimal_places=3, max_digits=12)),
+                ("unit", models.CharField(max_length=30)),
+                ("unit_price", models.DecimalField(decimal_places=2, max_digits=14)),
+                ("line_total", models.DecimalField(decimal_places=2, max_digits=14)),
+                (
+                    "product",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="suppliers.product",
+                    ),
+                ),
+                (
+                    "version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="items",
+                        to="orders.contractversion",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['version', 'position'],
-                'constraints': [models.UniqueConstraint(fields=('version', 'position'), name='line_item_position'), models.CheckConstraint(condition=models.Q(('quantity__gt', 0)), name='line_quantity_positive'), models.CheckConstraint(condition=models.Q(('unit_price__gt', 0)), name='line_unit_price_positive')],
+                "ordering": ["version", "position"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("version", "position"), name="line_item_position"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("quantity__gt", 0)), name="line_quantity_positive"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("unit_price__gt", 0)), name="line_unit_price_positive"
+                    ),
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='order',
-            index=models.Index(fields=['status'], name='orders_orde_status_c6dd84_idx'),
+            model_name="order",
+            index=models.Index(fields=["status"], name="orders_orde_status_c6dd84_idx"),
         ),
         migrations.AddIndex(
-            model_name='order',
-            index=models.Index(fields=['buyer_organisation', 'status'], name='orders_orde_buyer_o_679419_idx'),
+            model_name="order",
+            index=models.Index(
+                fields=["buyer_organisation", "status"], name="orders_orde_buyer_o_679419_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='order',
-            index=models.Index(fields=['supplier', 'status'], name='orders_orde_supplie_1af677_idx'),
+            model_name="order",
+            index=models.Index(
+                fields=["supplier", "status"], name="orders_orde_supplie_1af677_idx"
+            ),
         ),
         migrations.AddIndex(
-            model_name='order',
-            index=models.Index(condition=models.Q(('confirmation_due_at__isnull', False)), fields=['confirmation_due_at'], name='order_confirmation_due'),
+            model_name="order",
+            index=models.Index(
+                condition=models.Q(("confirmation_due_at__isnull", False)),
+                fields=["confirmation_due_at"],
+                name="order_confirmation_due",
+            ),
         ),
         migrations.AddIndex(
-            model_name='order',
-            index=models.Index(condition=models.Q(('payment_due_at__isnull', False)), fields=['payment_due_at'], name='order_payment_due'),
+            model_name="order",
+            index=models.Index(
+                condition=models.Q(("payment_due_at__isnull", False)),
+                fields=["payment_due_at"],
+                name="order_payment_due",
+            ),
         ),
         migrations.AddIndex(
-            model_name='order',
-            index=models.Index(condition=models.Q(('shipment_due_at__isnull', False)), fields=['shipment_due_at'], name='order_shipment_due'),
+            model_name="order",
+            index=models.Index(
+                condition=models.Q(("shipment_due_at__isnull", False)),
+                fields=["shipment_due_at"],
+                name="order_shipment_due",
+            ),
         ),
         migrations.AddIndex(
-            model_name='order',
-            index=models.Index(condition=models.Q(('receipt_due_at__isnull', False)), fields=['receipt_due_at'], name='order_receipt_due'),
+            model_name="order",
+            index=models.Index(
+                condition=models.Q(("receipt_due_at__isnull", False)),
+                fields=["receipt_due_at"],
+                name="order_receipt_due",
+            ),
         ),
         migrations.AddIndex(
-            model_name='order',
-            index=models.Index(condition=models.Q(('completion_due_at__isnull', False)), fields=['completion_due_at'], name='order_completion_due'),
+            model_name="order",
+            index=models.Index(
+                condition=models.Q(("completion_due_at__isnull", False)),
+                fields=["completion_due_at"],
+                name="order_completion_due",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='order',
-            constraint=models.CheckConstraint(condition=models.Q(('total__gte', 0)), name='order_total_not_negative'),
+            model_name="order",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("total__gte", 0)), name="order_total_not_negative"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='order',
-            constraint=models.CheckConstraint(condition=models.Q(('initial_payment_amount__gt', 0)), name='order_initial_payment_positive'),
+            model_name="order",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("initial_payment_amount__gt", 0)),
+                name="order_initial_payment_positive",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='order',
-            constraint=models.CheckConstraint(condition=models.Q(('balance_amount__gte', 0)), name='order_balance_not_negative'),
+            model_name="order",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("balance_amount__gte", 0)), name="order_balance_not_negative"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='order',
-            constraint=models.CheckConstraint(condition=models.Q(('total', django.db.models.expressions.CombinedExpression(models.F('initial_payment_amount'), '+', models.F('balance_amount')))), name='order_payment_terms_add_up'),
+            model_name="order",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "total",
+                        django.db.models.expressions.CombinedExpression(
+                            models.F("initial_payment_amount"), "+", models.F("balance_amount")
+                        ),
+                    )
+                ),
+                name="order_payment_terms_add_up",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='order',
-            constraint=models.CheckConstraint(condition=models.Q(('total', django.db.models.expressions.CombinedExpression(models.F('subtotal'), '+', models.F('shipping_fee')))), name='order_total_adds_up'),
+            model_name="order",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "total",
+                        django.db.models.expressions.CombinedExpression(
+                            models.F("subtotal"), "+", models.F("shipping_fee")
+                        ),
+                    )
+                ),
+                name="order_total_adds_up",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='contractversion',
-            constraint=models.UniqueConstraint(fields=('order', 'number'), name='contract_version_unique'),
+            model_name="contractversion",
+            constraint=models.UniqueConstraint(
+                fields=("order", "number"), name="contract_version_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='contractversion',
-            constraint=models.UniqueConstraint(condition=models.Q(('state', 'proposed')), fields=('order',), name='contract_one_open_proposal'),
+            model_name="contractversion",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("state", "proposed")),
+                fields=("order",),
+                name="contract_one_open_proposal",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='contractversion',
-            constraint=models.CheckConstraint(condition=models.Q(('shipping_fee__gte', 0)), name='contract_shipping_fee_not_negative'),
+            model_name="contractversion",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("shipping_fee__gte", 0)),
+                name="contract_shipping_fee_not_negative",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='contractversion',
-            constraint=models.CheckConstraint(condition=models.Q(('initial_payment_amount__gt', 0)), name='contract_initial_payment_positive'),
+            model_name="contractversion",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("initial_payment_amount__gt", 0)),
+                name="contract_initial_payment_positive",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='contractversion',
-            constraint=models.CheckConstraint(condition=models.Q(('balance_amount__gte', 0)), name='contract_balance_not_negative'),
+            model_name="contractversion",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("balance_amount__gte", 0)), name="contract_balance_not_negative"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='contractversion',
-            constraint=models.CheckConstraint(condition=models.Q(('total', django.db.models.expressions.CombinedExpression(models.F('initial_payment_amount'), '+', models.F('balance_amount')))), name='contract_payment_terms_add_up'),
+            model_name="contractversion",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "total",
+                        django.db.models.expressions.CombinedExpression(
+                            models.F("initial_payment_amount"), "+", models.F("balance_amount")
+                        ),
+                    )
+                ),
+                name="contract_payment_terms_add_up",
+            ),
         ),
         migrations.AddIndex(
-            model_name='orderevent',
-            index=models.Index(fields=['order', 'id'], name='orders_orde_order_i_2001ca_idx'),
+            model_name="orderevent",
+            index=models.Index(fields=["order", "id"], name="orders_orde_order_i_2001ca_idx"),
         ),
         migrations.AddConstraint(
-            model_name='orderrating',
-            constraint=models.CheckConstraint(condition=models.Q(('score__gte', 1), ('score__lte', 5)), name='rating_score_1_to_5'),
+            model_name="orderrating",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("score__gte", 1), ("score__lte", 5)), name="rating_score_1_to_5"
+            ),
         ),
     ]
