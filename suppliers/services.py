@@ -39,7 +39,13 @@ from tradeassure.errors import (
     ValidationFailed,
 )
 from tradeassure.events import event_publish, notify
-from tradeassure.money import MINOR_UNITS, format_money, is_exact
+from tradeassure.money import (
+    AMOUNT_DECIMAL_PLACES,
+    AMOUNT_MAX_DIGITS,
+    MINOR_UNITS,
+    format_money,
+    is_exact,
+)
 from tradeassure.uploads import DOCUMENT_KINDS, IMAGE_KINDS, upload_delete, upload_store
 
 logger = logging.getLogger(__name__)
@@ -660,6 +666,20 @@ def supplier_reinstate(*, actor: User, supplier: Supplier, reason: str) -> Suppl
 
 # --- The interface orders and disputes use -------------------------------------------------------
 
+AMOUNT_LIMIT = Decimal(10) ** (AMOUNT_MAX_DIGITS - AMOUNT_DECIMAL_PLACES)
+
+
+def _amount_usd_or_refuse(amount: Decimal, currency: str) -> Decimal:
+    """The amount in USD, or ValidationFailed for a non-Decimal, NaN, huge or unknown-currency one."""
+    if not isinstance(amount, Decimal) or not amount.is_finite() or abs(amount) >= AMOUNT_LIMIT:
+        raise ValidationFailed("The amount is not a valid money amount.", code="bad_amount")
+    try:
+        return selectors.amount_in_usd(amount, currency)
+    except (ValueError, TypeError, ArithmeticError) as error:
+        raise ValidationFailed(
+            f"Unsupported currency or amount: {currency!r}.", code="bad_currency"
+        ) from error
+
 
 @transaction.atomic
 def supplier_assert_can_take_order(
@@ -695,10 +715,7 @@ def supplier_assert_can_take_order(
             code="supplier_not_eligible",
             fields={"rules": [check.code for check in failed]},
         )
-    try:
-        amount_usd = selectors.amount_in_usd(amount, currency)
-    except (ValueError, TypeError) as error:
-        raise ValidationFailed(str(error), code="bad_amount") from error
+    amount_usd = _amount_usd_or_refuse(amount, currency)
     if amount <= 0:
         raise ValidationFailed("The order amount must be more than zero.", code="bad_amount")
     exposure = selectors.supplier_open_exposure_usd(
@@ -740,12 +757,9 @@ def supplier_order_record_sync(
         raise ValidationFailed("A rating is 1 to 5 stars.", code="bad_rating")
     if not order_reference:
         raise ValidationFailed("An order reference is required.", code="bad_reference")
-    if not isinstance(amount, Decimal) or amount < 0:
-        raise ValidationFailed("The amount must be a Decimal of zero or more.", code="bad_amount")
-    try:
-        amount_usd = selectors.amount_in_usd(amount, currency)
-    except ValueError as error:
-        raise ValidationFailed(str(error), code="bad_currency") from error
+    amount_usd = _amount_usd_or_refuse(amount, currency)
+    if amount < 0:
+        raise ValidationFailed("The amount cannot be negative.", code="bad_amount")
     _lock(supplier)
     existing = (
         SupplierOrderRecord.objects.select_for_update()

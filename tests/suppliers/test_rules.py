@@ -214,6 +214,9 @@ def test_a_bad_amount_or_currency_is_a_validation_error():
         supplier_assert_can_take_order(supplier=supplier, amount=Decimal("0"), currency="USD")
     with pytest.raises(ValidationFailed):
         supplier_assert_can_take_order(supplier=supplier, amount=Decimal("10"), currency="XXX")
+    for weird in (Decimal("1e999"), Decimal("NaN"), Decimal("Infinity"), 10.5):
+        with pytest.raises(ValidationFailed):
+            supplier_assert_can_take_order(supplier=supplier, amount=weird, currency="USD")
 
 
 # --- supplier_order_record_sync ----------------------------------------------------------------
@@ -264,6 +267,8 @@ def test_sync_upserts_by_reference_and_recomputes_metrics(django_capture_on_comm
         {"rating": 0},
         {"currency": "XXX"},
         {"amount": Decimal("-1")},
+        {"amount": Decimal("1e999")},
+        {"amount": Decimal("NaN")},
         {"order_reference": ""},
     ],
 )
@@ -432,3 +437,25 @@ def test_the_nightly_task_recomputes_every_supplier():
     second.refresh_from_db()
     assert first.ta_status == TradeAssuranceStatus.SUSPENDED
     assert second.ta_limit_usd == Decimal("11000.00")
+
+
+def test_the_readme_worked_example():
+    # given USD 60,000 completed and two open orders: USD 12,000 and EUR 10,000
+    supplier = TradeAssuredSupplierFactory(legal_name="Brightway")
+    for _ in range(3):
+        OrderRecordFactory(supplier=supplier, amount=Decimal("20000.00"))
+    supplier_metrics_recompute(supplier=supplier)
+    OrderRecordFactory(supplier=supplier, status="open", amount=Decimal("12000.00"))
+    OrderRecordFactory(
+        supplier=supplier,
+        status="open",
+        amount=Decimal("10000.00"),
+        currency="EUR",
+        amount_usd=Decimal("10800.00"),
+    )
+
+    # then EUR 16,000 is refused with USD 17,200 left of 40,000, and EUR 15,000 fits
+    with pytest.raises(Unprocessable) as refused:
+        supplier_assert_can_take_order(supplier=supplier, amount=Decimal("16000"), currency="EUR")
+    assert "USD 17,200.00 of USD 40,000.00 is left" in refused.value.message
+    supplier_assert_can_take_order(supplier=supplier, amount=Decimal("15000"), currency="EUR")
