@@ -20,6 +20,7 @@ from orders.models import (
     ShippingMethod,
 )
 from orders.services import ContractTerms, LineItemTerms
+from payments.models import Payment
 from tradeassure.money import AMOUNT_DECIMAL_PLACES, AMOUNT_MAX_DIGITS
 
 
@@ -91,7 +92,7 @@ class ProposeChangesInputSerializer(serializers.Serializer):
 
 
 class PayInputSerializer(serializers.Serializer):
-    method = serializers.ChoiceField(choices=["card", "bank_transfer"])
+    method = serializers.ChoiceField(choices=Payment.Method.choices)
     return_url = serializers.CharField(
         required=False,
         allow_blank=True,
@@ -179,7 +180,16 @@ class ContractVersionSerializer(serializers.ModelSerializer):
 class OrderEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = OrderEvent
-        fields = ["id", "action", "actor_party", "from_status", "to_status", "note", "data", "created_at"]
+        fields = [
+            "id",
+            "action",
+            "actor_party",
+            "from_status",
+            "to_status",
+            "note",
+            "data",
+            "created_at",
+        ]
         read_only_fields = fields
 
 

@@ -8,6 +8,14 @@ from tradeassure.api.services import api_key_create
 
 
 @pytest.fixture(autouse=True)
+def _orders_payment_hook(settings):
+    """A captured payment moves its order on (the orders app registers this hook)."""
+    hook = "orders.services.order_payment_captured"
+    if hook not in settings.PAYMENT_CAPTURED_HOOKS:
+        settings.PAYMENT_CAPTURED_HOOKS = [*settings.PAYMENT_CAPTURED_HOOKS, hook]
+
+
+@pytest.fixture(autouse=True)
 def _fresh_throttle_counters():
     """Rate-limit buckets live in the cache; ids repeat across tests, so start each empty."""
     from django.core.cache import cache

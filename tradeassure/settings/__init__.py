@@ -216,7 +216,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {},
+    # Several models have a `status`; give each choice set a stable, readable schema name.
+    "ENUM_NAME_OVERRIDES": {
+        "PaymentStatusEnum": "payments.models.Payment.Status",
+        "WebhookDeliveryStatusEnum": "tradeassure.models.WebhookDelivery.Status",
+        "OrderStatusEnum": "orders.models.OrderStatus",
+        "PartyEnum": "orders.models.Party",
+        "PaymentMethodEnum": "payments.models.Payment.Method",
+    },
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums"],
 }
 # Partner webhooks: deliveries are fanned out from every domain event through the outbox.
