@@ -1,6 +1,27 @@
 from django.apps import AppConfig
 
+from tradeassure.apps import PeriodicTask
+
 
 class DisputesConfig(AppConfig):
     name = "disputes"
-    periodic_tasks: list = []
+    verbose_name = "Disputes and mediation"
+    periodic_tasks = [
+        PeriodicTask("disputes: sweep escalations", "disputes.sweep_escalations", 60),
+        PeriodicTask("disputes: sweep evidence requests", "disputes.sweep_evidence_requests", 60),
+        PeriodicTask("disputes: sweep inspection fees", "disputes.sweep_inspection_fees", 60),
+    ]
+    # Mediators work in the admin: they see disputes and everything attached, and mediate.
+    # Nothing is edited directly: every change goes through an intermediate form and a service.
+    staff_permissions = {
+        "mediator": [
+            "disputes.view_dispute",
+            "disputes.mediate_dispute",
+            "disputes.view_disputeevent",
+            "disputes.view_disputemessage",
+            "disputes.view_proposal",
+            "disputes.view_evidence",
+            "disputes.view_evidencerequest",
+            "disputes.view_inspection",
+        ],
+    }

@@ -331,3 +331,28 @@ CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+
+# --- Disputes -----------------------------------------------------------------------------
+# Dispute timings live in TRADE_ASSURANCE above (DISPUTE_*, MEDIATOR_PICKUP_WORKING_DAYS).
+# The buyer's inspection fee is captured into the order's escrow by this hook (README "Disputes").
+PAYMENT_CAPTURED_HOOKS = [
+    *PAYMENT_CAPTURED_HOOKS,
+    "disputes.services.dispute_inspection_fee_captured",
+]
+DISPUTES = {
+    # The inspection fee the mediator's form suggests, per currency (the mediator may change it).
+    "INSPECTION_FEE": {
+        "USD": Decimal("300.00"),
+        "EUR": Decimal("280.00"),
+        "GBP": Decimal("240.00"),
+        "CNY": Decimal("2100.00"),
+        "HKD": Decimal("2350.00"),
+        "JPY": Decimal("45000"),
+        "AUD": Decimal("460.00"),
+        "CAD": Decimal("410.00"),
+        "SGD": Decimal("400.00"),
+    },
+    # The buyer pays the inspection fee within this; otherwise the mediator decides without it.
+    "INSPECTION_FEE_PAYMENT_WINDOW": timedelta(days=env.int("TA_INSPECTION_FEE_DAYS", 3)),
+    "MAX_FILES_PER_UPLOAD": env.int("TA_DISPUTE_MAX_FILES", 10),
+}

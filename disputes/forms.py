@@ -1,0 +1,177 @@
+"""Browser and admin forms. They parse input only; the services decide what is allowed."""
+
+from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
+
+from django import forms
+
+from accounts.models import Organisation
+from disputes.models import REQUESTABLE_REMEDIES, DisputeParty, Inspection, Remedy
+from disputes.services import OutcomeTerms
+from tradeassure import clock
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Zero or more files (each is checked by content and size in the service)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": ".pdf,.png,.jpg,.jpeg,.webp"}))
+        kwargs.setdefault("required", False)
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        if isinstance(data, list | tuple):
+            return [super(MultipleFileField, self).clean(item, initial) for item in data if item]
+        return [super().clean(data, initial)] if data else []
+
+
+FILES_HELP = "PDF, PNG, JPEG or WebP; checked by content; up to 10 MB each."
+
+
+def _end_of_day(day) -> datetime | None:
+    """A date picked in a form means the end of that day, UTC."""
+    if day is None:
+        return None
+    return datetime.combine(day, time(23, 59), tzinfo=UTC)
+
+
+class TermsForm(forms.Form):
+    """A remedy with its details (filing, proposals, decisions)."""
+
+    remedy = forms.ChoiceField(choices=[(r.value, r.label) for r in REQUESTABLE_REMEDIES])
+    refund_amount = forms.DecimalField(
+        required=False, min_value=Decimal("0.01"), decimal_places=2, max_digits=14,
+        help_text="For a partial refund: how much goes back to the buyer.",
+    )
+    new_shipment_deadline = forms.DateField(
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="New agreement: the supplier ships (or ships the replacement) by this date.",
+    )
+    price_reduction = forms.DecimalField(
+        required=False, min_value=Decimal("0.01"), decimal_places=2, max_digits=14,
+        help_text="New agreement: the goods' price goes down by this amount (refunded if paid).",
+    )
+    replacement = forms.BooleanField(required=False, label="Replacement goods")
+    terms_note = forms.CharField(
+        required=False, max_length=2000, label="Other terms",
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+    def terms(self) -> OutcomeTerms:
+        data = self.cleaned_data
+        return OutcomeTerms(
+            remedy=data["remedy"],
+            refund_amount=data.get("refund_amount"),
+            new_shipment_deadline=_end_of_day(data.get("new_shipment_deadline")),
+            price_reduction=data.get("price_reduction"),
+            replacement=bool(data.get("replacement")),
+            terms_note=data.get("terms_note") or "",
+        )
+
+
+class DisputeOpenForm(TermsForm):
+    field_order = ["type", "description", "remedy"]
+
+    type = forms.ChoiceField(label="What went wrong")
+    description = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 5}),
+        max_length=5000,
+        help_text="Compare with the contract: which requirement is not met, how many units, what you found.",
+    )
+    files = MultipleFileField(label="Evidence", help_text=FILES_HELP)
+
+    def __init__(self, *args, type_choices, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["type"].choices = type_choices
+        self.fields["remedy"].label = "What you ask for"
+
+
+class ProposalForm(TermsForm):
+    message = forms.CharField(
+        required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+
+class MessageForm(forms.Form):
+    body = forms.CharField(label="Message", max_length=5000, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class RejectForm(forms.Form):
+    message = forms.CharField(
+        label="Why you reject it", max_length=5000, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    files = MultipleFileField(label="Evidence (optional)", help_text=FILES_HELP)
+
+
+class EvidenceForm(forms.Form):
+    description = forms.CharField(required=False, max_length=300)
+    files = MultipleFileField(label="Files", help_text=FILES_HELP, required=True)
+
+
+class NoteForm(forms.Form):
+    note = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class InspectionFeeForm(forms.Form):
+    method = forms.ChoiceField(
+        choices=[("card", "Card"), ("bank_transfer", "Bank transfer (T/T)")], initial="card"
+    )
+
+
+class InspectionReportForm(forms.Form):
+    verdict = forms.ChoiceField(choices=Inspection.Verdict.choices, widget=forms.RadioSelect)
+    findings = forms.CharField(max_length=10000, widget=forms.Textarea(attrs={"rows": 6}))
+    files = MultipleFileField(label="Report (PDF or images)", help_text=FILES_HELP, required=True)
+
+
+# --- mediation (admin intermediate forms) -----------------------------------------------------
+
+
+class EvidenceRequestForm(forms.Form):
+    requested_from = forms.ChoiceField(
+        choices=[(DisputeParty.BUYER, "Buyer"), (DisputeParty.SUPPLIER, "Supplier")]
+    )
+    note = forms.CharField(
+        label="What you need", max_length=2000, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    due_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["due_date"].initial = (clock.now() + timedelta(days=3)).date()
+
+    def due_at(self) -> datetime | None:
+        return _end_of_day(self.cleaned_data.get("due_date"))
+
+
+class InspectionOrderForm(forms.Form):
+    organisation = forms.ModelChoiceField(
+        label="Inspection company",
+        queryset=Organisation.objects.filter(kind=Organisation.Kind.INSPECTION).order_by("name"),
+    )
+    instructions = forms.CharField(max_length=5000, widget=forms.Textarea(attrs={"rows": 4}))
+    fee_amount = forms.DecimalField(min_value=Decimal("0.01"), decimal_places=2, max_digits=14)
+
+
+class DecisionForm(TermsForm):
+    reason = forms.CharField(
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="Both parties read this.",
+    )
+    supplier_at_fault = forms.TypedChoiceField(
+        choices=[("", "By the remedy (refunds and new agreements: yes)"), ("yes", "Yes"), ("no", "No")],
+        required=False,
+        coerce=lambda value: {"yes": True, "no": False}.get(value),
+        empty_value=None,
+        help_text="Counts as a dispute lost on the supplier's record and settles the inspection fee.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["remedy"].choices = Remedy.choices
