@@ -459,10 +459,11 @@ def _move(
     note: str = "",
     data: dict[str, Any] | None = None,
     topic: str | None = None,
+    to_status: str | None = None,
 ) -> OrderEvent:
     """Apply a checked transition to a locked order: status, event row, domain event, record."""
     from_status = order.status
-    to_status = row.target_for(order)
+    to_status = to_status or row.target_for(order)
     order.status = to_status
     order.save()
     now = clock.now()
@@ -1654,6 +1655,7 @@ def order_dispute_resolved(
             "supplier_at_fault": supplier_at_fault,
         },
         topic="order.dispute_resolved",
+        to_status=target,
     )
     if target in (S.COMPLETED, S.REFUNDED):
         _recompute_supplier_metrics(order)
