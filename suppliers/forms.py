@@ -18,12 +18,21 @@ class DirectoryFilterForm(forms.Form):
     )
     country = forms.CharField(required=False, max_length=2, validators=[COUNTRY_CODE])
     category = forms.ModelChoiceField(
-        queryset=Category.objects.all(), required=False, to_field_name="slug", empty_label="Any"
+        queryset=Category.objects.all(),
+        required=False,
+        to_field_name="slug",
+        empty_label="Any category",
+        widget=forms.Select(attrs={"aria-label": "Category"}),
     )
     trade_assurance = forms.ChoiceField(
         label="Trade Assurance",
         required=False,
-        choices=[("", "Any"), ("yes", "Trade Assurance only"), ("no", "Without Trade Assurance")],
+        choices=[
+            ("", "With or without Trade Assurance"),
+            ("yes", "Trade Assurance only"),
+            ("no", "Without Trade Assurance"),
+        ],
+        widget=forms.Select(attrs={"aria-label": "Trade Assurance"}),
     )
 
 

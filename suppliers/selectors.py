@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+from django.db.models import Case, Count, IntegerField, Prefetch, Q, QuerySet, Sum, Value, When
 from django.http import Http404
 
 from suppliers.models import (
@@ -339,8 +339,16 @@ def supplier_directory(
         suppliers = suppliers.filter(ta_status=TradeAssuranceStatus.APPROVED)
     elif trade_assurance == "no":
         suppliers = suppliers.exclude(ta_status=TradeAssuranceStatus.APPROVED)
-    return suppliers.prefetch_related("categories").order_by(
-        "-ta_status_changed_at", "legal_name", "pk"
+    # Trade-assured suppliers first (what buyers come for), then by name.
+    assured_first = Case(
+        When(ta_status=TradeAssuranceStatus.APPROVED, then=Value(0)),
+        default=Value(1),
+        output_field=IntegerField(),
+    )
+    return (
+        suppliers.prefetch_related("categories")
+        .annotate(assured_first=assured_first)
+        .order_by("assured_first", "legal_name", "pk")
     )
 
 
