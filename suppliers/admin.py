@@ -115,7 +115,7 @@ class ApplicationInline(ReadOnlyInline):
 
 class StatusChangeInline(ReadOnlyInline):
     model = SupplierStatusChange
-    fields = ["created_at", "field", "from_value", "to_value", "actor", "reason"]
+    fields = ["created_at", "field", "from_display", "to_display", "actor", "reason"]
     readonly_fields = fields
     verbose_name_plural = "status history (who, when, why)"
 
@@ -402,7 +402,15 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(SupplierStatusChange)
 class SupplierStatusChangeAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "supplier", "field", "from_value", "to_value", "actor", "reason"]
+    list_display = [
+        "created_at",
+        "supplier",
+        "field",
+        "from_display",
+        "to_display",
+        "actor",
+        "reason",
+    ]
     list_filter = ["field"]
     search_fields = ["supplier__legal_name", "reason"]
     list_select_related = ["supplier", "actor"]

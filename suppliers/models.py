@@ -246,6 +246,29 @@ class SupplierStatusChange(models.Model):
     def __str__(self) -> str:
         return f"{self.get_field_display()}: {self.from_value or '—'} → {self.to_value}"
 
+    def _readable(self, value: str) -> str:
+        """The stored value in words (the raw value stays in the row for machines)."""
+        if not value:
+            return "—"
+        if self.field == self.Field.VERIFICATION and value in VerificationStatus.values:
+            return VerificationStatus(value).label
+        if self.field == self.Field.TRADE_ASSURANCE and value in TradeAssuranceStatus.values:
+            return TradeAssuranceStatus(value).label
+        if self.field == self.Field.LIMIT:
+            return f"USD {Decimal(value):,.2f}"
+        if self.field == self.Field.MEMBERSHIP:
+            tier, _, expires = value.partition(":")
+            return f"{tier.capitalize()} until {expires}" if expires else tier.capitalize()
+        return value
+
+    @property
+    def from_display(self) -> str:
+        return self._readable(self.from_value)
+
+    @property
+    def to_display(self) -> str:
+        return self._readable(self.to_value)
+
 
 class SupplierOrderRecord(models.Model):
     """The facts of one order as the orders/disputes apps report them; metrics are computed here."""

@@ -131,6 +131,12 @@ def _notify_supplier(supplier: Supplier, *, title: str, body: str) -> None:
     notify(users=list(staff), title=title, body=body, url=reverse("suppliers:dashboard"))
 
 
+def _notify_vetting(*, title: str, body: str, url: str) -> None:
+    """Tell vetting staff that something waits in their queue."""
+    vetting = User.objects.filter(role=User.Role.VETTING, is_active=True, is_staff=True)
+    notify(users=list(vetting), title=title, body=body, url=url)
+
+
 def _set_ta_status(*, supplier: Supplier, to: str, reason: str, actor: User | None) -> None:
     """Move the (locked) supplier's TA status along the map and record it."""
     current = supplier.ta_status
@@ -442,6 +448,11 @@ def verification_document_upload(
             reason=f"Document uploaded: {document.get_kind_display()}.",
             actor=actor,
         )
+        _notify_vetting(
+            title=f"Verification to review: {supplier.legal_name}",
+            body=f"{document.get_kind_display()} uploaded.",
+            url=reverse("admin:suppliers_pendingverification_change", args=[supplier.pk]),
+        )
     return document
 
 
@@ -574,6 +585,11 @@ def supplier_apply_for_trade_assurance(
         to=TradeAssuranceStatus.PENDING,
         reason="Applied for Trade Assurance.",
         actor=actor,
+    )
+    _notify_vetting(
+        title=f"Trade Assurance application: {supplier.legal_name}",
+        body="Every rule passed when it applied; review and decide.",
+        url=reverse("admin:suppliers_tradeassuranceapplication_change", args=[application.pk]),
     )
     return application
 

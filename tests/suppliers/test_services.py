@@ -242,3 +242,25 @@ def test_a_record_cannot_move_to_another_supplier():
     from suppliers.models import SupplierOrderRecord
 
     assert SupplierOrderRecord.objects.get(order_reference="order:9").supplier == first
+
+
+def test_vetting_staff_are_told_about_new_work():
+    from tradeassure.models import Notification
+
+    vetting = VettingFactory()
+    supplier = EligibleSupplierFactory(verification_status=VerificationStatus.NOT_SUBMITTED)
+    staff = supplier_staff_for(supplier)
+    services.verification_document_upload(
+        actor=staff,
+        supplier=supplier,
+        kind="business_licence",
+        file=SimpleUploadedFile("l.pdf", PDF),
+    )
+    assert Notification.objects.filter(recipient=vetting, title__startswith="Verification").exists()
+
+
+def test_history_reads_in_words():
+    supplier = TradeAssuredSupplierFactory(ta_status=TradeAssuranceStatus.SUSPENDED)
+    services.supplier_reinstate(actor=VettingFactory(), supplier=supplier, reason="ok")
+    change = SupplierStatusChange.objects.get(field="trade_assurance")
+    assert (change.from_display, change.to_display) == ("Suspended", "Trade Assurance")
