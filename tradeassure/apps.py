@@ -21,6 +21,9 @@ class TradeAssureConfig(AppConfig):
         PeriodicTask("outbox: dispatch due messages", "tradeassure.dispatch_outbox", 30),
         PeriodicTask("health: worker heartbeat", "tradeassure.record_heartbeat", 60),
         PeriodicTask("webhooks: deliver due", "tradeassure.deliver_webhooks", 30),
+        PeriodicTask(
+            "api: purge expired idempotency keys", "tradeassure.purge_idempotency_records", 3600
+        ),
     ]
 
     def ready(self) -> None:

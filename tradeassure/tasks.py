@@ -20,3 +20,10 @@ def record_heartbeat(name: str = "worker") -> None:
 @shared_task(name="tradeassure.deliver_webhooks", acks_late=True)
 def deliver_webhooks() -> int:
     return webhook_deliver_due(batch_size=settings.TRADE_ASSURANCE["SWEEP_BATCH_SIZE"])
+
+
+@shared_task(name="tradeassure.purge_idempotency_records", acks_late=True)
+def purge_idempotency_records() -> int:
+    from tradeassure.api.idempotency import idempotency_purge_expired
+
+    return idempotency_purge_expired()

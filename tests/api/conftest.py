@@ -8,6 +8,12 @@ from tradeassure.api.services import api_key_create
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Factories set a password on every user; the real hasher is slow by design."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _orders_payment_hook(settings):
     """A captured payment moves its order on (the orders app registers this hook)."""
     hook = "orders.services.order_payment_captured"

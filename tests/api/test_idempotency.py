@@ -197,3 +197,21 @@ def test_simultaneous_first_requests_with_one_key_act_once():
     assert statuses.count(201) >= 1
     assert set(statuses) <= {201, 409}
     assert IdempotencyRecord.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_expired_records_are_purged_and_fresh_ones_kept():
+    from tradeassure.tasks import purge_idempotency_records
+
+    client = _client(BuyerFactory())
+    client.post(URL, BODY, format="json", HTTP_IDEMPOTENCY_KEY="old")
+    with time_machine.travel(clock.now() + timedelta(hours=23)):
+        client.post(
+            URL,
+            {**BODY, "url": "https://hooks.example.com/new"},
+            format="json",
+            HTTP_IDEMPOTENCY_KEY="new",
+        )
+    with time_machine.travel(clock.now() + timedelta(hours=24, seconds=1)):
+        assert purge_idempotency_records() == 1
+    assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]

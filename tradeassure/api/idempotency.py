@@ -182,3 +182,12 @@ class IdempotentMixin:
             idempotency_complete(record, response)
             request.idempotency_record = None
         return response
+
+
+def idempotency_purge_expired(*, batch_size: int = 5000) -> int:
+    """Delete stored responses past their 24 hours (beat, hourly); returns how many went."""
+    expired = IdempotencyRecord.objects.filter(expires_at__lte=clock.now()).values_list(
+        "pk", flat=True
+    )[:batch_size]
+    deleted, _ = IdempotencyRecord.objects.filter(pk__in=list(expired)).delete()
+    return deleted
