@@ -1702,6 +1702,10 @@ def order_contract_amend_by_dispute(
     )
     previous = order.current_version.number
     _adopt_version(order, version)
+    if order.status_before_dispute == S.AWAITING_BALANCE and order.balance_amount == 0:
+        # The new agreement leaves no balance to pay: resume ready to ship, not waiting for 0.
+        order.status_before_dispute = S.READY_TO_SHIP
+        order.balance_paid_at = clock.now()
     if deadline_changed and order.status_before_dispute in PAID_NOT_SHIPPED:
         # The new deadline runs once the dispute ends (like every paused timer).
         order.paused_timers["shipment_due_at"] = max(
