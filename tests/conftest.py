@@ -76,3 +76,47 @@ def redis_url() -> str:
 @pytest.fixture
 def chromium_path() -> str:
     return CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+def browser_page(chromium_path, live_server, monkeypatch):
+    """A Playwright page in the system Chromium, pointed at pytest-django's live server.
+
+    Use it in tests marked `@pytest.mark.browser` (and `django_db(transaction=True)`): the
+    context's base URL is the live server, so `browser_page.goto("/orders/")` works.
+    Playwright's sync API runs an event loop in this thread, so Django's async-safety guard
+    is relaxed for the test (the ORM is still used from one thread at a time).
+    """
+    reason = _missing("browser")
+    if reason and REQUIRE_SERVICES:
+        pytest.fail(reason, pytrace=False)
+    if reason:
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        context = browser.new_context(base_url=live_server.url)
+        context.set_default_timeout(15_000)
+        page = context.new_page()
+        try:
+            yield page
+        finally:
+            context.close()
+            browser.close()
+            # Queries the test made while Playwright's loop ran used a connection of that
+            # context; close it here, or PostgreSQL cannot drop the test database at the end.
+            from django.db import connections
+
+            connections.close_all()

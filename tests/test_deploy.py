@@ -1,0 +1,126 @@
+"""The production profile: `check --deploy` is clean, secrets are required, settings come from env."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.utils import get_random_secret_key
+
+BASE_DIR = Path(settings.BASE_DIR)
+
+
+def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    """Run manage.py in a fresh interpreter with exactly the given environment overrides."""
+    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "ALLOWED_HOSTS"}}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=BASE_DIR,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_check_deploy_reports_nothing_under_the_production_profile():
+    # given production settings with a real secret and the host names
+    result = manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DJANGO_SETTINGS_MODULE="tradeassure.settings.production",
+        SECRET_KEY=get_random_secret_key(),
+        ALLOWED_HOSTS="trade.example.com",
+    )
+
+    # then Django's deployment checklist finds no issue at all
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_production_refuses_to_start_without_a_secret_key():
+    result = manage(
+        "check",
+        DJANGO_SETTINGS_MODULE="tradeassure.settings.production",
+        ALLOWED_HOSTS="trade.example.com",
+    )
+
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+
+
+def test_production_settings_follow_the_environment():
+    # given the variables an operator sets
+    script = (
+        "from django.conf import settings as s; "
+        "print(s.DEBUG, s.DATABASES['default']['ENGINE'], s.DATABASES['default']['NAME'], "
+        "s.CELERY_BROKER_URL, s.ALLOWED_HOSTS, s.SESSION_COOKIE_SECURE, s.SECURE_SSL_REDIRECT, "
+        "s.MEDIA_ROOT, s.PRIVATE_MEDIA_ROOT, s.UPLOAD_MAX_BYTES, s.EMAIL_BACKEND)"
+    )
+
+    result = manage(
+        "shell",
+        "--verbosity=0",
+        "-c",
+        script,
+        DJANGO_SETTINGS_MODULE="tradeassure.settings.production",
+        SECRET_KEY=get_random_secret_key(),
+        ALLOWED_HOSTS="a.example.com,b.example.com",
+        DATABASE_URL="postgres://u:p@db.internal:5432/tradeassure",
+        CELERY_BROKER_URL="redis://cache.internal:6379/0",
+        MEDIA_ROOT="/srv/media",
+        PRIVATE_MEDIA_ROOT="/srv/private",
+        UPLOAD_MAX_BYTES="1234",
+    )
+
+    # then the settings are exactly those, with the HTTPS-only hardening on
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "False",
+        "django.db.backends.postgresql",
+        "tradeassure",
+        "redis://cache.internal:6379/0",
+        "['a.example.com',",
+        "'b.example.com']",
+        "True",
+        "True",
+        "/srv/media",
+        "/srv/private",
+        "1234",
+        "django.core.mail.backends.smtp.EmailBackend",
+    ]
+
+
+def test_newcomer_defaults_need_no_server(tmp_path):
+    # given no configuration at all (only a scratch var/ directory)
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE", "DEBUG"}
+    }
+    script = (
+        "from django.conf import settings as s; "
+        "print(s.DEBUG, s.DATABASES['default']['ENGINE'], s.CELERY_BROKER_URL, "
+        "s.CELERY_BROKER_TRANSPORT_OPTIONS['data_folder_in'])"
+    )
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "--verbosity=0", "-c", script],
+        cwd=BASE_DIR,
+        env={**clean, "TRADEASSURE_VAR_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    # then it is SQLite and the filesystem broker under var/
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "True",
+        "django.db.backends.sqlite3",
+        "filesystem://",
+        str(tmp_path / "broker" / "out"),
+    ]

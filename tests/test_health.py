@@ -1,0 +1,94 @@
+"""/healthz: 200 when the database and the broker answer, 503 when either does not."""
+
+import socket
+
+import pytest
+from django.urls import reverse
+
+from tradeassure import clock
+from tradeassure.celery import app as celery_app
+from tradeassure.models import Heartbeat
+
+pytestmark = pytest.mark.django_db
+
+
+def closed_port() -> int:
+    """A local port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def broker_url(monkeypatch):
+    """Point the Celery app at another broker for one test, restoring it afterwards."""
+
+    def point_at(url: str) -> None:
+        # Celery lets the CELERY_BROKER_URL environment variable win over its configuration.
+        monkeypatch.setenv("CELERY_BROKER_URL", url)
+        monkeypatch.setattr(celery_app.conf, "broker_url", url)
+        monkeypatch.setattr(celery_app.conf, "broker_write_url", None)
+
+    return point_at
+
+
+def test_healthz_is_ok_with_database_and_default_broker(client):
+    # given the configured broker (filesystem by default, Redis in CI) and the test database
+    Heartbeat.objects.create(name="worker", beat_at=clock.now())
+
+    response = client.get(reverse("healthz"))
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["database"] == "ok"
+    assert body["broker"] == "ok"
+    assert body["worker_last_seen"] is not None
+    assert "no-cache" in response["Cache-Control"]
+
+
+@pytest.mark.redis
+def test_healthz_is_ok_with_redis_broker(client, broker_url, redis_url):
+    broker_url(redis_url)
+
+    response = client.get(reverse("healthz"))
+
+    assert response.status_code == 200
+    assert response.json()["broker"] == "ok"
+
+
+def test_healthz_is_503_when_the_broker_is_unreachable(client, broker_url):
+    # given a broker address where nothing listens
+    broker_url(f"redis://127.0.0.1:{closed_port()}/0")
+
+    # when the orchestrator probes
+    response = client.get(reverse("healthz"))
+
+    # then it is told the service is unavailable, and why
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["database"] == "ok"
+    assert body["broker"] != "ok"
+
+
+def test_healthz_is_503_when_the_database_is_unreachable(client, monkeypatch):
+    # given a database that refuses every query
+    from django.db import OperationalError
+
+    from tradeassure import health
+
+    def refuse():
+        raise OperationalError("database is down")
+
+    monkeypatch.setattr(health.connection, "cursor", refuse)
+
+    response = client.get(reverse("healthz"))
+
+    assert response.status_code == 503
+    assert response.json()["database"] != "ok"
+    assert "worker_last_seen" not in response.json()
+
+
+def test_healthz_answers_get_only(client):
+    assert client.post(reverse("healthz")).status_code == 405
