@@ -420,9 +420,10 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet)
         summary="Download a shipping document (parties only)",
         parameters=[OpenApiParameter("document_id", OpenApiTypes.INT, OpenApiParameter.PATH)],
         responses={
-            (200, "application/octet-stream"): OpenApiResponse(
-                OpenApiTypes.BINARY, description="The file, as an attachment."
+            (200, media_type): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The file (PDF or image), as an attachment."
             )
+            for media_type in ("application/pdf", "image/png", "image/jpeg", "image/webp")
         },
     )
     @action(detail=True, methods=["get"], url_path=r"documents/(?P<document_id>\d+)")

@@ -387,3 +387,43 @@ def test_the_order_page_runs_a_constant_number_of_queries(client, django_assert_
     client = _login(client, long.buyer)
     with django_assert_num_queries(len(first.captured_queries)):
         assert client.get(long.get_absolute_url()).status_code == 200
+
+
+def test_mediators_read_orders_in_the_admin_but_cannot_change_them(client, mediator):
+    # given an order with a timeline
+    order = order_in(S.SHIPPED)
+    client = _login(client, mediator)
+    # then the list filters by status and the order page shows the events, read-only
+    response = client.get(reverse("admin:orders_order_changelist") + "?status__exact=shipped")
+    assert response.status_code == 200 and order.reference in response.content.decode()
+    page = client.get(reverse("admin:orders_order_change", args=[order.pk]))
+    assert page.status_code == 200
+    assert "MSKU1234567" in page.content.decode()  # the shipment event, inline
+    response = client.post(
+        reverse("admin:orders_order_change", args=[order.pk]), {"status": "completed"}
+    )
+    assert response.status_code == 403
+    order.refresh_from_db()
+    assert order.status == S.SHIPPED
+    # and an outsider without staff rights sees nothing of it
+    outsider = _login(client, BuyerFactory())
+    assert outsider.get(reverse("admin:orders_order_change", args=[order.pk])).status_code == 302
+
+
+def test_the_demo_data_covers_every_status_and_is_idempotent():
+    from orders.demo import seed
+    from tradeassure.demo import seed_demo_users
+
+    users = seed_demo_users()
+    from suppliers.demo import seed as seed_suppliers
+
+    seed_suppliers(users)
+    seed(users)
+    statuses = set(Order.objects.values_list("status", flat=True))
+    assert statuses >= set(S.values) - {S.DISPUTED}  # disputed orders come with the disputes demo
+    soon = clock.now() + timedelta(minutes=11)
+    assert Order.objects.filter(confirmation_due_at__lte=soon).count() == 1
+    assert Order.objects.filter(shipment_due_at__lte=soon).count() == 1
+    counts = (Order.objects.count(), OrderEvent.objects.count())
+    seed(users)
+    assert (Order.objects.count(), OrderEvent.objects.count()) == counts
