@@ -317,6 +317,11 @@ PAYMENT_WEBHOOK_TOLERANCE_SECONDS = env.int("PAYMENT_WEBHOOK_TOLERANCE_SECONDS",
 # Called as hook(payment=payment) in the capture's transaction (orders adds its hook here).
 PAYMENT_CAPTURED_HOOKS: list[str] = []
 
+# --- Orders -------------------------------------------------------------------------------
+# A captured payment moves its order on (initial → in production, balance → ready to ship);
+# money an order can no longer take is refunded by the hook (README "Orders").
+PAYMENT_CAPTURED_HOOKS = [*PAYMENT_CAPTURED_HOOKS, "orders.services.order_payment_captured"]
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
