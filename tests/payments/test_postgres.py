@@ -92,9 +92,10 @@ def test_twenty_threads_racing_release_refund_partial_refund(funded):
     assert moved <= Decimal("1000.00")
     assert summary.released + summary.refunded == moved
     assert summary.held == Decimal("1000.00") - moved
-    assert Refund.objects.filter(kind="escrow").count() == LedgerTransaction.objects.filter(
-        kind="refund"
-    ).count()
+    assert (
+        Refund.objects.filter(kind="escrow").count()
+        == LedgerTransaction.objects.filter(kind="refund").count()
+    )
     # and the ledger balances afterwards
     report = selectors.ledger_verify()
     assert report.ok, report.violations
@@ -125,14 +126,17 @@ def test_raw_sql_unbalanced_transaction_fails_at_commit(funded):
     before = _state()
     account = _escrow_account(funded)
     # when raw SQL writes a transaction with a single +100 entry and commits
-    with pytest.raises(DatabaseError, match="does not balance"), transaction.atomic():
-        with connection.cursor() as cursor:
-            tx_id = _insert_transaction(cursor, "raw-unbalanced")
-            cursor.execute(
-                "INSERT INTO payments_entry (transaction_id, account_id, amount, currency)"
-                " VALUES (%s, %s, 100, 'USD')",
-                [tx_id, account.pk],
-            )
+    with (
+        pytest.raises(DatabaseError, match="does not balance"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        tx_id = _insert_transaction(cursor, "raw-unbalanced")
+        cursor.execute(
+            "INSERT INTO payments_entry (transaction_id, account_id, amount, currency)"
+            " VALUES (%s, %s, 100, 'USD')",
+            [tx_id, account.pk],
+        )
     # then the commit was refused and nothing changed
     assert _state() == before
 
@@ -142,14 +146,17 @@ def test_raw_sql_overdrawing_escrow_fails(funded):
     escrow_account = _escrow_account(funded)
     clearing = Account.objects.get(key="provider_clearing:USD")
     # when raw SQL moves 1000.01 out of an escrow holding 1000.00, balanced
-    with pytest.raises(DatabaseError, match="overdrawn"), transaction.atomic():
-        with connection.cursor() as cursor:
-            tx_id = _insert_transaction(cursor, "raw-overdraw")
-            cursor.execute(
-                "INSERT INTO payments_entry (transaction_id, account_id, amount, currency)"
-                " VALUES (%s, %s, -1000.01, 'USD'), (%s, %s, 1000.01, 'USD')",
-                [tx_id, escrow_account.pk, tx_id, clearing.pk],
-            )
+    with (
+        pytest.raises(DatabaseError, match="overdrawn"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        tx_id = _insert_transaction(cursor, "raw-overdraw")
+        cursor.execute(
+            "INSERT INTO payments_entry (transaction_id, account_id, amount, currency)"
+            " VALUES (%s, %s, -1000.01, 'USD'), (%s, %s, 1000.01, 'USD')",
+            [tx_id, escrow_account.pk, tx_id, clearing.pk],
+        )
     assert _state() == before
 
 
@@ -174,14 +181,17 @@ def test_raw_sql_cannot_rewrite_the_ledger(funded, statement):
 def test_raw_sql_entry_in_wrong_currency_fails(funded):
     before = _state()
     escrow_account = _escrow_account(funded)
-    with pytest.raises(DatabaseError, match="currency"), transaction.atomic():
-        with connection.cursor() as cursor:
-            tx_id = _insert_transaction(cursor, "raw-currency")
-            cursor.execute(
-                "INSERT INTO payments_entry (transaction_id, account_id, amount, currency)"
-                " VALUES (%s, %s, 5, 'EUR')",
-                [tx_id, escrow_account.pk],
-            )
+    with (
+        pytest.raises(DatabaseError, match="currency"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        tx_id = _insert_transaction(cursor, "raw-currency")
+        cursor.execute(
+            "INSERT INTO payments_entry (transaction_id, account_id, amount, currency)"
+            " VALUES (%s, %s, 5, 'EUR')",
+            [tx_id, escrow_account.pk],
+        )
     assert _state() == before
 
 

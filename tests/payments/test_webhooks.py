@@ -196,9 +196,13 @@ def test_old_signature_is_rejected(client):
 
 @pytest.mark.parametrize(
     "body",
-    [b"not json", b"{}", b'{"id": "e1", "type": "payment.exploded", "data": {"reference": "x"}}',
-     b'{"id": "e1", "type": "payment.captured", "data": {"reference": "x", "amount": "NaN"}}',
-     b'{"id": "e1", "type": "payment.captured", "data": {"reference": "x", "amount": "-1"}}'],
+    [
+        b"not json",
+        b"{}",
+        b'{"id": "e1", "type": "payment.exploded", "data": {"reference": "x"}}',
+        b'{"id": "e1", "type": "payment.captured", "data": {"reference": "x", "amount": "NaN"}}',
+        b'{"id": "e1", "type": "payment.captured", "data": {"reference": "x", "amount": "-1"}}',
+    ],
 )
 def test_malformed_body_is_400(client, body):
     response = client.post(
@@ -211,9 +215,7 @@ def test_malformed_body_is_400(client, body):
 def test_get_is_not_allowed_and_unknown_provider_is_404(client):
     assert client.get(URL).status_code == 405
     body = b"{}"
-    response = client.post(
-        "/payments/webhooks/nope/", data=body, content_type="application/json"
-    )
+    response = client.post("/payments/webhooks/nope/", data=body, content_type="application/json")
     assert response.status_code == 404
 
 
