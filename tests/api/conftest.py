@@ -14,11 +14,16 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
-def _orders_payment_hook(settings):
-    """A captured payment moves its order on (the orders app registers this hook)."""
-    hook = "orders.services.order_payment_captured"
-    if hook not in settings.PAYMENT_CAPTURED_HOOKS:
-        settings.PAYMENT_CAPTURED_HOOKS = [*settings.PAYMENT_CAPTURED_HOOKS, hook]
+def _payment_captured_hooks(settings):
+    """A captured payment moves its order on; an inspection fee its dispute (apps register these)."""
+    hooks = list(settings.PAYMENT_CAPTURED_HOOKS)
+    for hook in (
+        "orders.services.order_payment_captured",
+        "disputes.services.dispute_inspection_fee_captured",
+    ):
+        if hook not in hooks:
+            hooks.append(hook)
+    settings.PAYMENT_CAPTURED_HOOKS = hooks
 
 
 @pytest.fixture(autouse=True)

@@ -18,7 +18,7 @@ from orders import services as order_services
 from orders.models import OrderStatus
 from tests.api.factories import NotificationFactory, WebhookEndpointFactory, make_event
 from tests.api.test_orders_api import _terms
-from tests.factories import BuyerFactory, PartnerFactory, SupplierStaffFactory
+from tests.factories import BuyerFactory, InspectorFactory, PartnerFactory, SupplierStaffFactory
 from tests.orders.factories import (
     PDF_BYTES,
     order_in,
@@ -186,6 +186,63 @@ def w_public_product():
     return build
 
 
+def w_dispute(party="buyer", counter=False, escalatable=False, inspection=False):
+    def build():
+        from disputes import services as dispute_services
+        from disputes.models import Dispute
+        from tests.disputes.factories import open_dispute, parties_for, under_review
+        from tests.factories import MediatorFactory
+
+        parties = parties_for("delivered")
+        ids = {"order": parties.order.pk}
+        if inspection:
+            mediator = MediatorFactory()
+            dispute = under_review(parties, mediator)
+            inspection_row = dispute_services.dispute_order_inspection(
+                dispute=dispute,
+                actor=mediator,
+                organisation=InspectorFactory().organisation,
+                instructions="Check 20 units",
+                fee_amount=Decimal("150.00"),
+            )
+            ids["inspection"] = inspection_row.pk
+        else:
+            dispute = open_dispute(parties)
+        if counter:
+            ids["proposal"] = dispute_services.dispute_propose(
+                dispute=dispute,
+                actor=parties.supplier_user,
+                terms=dispute_services.OutcomeTerms(
+                    remedy="partial_refund", refund_amount=Decimal("100.00")
+                ),
+            ).pk
+        if escalatable:
+            Dispute.objects.filter(pk=dispute.pk).update(
+                buyer_may_escalate_at=clock.now() - timedelta(seconds=1)
+            )
+        ids["dispute"] = dispute.pk
+        ids["evidence"] = dispute.evidence.first().pk if dispute.evidence.exists() else None
+        user = parties.buyer if party == "buyer" else parties.supplier_user
+        dispute.refresh_from_db()
+        status = dispute.status
+
+        def check():
+            dispute.refresh_from_db()
+            assert dispute.status == status
+
+        return World(party=user, ids=ids, check=check)
+
+    return build
+
+
+def w_delivered():
+    def build():
+        order = order_in(S.DELIVERED)
+        return World(party=order.buyer, ids={"order": order.pk}, check=_unchanged(order))
+
+    return build
+
+
 def _documents():
     return {
         kind: SimpleUploadedFile(f"{kind}.pdf", PDF_BYTES, "application/pdf")
@@ -197,454 +254,70 @@ def _documents():
 # (name, method, path, world, body, party status, outsider status, anonymous status, list key)
 # `list key`: for list endpoints, the id that must appear for the party and for nobody else.
 PRIVATE = 404
+# fmt: off
 ROWS = [
-    (
-        "orders list",
-        "get",
-        "/api/v1/orders/",
-        w_order(S.PENDING_CONFIRMATION),
-        None,
-        200,
-        200,
-        401,
-        "order",
-    ),
-    (
-        "order detail",
-        "get",
-        "/api/v1/orders/{order}/",
-        w_order(S.PENDING_CONFIRMATION),
-        None,
-        200,
-        PRIVATE,
-        401,
-        None,
-    ),
-    (
-        "order detail (supplier)",
-        "get",
-        "/api/v1/orders/{order}/",
-        w_order(S.PENDING_CONFIRMATION, "supplier"),
-        None,
-        200,
-        PRIVATE,
-        401,
-        None,
-    ),
+    ("orders list", "get", "/api/v1/orders/", w_order(S.PENDING_CONFIRMATION), None, 200, 200, 401, "order"),
+    ("order detail", "get", "/api/v1/orders/{order}/", w_order(S.PENDING_CONFIRMATION), None, 200, PRIVATE, 401, None),
+    ("order detail (supplier)", "get", "/api/v1/orders/{order}/", w_order(S.PENDING_CONFIRMATION, "supplier"), None, 200, PRIVATE, 401, None),
     ("order create", "post", "/api/v1/orders/", w_buyer(), "create", 201, 403, 401, None),
-    (
-        "confirm",
-        "post",
-        "/api/v1/orders/{order}/confirm/",
-        w_order(S.PENDING_CONFIRMATION, "supplier"),
-        {},
-        200,
-        PRIVATE,
-        401,
-        None,
-    ),
-    (
-        "cancel",
-        "post",
-        "/api/v1/orders/{order}/cancel/",
-        w_order(S.PENDING_CONFIRMATION),
-        {"reason": "x"},
-        200,
-        PRIVATE,
-        401,
-        None,
-    ),
-    (
-        "propose changes",
-        "post",
-        "/api/v1/orders/{order}/propose-changes/",
-        w_order(S.PENDING_CONFIRMATION, "supplier"),
-        "propose",
-        201,
-        PRIVATE,
-        401,
-        None,
-    ),
-    (
-        "accept changes",
-        "post",
-        "/api/v1/orders/{order}/accept-changes/",
-        w_proposal("buyer"),
-        {},
-        200,
-        PRIVATE,
-        401,
-        None,
-    ),
-    (
-        "decline changes",
-        "post",
-        "/api/v1/orders/{order}/decline-changes/",
-        w_proposal("buyer"),
-        {},
-        200,
-        PRIVATE,
-        401,
-        None,
-    ),
-    (
-        "withdraw changes",
-        "post",
-        "/api/v1/orders/{order}/withdraw-changes/",
-        w_proposal("supplier"),
-        {},
-        200,
-        PRIVATE,
-        401,
-        None,
-    ),
-    (
-        "pay",
-        "post",
-        "/api/v1/orders/{order}/pay/",
-        w_order(S.AWAITING_PAYMENT),
-        {"method": "card"},
-        201,
-        PRIVATE,
-        401,
-        None,
-    ),
-    (
-        "request balance",
-        "post",
-        "/api/v1/orders/{order}/request-balance/",
-        w_order(S.IN_PRODUCTION, "supplier"),
-        {},
-        200,
-        PRIVATE,
-        401,
-        None,
-    ),
-    (
-        "mark ready",
-        "post",
-        "/api/v1/orders/{order}/mark-ready/",
-        w_order(S.IN_PRODUCTION, "supplier", initial_payment_amount=Decimal("1400.00")),
-        {},
-        200,
-        PRIVATE,
-        401,
-        None,
-    ),
-    (
-        "ship",
-        "post",
-        "/api/v1/orders/{order}/ship/",
-        w_order(S.READY_TO_SHIP, "supplier"),
-        "ship",
-        200,
-        PRIVATE,
-        401,
-        None,
-    ),
-    (
-        "extend shipment deadline",
-        "post",
-        "/api/v1/orders/{order}/extend-shipment-deadline/",
-        w_late(),
-        "extend",
-        200,
-        PRIVATE,
-        401,
-        None,
-    ),
-    (
-        "cancel late",
-        "post",
-        "/api/v1/orders/{order}/cancel-late/",
-        w_late(),
-        {"reason": "late"},
-        200,
-        PRIVATE,
-        401,
-        None,
-    ),
-    (
-        "confirm receipt",
-        "post",
-        "/api/v1/orders/{order}/confirm-receipt/",
-        w_order(S.SHIPPED),
-        {},
-        200,
-        PRIVATE,
-        401,
-        None,
-    ),
-    (
-        "extend receipt window",
-        "post",
-        "/api/v1/orders/{order}/extend-receipt-window/",
-        w_order(S.SHIPPED),
-        {},
-        200,
-        PRIVATE,
-        401,
-        None,
-    ),
-    (
-        "accept goods",
-        "post",
-        "/api/v1/orders/{order}/accept-goods/",
-        w_order(S.DELIVERED),
-        {},
-        200,
-        PRIVATE,
-        401,
-        None,
-    ),
-    (
-        "rate",
-        "post",
-        "/api/v1/orders/{order}/rate/",
-        w_order(S.COMPLETED),
-        {"score": 4},
-        201,
-        PRIVATE,
-        401,
-        None,
-    ),
-    (
-        "shipping document",
-        "get",
-        "/api/v1/orders/{order}/documents/{document}/",
-        w_shipped_document(),
-        None,
-        200,
-        PRIVATE,
-        401,
-        None,
-    ),
+    ("confirm", "post", "/api/v1/orders/{order}/confirm/", w_order(S.PENDING_CONFIRMATION, "supplier"), {}, 200, PRIVATE, 401, None),
+    ("cancel", "post", "/api/v1/orders/{order}/cancel/", w_order(S.PENDING_CONFIRMATION), {"reason": "x"}, 200, PRIVATE, 401, None),
+    ("propose changes", "post", "/api/v1/orders/{order}/propose-changes/", w_order(S.PENDING_CONFIRMATION, "supplier"), "propose", 201, PRIVATE, 401, None),
+    ("accept changes", "post", "/api/v1/orders/{order}/accept-changes/", w_proposal("buyer"), {}, 200, PRIVATE, 401, None),
+    ("decline changes", "post", "/api/v1/orders/{order}/decline-changes/", w_proposal("buyer"), {}, 200, PRIVATE, 401, None),
+    ("withdraw changes", "post", "/api/v1/orders/{order}/withdraw-changes/", w_proposal("supplier"), {}, 200, PRIVATE, 401, None),
+    ("pay", "post", "/api/v1/orders/{order}/pay/", w_order(S.AWAITING_PAYMENT), {"method": "card"}, 201, PRIVATE, 401, None),
+    ("request balance", "post", "/api/v1/orders/{order}/request-balance/", w_order(S.IN_PRODUCTION, "supplier"), {}, 200, PRIVATE, 401, None),
+    ("mark ready", "post", "/api/v1/orders/{order}/mark-ready/", w_order(S.IN_PRODUCTION, "supplier", initial_payment_amount=Decimal("1400.00")), {}, 200, PRIVATE, 401, None),
+    ("ship", "post", "/api/v1/orders/{order}/ship/", w_order(S.READY_TO_SHIP, "supplier"), "ship", 200, PRIVATE, 401, None),
+    ("extend shipment deadline", "post", "/api/v1/orders/{order}/extend-shipment-deadline/", w_late(), "extend", 200, PRIVATE, 401, None),
+    ("cancel late", "post", "/api/v1/orders/{order}/cancel-late/", w_late(), {"reason": "late"}, 200, PRIVATE, 401, None),
+    ("confirm receipt", "post", "/api/v1/orders/{order}/confirm-receipt/", w_order(S.SHIPPED), {}, 200, PRIVATE, 401, None),
+    ("extend receipt window", "post", "/api/v1/orders/{order}/extend-receipt-window/", w_order(S.SHIPPED), {}, 200, PRIVATE, 401, None),
+    ("accept goods", "post", "/api/v1/orders/{order}/accept-goods/", w_order(S.DELIVERED), {}, 200, PRIVATE, 401, None),
+    ("rate", "post", "/api/v1/orders/{order}/rate/", w_order(S.COMPLETED), {"score": 4}, 201, PRIVATE, 401, None),
+    ("shipping document", "get", "/api/v1/orders/{order}/documents/{document}/", w_shipped_document(), None, 200, PRIVATE, 401, None),
     ("payments list", "get", "/api/v1/payments/", w_payment(), None, 200, 200, 401, "payment"),
-    (
-        "payment detail",
-        "get",
-        "/api/v1/payments/{payment}/",
-        w_payment(),
-        None,
-        200,
-        PRIVATE,
-        401,
-        None,
-    ),
-    (
-        "sandbox card",
-        "post",
-        "/api/v1/payments/{payment}/sandbox-card/",
-        w_card_payment(),
-        {"card_number": "4242424242424242"},
-        202,
-        PRIVATE,
-        401,
-        None,
-    ),
-    (
-        "sandbox transfer",
-        "post",
-        "/api/v1/payments/{payment}/sandbox-transfer/",
-        w_payment(),
-        {"amount": "400.00", "currency": "USD"},
-        202,
-        PRIVATE,
-        401,
-        None,
-    ),
+    ("payment detail", "get", "/api/v1/payments/{payment}/", w_payment(), None, 200, PRIVATE, 401, None),
+    ("sandbox card", "post", "/api/v1/payments/{payment}/sandbox-card/", w_card_payment(), {"card_number": "4242424242424242"}, 202, PRIVATE, 401, None),
+    ("sandbox transfer", "post", "/api/v1/payments/{payment}/sandbox-transfer/", w_payment(), {"amount": "400.00", "currency": "USD"}, 202, PRIVATE, 401, None),
     ("events list", "get", "/api/v1/events/", w_event(), None, 200, 200, 401, "event"),
     ("event detail", "get", "/api/v1/events/{event}/", w_event(), None, 200, PRIVATE, 401, None),
-    (
-        "notifications list",
-        "get",
-        "/api/v1/notifications/",
-        w_notification(),
-        None,
-        200,
-        200,
-        401,
-        "notification",
-    ),
-    (
-        "notification detail",
-        "get",
-        "/api/v1/notifications/{notification}/",
-        w_notification(),
-        None,
-        200,
-        PRIVATE,
-        401,
-        None,
-    ),
-    (
-        "notification read",
-        "post",
-        "/api/v1/notifications/{notification}/read/",
-        w_notification(),
-        {},
-        200,
-        PRIVATE,
-        401,
-        None,
-    ),
-    (
-        "notifications read all",
-        "post",
-        "/api/v1/notifications/read-all/",
-        w_notification(),
-        {},
-        200,
-        200,
-        401,
-        None,
-    ),
-    (
-        "webhook endpoints list",
-        "get",
-        "/api/v1/webhook-endpoints/",
-        w_endpoint(),
-        None,
-        200,
-        200,
-        401,
-        "endpoint",
-    ),
-    (
-        "webhook endpoint create",
-        "post",
-        "/api/v1/webhook-endpoints/",
-        w_buyer(),
-        {"url": "https://hooks.example.com/x"},
-        201,
-        201,
-        401,
-        None,
-    ),
-    (
-        "webhook endpoint detail",
-        "get",
-        "/api/v1/webhook-endpoints/{endpoint}/",
-        w_endpoint(),
-        None,
-        200,
-        PRIVATE,
-        401,
-        None,
-    ),
-    (
-        "webhook endpoint update",
-        "patch",
-        "/api/v1/webhook-endpoints/{endpoint}/",
-        w_endpoint(),
-        {"description": "x"},
-        200,
-        PRIVATE,
-        401,
-        None,
-    ),
-    (
-        "webhook endpoint rotate",
-        "post",
-        "/api/v1/webhook-endpoints/{endpoint}/rotate-secret/",
-        w_endpoint(),
-        {},
-        200,
-        PRIVATE,
-        401,
-        None,
-    ),
-    (
-        "webhook endpoint test",
-        "post",
-        "/api/v1/webhook-endpoints/{endpoint}/test/",
-        w_endpoint(),
-        {},
-        202,
-        PRIVATE,
-        401,
-        None,
-    ),
-    (
-        "webhook endpoint delete",
-        "delete",
-        "/api/v1/webhook-endpoints/{endpoint}/",
-        w_endpoint(),
-        None,
-        204,
-        PRIVATE,
-        401,
-        None,
-    ),
-    (
-        "webhook deliveries list",
-        "get",
-        "/api/v1/webhook-deliveries/",
-        w_delivery(),
-        None,
-        200,
-        200,
-        401,
-        "delivery",
-    ),
-    (
-        "webhook delivery detail",
-        "get",
-        "/api/v1/webhook-deliveries/{delivery}/",
-        w_delivery(),
-        None,
-        200,
-        PRIVATE,
-        401,
-        None,
-    ),
-    (
-        "webhook redeliver",
-        "post",
-        "/api/v1/webhook-deliveries/{delivery}/redeliver/",
-        w_delivery(),
-        {},
-        202,
-        PRIVATE,
-        401,
-        None,
-    ),
+    ("notifications list", "get", "/api/v1/notifications/", w_notification(), None, 200, 200, 401, "notification"),
+    ("notification detail", "get", "/api/v1/notifications/{notification}/", w_notification(), None, 200, PRIVATE, 401, None),
+    ("notification read", "post", "/api/v1/notifications/{notification}/read/", w_notification(), {}, 200, PRIVATE, 401, None),
+    ("notifications read all", "post", "/api/v1/notifications/read-all/", w_notification(), {}, 200, 200, 401, None),
+    ("webhook endpoints list", "get", "/api/v1/webhook-endpoints/", w_endpoint(), None, 200, 200, 401, "endpoint"),
+    ("webhook endpoint create", "post", "/api/v1/webhook-endpoints/", w_buyer(), {"url": "https://hooks.example.com/x"}, 201, 201, 401, None),
+    ("webhook endpoint detail", "get", "/api/v1/webhook-endpoints/{endpoint}/", w_endpoint(), None, 200, PRIVATE, 401, None),
+    ("webhook endpoint update", "patch", "/api/v1/webhook-endpoints/{endpoint}/", w_endpoint(), {"description": "x"}, 200, PRIVATE, 401, None),
+    ("webhook endpoint rotate", "post", "/api/v1/webhook-endpoints/{endpoint}/rotate-secret/", w_endpoint(), {}, 200, PRIVATE, 401, None),
+    ("webhook endpoint test", "post", "/api/v1/webhook-endpoints/{endpoint}/test/", w_endpoint(), {}, 202, PRIVATE, 401, None),
+    ("webhook endpoint delete", "delete", "/api/v1/webhook-endpoints/{endpoint}/", w_endpoint(), None, 204, PRIVATE, 401, None),
+    ("webhook deliveries list", "get", "/api/v1/webhook-deliveries/", w_delivery(), None, 200, 200, 401, "delivery"),
+    ("webhook delivery detail", "get", "/api/v1/webhook-deliveries/{delivery}/", w_delivery(), None, 200, PRIVATE, 401, None),
+    ("webhook redeliver", "post", "/api/v1/webhook-deliveries/{delivery}/redeliver/", w_delivery(), {}, 202, PRIVATE, 401, None),
     ("suppliers list", "get", "/api/v1/suppliers/", w_public_product(), None, 200, 200, 200, None),
-    (
-        "supplier detail",
-        "get",
-        "/api/v1/suppliers/{supplier}/",
-        w_public_product(),
-        None,
-        200,
-        200,
-        200,
-        None,
-    ),
+    ("supplier detail", "get", "/api/v1/suppliers/{supplier}/", w_public_product(), None, 200, 200, 200, None),
     ("products list", "get", "/api/v1/products/", w_public_product(), None, 200, 200, 200, None),
-    (
-        "product detail",
-        "get",
-        "/api/v1/products/{product}/",
-        w_public_product(),
-        None,
-        200,
-        200,
-        200,
-        None,
-    ),
-    (
-        "categories list",
-        "get",
-        "/api/v1/categories/",
-        w_public_product(),
-        None,
-        200,
-        200,
-        200,
-        None,
-    ),
+    ("product detail", "get", "/api/v1/products/{product}/", w_public_product(), None, 200, 200, 200, None),
+    ("categories list", "get", "/api/v1/categories/", w_public_product(), None, 200, 200, 200, None),
+    ("disputes list", "get", "/api/v1/disputes/", w_dispute(), None, 200, 200, 401, "dispute"),
+    ("dispute detail", "get", "/api/v1/disputes/{dispute}/", w_dispute(), None, 200, PRIVATE, 401, None),
+    ("dispute detail (supplier)", "get", "/api/v1/disputes/{dispute}/", w_dispute("supplier"), None, 200, PRIVATE, 401, None),
+    # Opening a dispute on someone else's order: 400 (order_id names no order of yours).
+    ("dispute open", "post", "/api/v1/disputes/", w_delivered(), "dispute", 201, 400, 401, None),
+    ("dispute message", "post", "/api/v1/disputes/{dispute}/messages/", w_dispute(), {"body": "Hello"}, 201, PRIVATE, 401, None),
+    ("dispute propose", "post", "/api/v1/disputes/{dispute}/proposals/", w_dispute("supplier"), {"remedy": "partial_refund", "refund_amount": "50.00"}, 201, PRIVATE, 401, None),
+    ("dispute accept proposal", "post", "/api/v1/disputes/{dispute}/accept-proposal/", w_dispute("buyer", counter=True), "accept", 200, PRIVATE, 401, None),
+    ("dispute reject proposal", "post", "/api/v1/disputes/{dispute}/reject-proposal/", w_dispute("supplier"), {"message": "Not our fault"}, 200, PRIVATE, 401, None),
+    ("dispute escalate", "post", "/api/v1/disputes/{dispute}/escalate/", w_dispute(escalatable=True), {}, 200, PRIVATE, 401, None),
+    ("dispute withdraw", "post", "/api/v1/disputes/{dispute}/withdraw/", w_dispute(), {}, 200, PRIVATE, 401, None),
+    ("dispute evidence upload", "post", "/api/v1/disputes/{dispute}/evidence/", w_dispute(), "evidence", 201, PRIVATE, 401, None),
+    ("dispute evidence download", "get", "/api/v1/disputes/{dispute}/evidence/{evidence}/", w_dispute("supplier"), None, 200, PRIVATE, 401, None),
+    ("dispute pay inspection fee", "post", "/api/v1/disputes/{dispute}/pay-inspection-fee/", w_dispute(inspection=True), "inspection", 201, PRIVATE, 401, None),
 ]
+# fmt: on
 
 
 def _body(kind, world: World):
@@ -661,6 +334,21 @@ def _body(kind, world: World):
             "shipped_on": clock.now().date().isoformat(),
             **_documents(),
         }, "multipart"
+    if kind == "dispute":
+        return {
+            "order_id": world.ids["order"],
+            "type": "quality",
+            "description": "Cracked housings",
+            "remedy": "full_refund",
+        }, "json"
+    if kind == "accept":
+        return {"proposal_id": world.ids["proposal"]}, "json"
+    if kind == "evidence":
+        from tests.disputes.factories import pdf
+
+        return {"files": [pdf()], "description": "photo"}, "multipart"
+    if kind == "inspection":
+        return {"inspection_id": world.ids["inspection"], "method": "card"}, "json"
     if kind == "extend":
         return {"new_deadline": (clock.now() + timedelta(days=20)).isoformat()}, "json"
     return kind, "json"

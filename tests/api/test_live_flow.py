@@ -1,5 +1,7 @@
 """Full protected orders driven through the API only, over real HTTP, against a live server on
-PostgreSQL; the buyer's webhook receiver gets every order event, signed."""
+PostgreSQL: create → confirm → pay (sandbox) → balance → ship → confirm receipt → dispute with
+evidence → settled by an accepted proposal → refund visible; the buyer's webhook receiver gets
+every order event, signed."""
 
 import json
 import uuid
@@ -129,13 +131,47 @@ def test_full_protected_order_over_http(live_server, receiver, settings):
     )
     assert document.status_code == 200 and document.content == PDF_BYTES
 
-    # the buyer confirms receipt and accepts the goods: the escrow is released
+    # the buyer confirms receipt, then finds a quality problem and opens a dispute with evidence
     assert buyer.post(f"{path}/confirm-receipt/").json()["status"] == "delivered"
-    completed = buyer.post(f"{path}/accept-goods/").json()
+    dispute = buyer.post(
+        "/disputes/",
+        {
+            "order_id": order["id"],
+            "type": "quality",
+            "description": "12 of 100 speakers cracked in the drop test.",
+            "remedy": "partial_refund",
+            "refund_amount": "300.00",
+        },
+        expect=201,
+    ).json()
+    assert buyer.get(f"{path}/")["money"]["frozen"] is True
+    evidence = buyer.post(
+        f"/disputes/{dispute['id']}/evidence/",
+        {"description": "Drop test report"},
+        files={"files": ("report.pdf", PDF_BYTES, "application/pdf")},
+        expect=201,
+    ).json()
+    download = seller.session.get(f"{live_server.url}{evidence[0]['download_url']}", timeout=30)
+    assert download.status_code == 200 and download.content == PDF_BYTES
+    # the supplier counter-proposes USD 200 and the buyer accepts: the dispute is settled
+    seller.post(f"/disputes/{dispute['id']}/messages/", {"body": "Sorry, checking."}, expect=201)
+    counter = seller.post(
+        f"/disputes/{dispute['id']}/proposals/",
+        {"remedy": "partial_refund", "refund_amount": "200.00", "message": "200 covers it"},
+        expect=201,
+    ).json()
+    settled = buyer.post(
+        f"/disputes/{dispute['id']}/accept-proposal/", {"proposal_id": counter["id"]}
+    ).json()
+    assert settled["status"] == "resolved"
+    # then the refund is visible on the order, and the rest went to the supplier
+    completed = buyer.get(f"{path}/")
     assert completed["status"] == "completed"
-    assert completed["money"]["released"] == "1400.00"
-    assert completed["money"]["fees"] != "0.00"
-    buyer.post(f"{path}/rate/", {"score": 5}, expect=201)
+    assert completed["money"]["refunded"] == "200.00"
+    assert completed["money"]["released"] == "1200.00"
+    assert completed["money"]["held"] == "0.00"
+    assert completed["money"]["frozen"] is False
+    buyer.post(f"{path}/rate/", {"score": 3}, expect=201)
 
     # then ETag works over HTTP
     first = buyer.session.get(f"{buyer.base}{path}/", timeout=30)
@@ -147,7 +183,8 @@ def test_full_protected_order_over_http(live_server, receiver, settings):
     # and the events feed and the webhook receiver saw the same order events, signed
     feed = [event["topic"] for event in buyer.get("/events/?topic_prefix=order.")["results"]]
     assert feed[:2] == ["order.placed", "order.confirmed"]
-    assert "order.shipped" in feed and "order.completed" in feed
+    assert "order.shipped" in feed and "order.disputed" in feed
+    assert "order.dispute_resolved" in feed
     received = [json.loads(request.body)["topic"] for request in receiver.requests]
     assert received == feed
     from tradeassure.models import WebhookEndpoint

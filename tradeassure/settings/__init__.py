@@ -223,6 +223,10 @@ SPECTACULAR_SETTINGS = {
         "OrderStatusEnum": "orders.models.OrderStatus",
         "PartyEnum": "orders.models.Party",
         "PaymentMethodEnum": "payments.models.Payment.Method",
+        "DisputeStatusEnum": "disputes.models.DisputeStatus",
+        "DisputePartyEnum": "disputes.models.DisputeParty",
+        "RemedyEnum": "disputes.models.Remedy",
+        "RequestableRemedyEnum": "disputes.api.serializers.REQUESTABLE_REMEDY_CHOICES",
     },
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums"],
 }
