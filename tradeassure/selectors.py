@@ -9,6 +9,7 @@ NAVIGATION = [
     ("My orders", "orders:buyer_list", {"buyer"}),
     ("Supplier dashboard", "suppliers:dashboard", {"supplier_staff"}),
     ("Orders", "orders:supplier_list", {"supplier_staff"}),
+    ("Money", "payments:money", {"supplier_staff"}),
     ("Inspections", "disputes:inspector_home", {"inspector"}),
     ("Developers", "developers", {"buyer", "supplier_staff", "partner"}),
     ("Admin", "admin:index", {"mediator", "vetting"}),
