@@ -19,7 +19,9 @@ class MultipleFileField(forms.FileField):
     """Zero or more files (each is checked by content and size in the service)."""
 
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": ".pdf,.png,.jpg,.jpeg,.webp"}))
+        kwargs.setdefault(
+            "widget", MultipleFileInput(attrs={"accept": ".pdf,.png,.jpg,.jpeg,.webp"})
+        )
         kwargs.setdefault("required", False)
         super().__init__(*args, **kwargs)
 
@@ -44,7 +46,10 @@ class TermsForm(forms.Form):
 
     remedy = forms.ChoiceField(choices=[(r.value, r.label) for r in REQUESTABLE_REMEDIES])
     refund_amount = forms.DecimalField(
-        required=False, min_value=Decimal("0.01"), decimal_places=2, max_digits=14,
+        required=False,
+        min_value=Decimal("0.01"),
+        decimal_places=2,
+        max_digits=14,
         help_text="For a partial refund: how much goes back to the buyer.",
     )
     new_shipment_deadline = forms.DateField(
@@ -53,12 +58,17 @@ class TermsForm(forms.Form):
         help_text="New agreement: the supplier ships (or ships the replacement) by this date.",
     )
     price_reduction = forms.DecimalField(
-        required=False, min_value=Decimal("0.01"), decimal_places=2, max_digits=14,
+        required=False,
+        min_value=Decimal("0.01"),
+        decimal_places=2,
+        max_digits=14,
         help_text="New agreement: the goods' price goes down by this amount (refunded if paid).",
     )
     replacement = forms.BooleanField(required=False, label="Replacement goods")
     terms_note = forms.CharField(
-        required=False, max_length=2000, label="Other terms",
+        required=False,
+        max_length=2000,
+        label="Other terms",
         widget=forms.Textarea(attrs={"rows": 2}),
     )
 
@@ -98,7 +108,9 @@ class ProposalForm(TermsForm):
 
 
 class MessageForm(forms.Form):
-    body = forms.CharField(label="Message", max_length=5000, widget=forms.Textarea(attrs={"rows": 3}))
+    body = forms.CharField(
+        label="Message", max_length=5000, widget=forms.Textarea(attrs={"rows": 3})
+    )
 
 
 class RejectForm(forms.Form):
@@ -114,7 +126,9 @@ class EvidenceForm(forms.Form):
 
 
 class NoteForm(forms.Form):
-    note = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+    note = forms.CharField(
+        required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
+    )
 
 
 class InspectionFeeForm(forms.Form):
@@ -165,7 +179,11 @@ class DecisionForm(TermsForm):
         help_text="Both parties read this.",
     )
     supplier_at_fault = forms.TypedChoiceField(
-        choices=[("", "By the remedy (refunds and new agreements: yes)"), ("yes", "Yes"), ("no", "No")],
+        choices=[
+            ("", "By the remedy (refunds and new agreements: yes)"),
+            ("yes", "Yes"),
+            ("no", "No"),
+        ],
         required=False,
         coerce=lambda value: {"yes": True, "no": False}.get(value),
         empty_value=None,

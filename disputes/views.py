@@ -57,9 +57,7 @@ def dispute_open(request, order_pk: int):
         messages.error(request, refusal)
         return redirect(order.get_absolute_url())
     choices = services.dispute_allowed_types(order=order)
-    form = DisputeOpenForm(
-        request.POST or None, request.FILES or None, type_choices=choices
-    )
+    form = DisputeOpenForm(request.POST or None, request.FILES or None, type_choices=choices)
     status = 200
     if request.method == "POST":
         if form.is_valid():
@@ -169,7 +167,8 @@ def _post(request, pk: int, form_class, form_key: str, call, done: str):
         try:
             call(dispute, form)
         except DomainError as error:
-            if form is None:
+            if form is None or not set(error.fields or {}) & set(form.fields):
+                # A refused action (too early, not your turn…): say why on the page.
                 messages.error(request, error.message)
                 return redirect(dispute.get_absolute_url())
             _form_errors(form, error)
