@@ -281,6 +281,11 @@ def supplier_profile_update(
             reason="The legal name or country was changed by the supplier.",
             actor=actor,
         )
+        _notify_vetting(
+            title=f"Verification to review again: {supplier.legal_name}",
+            body="The supplier changed its legal name or country after verification.",
+            url=reverse("admin:suppliers_pendingverification_change", args=[supplier.pk]),
+        )
     return supplier
 
 
