@@ -164,6 +164,7 @@ class DisputeAdmin(admin.ModelAdmin):
                 name="disputes_dispute_order_inspection",
             ),
             path("<int:pk>/decide/", wrap(self.decide_view), name="disputes_dispute_decide"),
+            path("<int:pk>/message/", wrap(self.message_view), name="disputes_dispute_message"),
             *super().get_urls(),
         ]
 
@@ -229,6 +230,21 @@ class DisputeAdmin(admin.ModelAdmin):
             self.message_user(request, error.message, messages.ERROR)
         else:
             self.message_user(request, f"{dispute.reference} is now yours.", messages.SUCCESS)
+        return HttpResponseRedirect(self._case_url(dispute))
+
+    def message_view(self, request, pk):
+        """The mediator writes to both parties (shown on the dispute page and notified)."""
+        self._require_mediate(request)
+        dispute = self._dispute(request, pk)
+        if request.method == "POST":
+            try:
+                services.dispute_message_send(
+                    dispute=dispute, actor=request.user, body=request.POST.get("body", "")
+                )
+            except DomainError as error:
+                self.message_user(request, error.message, messages.ERROR)
+            else:
+                self.message_user(request, "Message sent to both parties.", messages.SUCCESS)
         return HttpResponseRedirect(self._case_url(dispute))
 
     def _form_page(self, request, dispute, form, *, heading, button, preview=None, status=200):

@@ -284,3 +284,21 @@ def test_pickup_sla_counts_working_days(mediator):
     assert dispute.escalated_at.weekday() == 4
     assert dispute.pickup_due_at.weekday() == 1
     assert (dispute.pickup_due_at - dispute.escalated_at).days == 4
+
+
+def test_mediator_writes_to_both_parties_from_the_case_page(client, mediator):
+    parties = parties_for("delivered")
+    dispute = under_review(parties, mediator)
+    client.force_login(mediator)
+
+    client.post(
+        reverse("admin:disputes_dispute_message", args=[dispute.pk]),
+        {"body": "Please both send carton photos."},
+    )
+
+    message = dispute.messages.get()
+    assert (message.author_party, message.body) == ("mediator", "Please both send carton photos.")
+    assert parties.buyer.notifications.filter(title__contains="message from the mediator").exists()
+    assert parties.supplier_user.notifications.filter(
+        title__contains="message from the mediator"
+    ).exists()
