@@ -460,6 +460,20 @@ def verification_document_visible(*, user, pk: int) -> VerificationDocument:
     raise Http404("No such document.")
 
 
+def supplier_document_for_staff(*, user, pk: int) -> VerificationDocument:
+    supplier = supplier_for_user(user)
+    document = (
+        VerificationDocument.objects.select_related("supplier")
+        .filter(pk=pk, supplier=supplier)
+        .first()
+        if supplier is not None
+        else None
+    )
+    if document is None:
+        raise Http404("No such document.")
+    return document
+
+
 def prefetch_products(queryset: QuerySet[Supplier]) -> QuerySet[Supplier]:
     return queryset.prefetch_related(
         Prefetch("products", queryset=Product.objects.filter(is_active=True).order_by("name"))

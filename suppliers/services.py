@@ -462,6 +462,39 @@ def verification_document_upload(
 
 
 @transaction.atomic
+def verification_document_delete(*, actor: User, document: VerificationDocument) -> None:
+    """Remove a wrongly uploaded document, only while verification is not approved.
+
+    Approved verification rests on its documents, so those stay for the record.
+    """
+    supplier = _lock(document.supplier)
+    _require_supplier_staff(actor, supplier)
+    if supplier.verification_status == VerificationStatus.APPROVED:
+        raise InvalidTransition(
+            "Verification is approved; its documents are kept. Upload a newer one instead.",
+            code="document_locked",
+        )
+    document = VerificationDocument.objects.select_for_update().get(pk=document.pk)
+    stored_name = document.file_name
+    document.delete()
+    transaction.on_commit(lambda: upload_delete(name=stored_name))
+    if (
+        supplier.verification_status == VerificationStatus.PENDING
+        and not supplier.documents.exists()
+    ):
+        supplier.verification_status = VerificationStatus.NOT_SUBMITTED
+        supplier.save(update_fields=["verification_status"])
+        _record_change(
+            supplier=supplier,
+            field=SupplierStatusChange.Field.VERIFICATION,
+            from_value=VerificationStatus.PENDING,
+            to_value=VerificationStatus.NOT_SUBMITTED,
+            reason="The supplier removed its last document.",
+            actor=actor,
+        )
+
+
+@transaction.atomic
 def supplier_verification_decide(
     *,
     actor: User,

@@ -16,5 +16,6 @@ urlpatterns = [
     path("dashboard/products/<int:pk>/edit/", views.product_edit, name="product_edit"),
     path("dashboard/products/<int:pk>/active/", views.product_toggle, name="product_toggle"),
     path("dashboard/documents/", views.document_upload, name="document_upload"),
+    path("dashboard/documents/<int:pk>/delete/", views.document_delete, name="document_delete"),
     path("documents/<int:pk>/", views.document_download, name="document_download"),
 ]

@@ -260,6 +260,19 @@ def document_upload(request, supplier):
     return redirect("suppliers:dashboard")
 
 
+@require_POST
+@supplier_staff_required
+def document_delete(request, supplier, pk: int):
+    document = selectors.supplier_document_for_staff(user=request.user, pk=pk)
+    try:
+        services.verification_document_delete(actor=request.user, document=document)
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"{document.original_name} removed.")
+    return redirect("suppliers:dashboard")
+
+
 @require_GET
 def document_download(request, pk: int):
     document = selectors.verification_document_visible(user=request.user, pk=pk)

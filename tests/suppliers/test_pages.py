@@ -115,6 +115,8 @@ def test_profile_shows_badge_limit_products_and_ratings(client):
     body = response.content.decode()
     assert "Trade Assurance" in body and "USD 10,000.00" in body
     assert "USB-C charger" in body and "Hidden thing" not in body
+    # and a buyer can start a protected order from it (the orders app's page)
+    assert f"{reverse('orders:create')}?supplier={supplier.pk}" in body
     assert client.get(reverse("suppliers:profile", args=[999999])).status_code == 404
 
 
@@ -430,3 +432,40 @@ def test_mediators_can_read_but_not_decide(client):
     )
     supplier.refresh_from_db()
     assert supplier.ta_status == TradeAssuranceStatus.APPROVED
+
+
+def test_a_supplier_removes_a_wrong_document_but_not_once_approved(
+    client, settings, django_capture_on_commit_callbacks
+):
+    from pathlib import Path
+
+    supplier = SupplierFactory()
+    client.force_login(supplier_staff_for(supplier))
+    client.post(
+        reverse("suppliers:document_upload"),
+        {"kind": "other", "file": SimpleUploadedFile("wrong.pdf", PDF)},
+    )
+    document = VerificationDocument.objects.get()
+    stored = Path(settings.PRIVATE_MEDIA_ROOT) / document.file_name
+
+    # another supplier cannot remove it
+    client.force_login(supplier_staff_for(SupplierFactory()))
+    assert client.post(reverse("suppliers:document_delete", args=[document.pk])).status_code == 404
+    assert VerificationDocument.objects.filter(pk=document.pk).exists()
+
+    # its own supplier can, while verification is not approved: the file goes too
+    client.force_login(supplier_staff_for(supplier))
+    assert stored.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("suppliers:document_delete", args=[document.pk]))
+    assert not VerificationDocument.objects.filter(pk=document.pk).exists()
+    assert not stored.exists()
+    supplier.refresh_from_db()
+    assert supplier.verification_status == VerificationStatus.NOT_SUBMITTED
+
+    # once approved, documents stay
+    approved = SupplierFactory(verification_status=VerificationStatus.APPROVED)
+    kept = VerificationDocumentFactory(supplier=approved)
+    client.force_login(supplier_staff_for(approved))
+    client.post(reverse("suppliers:document_delete", args=[kept.pk]))
+    assert VerificationDocument.objects.filter(pk=kept.pk).exists()
