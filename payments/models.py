@@ -237,6 +237,8 @@ class Payment(models.Model):
     provider = models.CharField(max_length=30)
     provider_reference = models.CharField(max_length=100, unique=True)
     failure_reason = models.CharField(max_length=200, blank=True)
+    # What the provider told the payer to do (bank details and reference for a T/T).
+    instructions = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField()
     captured_at = models.DateTimeField(null=True, blank=True)
 

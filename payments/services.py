@@ -416,23 +416,16 @@ def payment_start(
         provider=provider.name,
         created_at=clock.now(),
     )
-    payment.provider_reference = provider.create_payment(payment=payment).reference
+    created = provider.create_payment(payment=payment)
+    payment.provider_reference = created.reference
+    payment.instructions = created.instructions
     payment.save()
     return payment
 
 
 def payment_instructions(*, payment: Payment) -> dict[str, str]:
-    """Bank transfer instructions for a T/T payment (the provider's, with our reference)."""
-    if payment.method != Payment.Method.BANK_TRANSFER:
-        return {}
-    return provider_get(payment.provider).create_payment(payment=payment).instructions
-
-
-def _payment_for_member(*, public_id, actor) -> Payment:
-    payment = Payment.objects.select_related("escrow").filter(public_id=public_id).first()
-    if payment is None or actor.organisation_id != payment.payer_organisation_id:
-        raise NotFound("No such payment.", code="payment_not_found")
-    return payment
+    """Bank transfer instructions for a T/T payment, as the provider gave them at the start."""
+    return dict(payment.instructions) if payment.method == Payment.Method.BANK_TRANSFER else {}
 
 
 @transaction.atomic

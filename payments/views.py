@@ -169,6 +169,10 @@ def provider_webhook(request, provider: str):
         return JsonResponse({"code": error.code, "detail": error.message}, status=400)
     except NotFound as error:
         return JsonResponse({"code": error.code, "detail": error.message}, status=404)
+    except DomainError as error:
+        # A capture hook refused: nothing was stored, so the provider's retry applies it later.
+        logger.error("Webhook %s not applied: %s (%s)", provider, error.message, error.code)
+        return JsonResponse({"code": error.code, "detail": error.message}, status=409)
     return JsonResponse(
         {"event_id": event.event_id, "status": event.status, "duplicate": not applied_now}
     )

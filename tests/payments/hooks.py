@@ -17,3 +17,10 @@ def refund_everything(*, payment) -> None:
         idempotency_key=f"hook-refund:{payment.pk}",
         reason="Order cancelled before the payment arrived.",
     )
+
+
+def refuse(*, payment) -> None:
+    """A hook that breaks its contract (raises): the capture must roll back, to be retried."""
+    from tradeassure.errors import Conflict
+
+    raise Conflict("Not now.", code="hook_refused")

@@ -70,7 +70,7 @@ def check_invariants(reference: str, releases: list[Decimal], currency: str) -> 
 
 
 @settings(
-    max_examples=50,
+    max_examples=35,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

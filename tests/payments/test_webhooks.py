@@ -235,3 +235,25 @@ def test_webhook_endpoint_is_csrf_exempt():
     client = Client(enforce_csrf_checks=True)
     response = post_event(client, event_body("refund.created", "ta_rf_unknown"))
     assert response.status_code == 200
+
+
+def test_hook_refusal_is_409_stores_nothing_and_the_retry_applies(client, settings):
+    # given a capture hook that raises
+    settings.PAYMENT_CAPTURED_HOOKS = ["tests.payments.hooks.refuse"]
+    escrow = EscrowFactory()
+    payment = payment_started(escrow, Decimal("30.00"))
+    event = event_body(
+        "payment.captured",
+        payment.provider_reference,
+        amount=Decimal("30.00"),
+        currency="USD",
+        charge_id="ch_retry",
+    )
+    before = money_state()
+    # when the provider delivers the capture, then it is refused and nothing is kept
+    assert post_event(client, event).status_code == 409
+    assert money_state() == before
+    # and when the provider retries after the hook is fixed, it applies once
+    settings.PAYMENT_CAPTURED_HOOKS = []
+    assert post_event(client, event).json()["duplicate"] is False
+    assert selectors.escrow_summary(escrow_reference=escrow.reference).held == Decimal("30.00")
