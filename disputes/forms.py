@@ -93,7 +93,10 @@ class DisputeOpenForm(TermsForm):
         max_length=5000,
         help_text="Compare with the contract: which requirement is not met, how many units, what you found.",
     )
-    files = MultipleFileField(label="Evidence", help_text=FILES_HELP)
+    files = MultipleFileField(
+        label="Evidence",
+        help_text="Required for quality, quantity and damage claims. " + FILES_HELP,
+    )
 
     def __init__(self, *args, type_choices, **kwargs):
         super().__init__(*args, **kwargs)

@@ -633,6 +633,8 @@ def dispute_open(
         errors["type"] = [claim_refusal]
     if not (description or "").strip():
         errors["description"] = ["Describe what went wrong, against the contract."]
+    if type in QUALITY_TYPES and not [file for file in evidence_files if file is not None]:
+        errors["files"] = ["Attach evidence: photos of the goods, a test or count report."]
     draft = Dispute(order=order, order_status_at_opening=order.status, currency=order.currency)
     try:
         terms = outcome_terms_check(dispute=draft, terms=terms)

@@ -86,6 +86,15 @@ def test_buyer_files_a_dispute_through_the_page(client, delivered):
     assert "Dispute D-" in response.content.decode()
 
 
+def test_quality_claims_need_evidence(client, delivered):
+    client.force_login(delivered.buyer)
+
+    response = client.post(open_url(delivered.order), filing())
+
+    assert response.status_code == 400 and "Attach evidence" in response.content.decode()
+    assert Dispute.objects.count() == 0
+
+
 def test_supplier_and_strangers_cannot_reach_the_filing_page(client, delivered):
     for user in (delivered.supplier_user, BuyerFactory()):
         client.force_login(user)
