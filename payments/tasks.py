@@ -3,9 +3,18 @@
 import json
 
 from celery import shared_task
+from django.db import OperationalError
 
 
-@shared_task(name="payments.sandbox_deliver_event", acks_late=True)
+# A deadlock or serialization failure rolls the whole event back (nothing stored), so retrying
+# is safe; a real provider retries a non-2xx answer the same way.
+@shared_task(
+    name="payments.sandbox_deliver_event",
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=2,
+    max_retries=6,
+)
 def sandbox_deliver_event(event: dict) -> str:
     """Sign a sandbox event and hand it to the same verifying handler the HTTP endpoint uses."""
     from payments.providers.sandbox import SIGNATURE_HEADER, sign
