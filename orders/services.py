@@ -394,13 +394,26 @@ def party_of(*, order: Order, user: User | None) -> str | None:
     return None
 
 
-def _lock(order: Order | int) -> Order:
+def _lock(order: Order | int, *, escrow_first: bool = False) -> Order:
+    """Lock the order row. Services that will move money lock its escrow row first: the payments
+    capture hook runs escrow → order, so every path takes the two locks in that order."""
     pk = order if isinstance(order, int) else order.pk
+    if escrow_first:
+        from payments.models import Escrow
+
+        list(Escrow.objects.select_for_update().filter(reference=f"order:{pk}").values("pk"))
     return (
         Order.objects.select_for_update(of=("self",))
         .select_related("supplier__organisation", "buyer_organisation", "current_version")
         .get(pk=pk)
     )
+
+
+def order_lock_for_update(*, order: Order | int, escrow_first: bool = True) -> Order:
+    """For callers (disputes) that lock an order before calling a service that moves money:
+    take the escrow lock first, like every orders service does, so no path deadlocks with the
+    payments capture hook (which holds the escrow and then locks the order)."""
+    return _lock(order, escrow_first=escrow_first)
 
 
 def _status_label(status: str) -> str:
@@ -1157,7 +1170,7 @@ def order_ship(
     stored = []
     try:
         with transaction.atomic():
-            order = _lock(order)
+            order = _lock(order, escrow_first=True)
             party = party_of(order=order, user=actor)
             row = _check(order, "ship", party)
             if order.confirmed_at and shipped_on < order.confirmed_at.date():
@@ -1311,7 +1324,7 @@ def order_extend_shipment_deadline(
 @transaction.atomic
 def order_cancel_late_with_refund(*, order: Order, actor: User, reason: str = "") -> Order:
     """The buyer cancels a late order and gets every held amount back, without supplier consent."""
-    order = _lock(order)
+    order = _lock(order, escrow_first=True)
     party = party_of(order=order, user=actor)
     row = _check(order, "cancel_late_with_refund", party)
     refunded = _refund(
@@ -1426,7 +1439,7 @@ def order_extend_receipt_window(*, order: Order, actor: User, note: str = "") ->
 @transaction.atomic
 def order_accept_goods(*, order: Order, actor: User, note: str = "") -> Order:
     """The buyer accepts the goods (post-delivery): the order completes and funds are released."""
-    order = _lock(order)
+    order = _lock(order, escrow_first=True)
     party = party_of(order=order, user=actor)
     row = _check(order, "accept_goods", party)
     _complete(order, row, party=party, actor=actor, note=note)
@@ -1436,7 +1449,7 @@ def order_accept_goods(*, order: Order, actor: User, note: str = "") -> Order:
 @transaction.atomic
 def order_complete_after_window(*, order: Order) -> bool:
     """System: the post-delivery window closed with no dispute. False if nothing was due."""
-    order = _lock(order)
+    order = _lock(order, escrow_first=True)
     if (
         order.status != S.DELIVERED
         or order.completion_due_at is None
@@ -1513,7 +1526,7 @@ def order_dispute_opened(*, order: Order, actor: User | None, note: str = "") ->
     """
     from payments.services import escrow_freeze
 
-    order = _lock(order)
+    order = _lock(order, escrow_first=True)
     party = party_of(order=order, user=actor)
     row = _check(order, "dispute_opened", party)
     now = clock.now()
@@ -1577,7 +1590,7 @@ def order_dispute_resolved(
 
     if outcome not in DisputeOutcome.ALL:
         raise ValidationFailed(f"Unknown dispute outcome {outcome!r}.", code="unknown_outcome")
-    order = _lock(order)
+    order = _lock(order, escrow_first=True)
     party = party_of(order=order, user=actor)
     action = {
         DisputeOutcome.RESUME: "dispute_resolved_resume",
