@@ -431,3 +431,45 @@ def test_the_demo_data_covers_every_status_and_is_idempotent():
     counts = (Order.objects.count(), OrderEvent.objects.count())
     seed(users)
     assert (Order.objects.count(), OrderEvent.objects.count()) == counts
+
+
+def test_once_money_is_held_the_proposal_page_freezes_money_terms(client):
+    # given an order in production (money held)
+    order = order_in(S.IN_PRODUCTION)
+    supplier_client = _login(client, supplier_user_of(order))
+    url = reverse("orders:propose_changes", args=[order.pk])
+    page = supplier_client.get(url).content.decode()
+    assert "frozen" in page
+    version = order.current_version
+    item = version.items.get()
+    form = {
+        "items-TOTAL_FORMS": "1",
+        "items-INITIAL_FORMS": "1",
+        "items-MIN_NUM_FORMS": "1",
+        "items-MAX_NUM_FORMS": "50",
+        "items-0-description": item.description,
+        "items-0-quality_requirements": item.quality_requirements + "; IP54",
+        "items-0-specifications": item.specifications,
+        # a tampered price: disabled fields keep the contract's value
+        "items-0-unit_price": "99.00",
+        "items-0-quantity": "1",
+        "shipment_deadline": version.shipment_deadline.date().isoformat(),
+        "incoterm": version.incoterm,
+        "destination": version.destination,
+        "shipping_method": version.shipping_method,
+        "packaging": version.packaging,
+        "customisation": version.customisation,
+        "note": "Add IP54 to the quality requirements",
+    }
+    # when the supplier proposes a quality change (and tries to slip in a price)
+    response = supplier_client.post(url, form)
+    # then the proposal keeps every money term and only the quality requirement changes
+    assert response.status_code == 302
+    proposal = ContractVersion.objects.get(order=order, number=2)
+    line = proposal.items.get()
+    assert (line.unit_price, line.quantity, proposal.total) == (
+        item.unit_price,
+        item.quantity,
+        version.total,
+    )
+    assert line.quality_requirements.endswith("IP54")
