@@ -1,8 +1,9 @@
 """Every write to a dispute: filing, negotiation, escalation, mediation, inspection, the outcome.
 
-Each service: locks the dispute row (`select_for_update`) and, when it touches the order, the
-order after it (always dispute → order → escrow, so two services never wait on each other in
-opposite orders), checks the transition map in `disputes.transitions` and the actor's party
+Each service: locks the dispute row (`select_for_update`) and, when it touches the order or its
+money, the escrow and then the order after it (always dispute → escrow → order → inspection, the
+order the orders services and the payments capture hook also use, so no two paths wait on each
+other in opposite orders), checks the transition map in `disputes.transitions` and the actor's party
 (`InvalidTransition` 409 / `NotAllowed` 403, nothing changed), applies the change, writes a
 `DisputeEvent`, publishes a domain event to both organisations and notifies whoever must act next.
 
@@ -178,6 +179,14 @@ def _lock(dispute: Dispute | int) -> Dispute:
     if found is None:
         raise NotFound("No such dispute.", code="dispute_not_found")
     return found
+
+
+def _lock_order_and_escrow(order: Order | int) -> Order:
+    """Lock the order's escrow, then the order (the order every money path and the payments
+    capture hook use), so a dispute service never waits on them in the opposite order."""
+    from orders.services import order_lock_for_update
+
+    return order_lock_for_update(order=order if isinstance(order, int) else order.pk)
 
 
 def _status_label(status: str) -> str:
@@ -616,11 +625,7 @@ def dispute_open(
     transaction, the request becomes the first proposal, and the supplier has 3 days to answer."""
     from orders.services import order_dispute_opened
 
-    order = (
-        Order.objects.select_for_update(of=("self",))
-        .select_related("supplier__organisation", "buyer_organisation", "current_version")
-        .get(pk=order.pk)
-    )
+    order = _lock_order_and_escrow(order)
     refusal = dispute_open_refusal(order=order, user=actor)
     if refusal and refusal.startswith("Only the buyer"):
         raise NotAllowed(refusal, code="not_allowed")
@@ -913,6 +918,7 @@ def _close(dispute: Dispute, row: Transition, *, party: str, actor: User | None,
     """Cancel a dispute: the order resumes where it was, money stays held, timers restart."""
     from orders.services import DisputeOutcome, order_dispute_resolved
 
+    _lock_order_and_escrow(dispute.order_id)
     order_dispute_resolved(
         order=dispute.order,
         actor=actor if party != P.SYSTEM else None,
@@ -1260,6 +1266,8 @@ def dispute_inspection_fee_pay(*, inspection: Inspection, actor: User, method: s
 
     with transaction.atomic():
         dispute = _lock(inspection.dispute_id)
+        # escrow → inspection, the order the capture hook uses
+        _lock_order_and_escrow(dispute.order_id)
         inspection = Inspection.objects.select_for_update().get(pk=inspection.pk)
         if party_of(dispute=dispute, user=actor) != P.BUYER:
             raise NotAllowed("Only the buyer pays the inspection fee.", code="not_allowed")
@@ -1540,10 +1548,11 @@ def dispute_outcome_execute(
 ) -> Dispute:
     """Carry out a settlement ("agreement") or a decision, all or nothing.
 
-    Locks the dispute, then the order (through the orders hand-off), then the escrow (payments).
-    Order: contract amendment (new agreement), `order_dispute_resolved` (unfreeze, refund and/or
-    release, order status), inspection fees settled, dispute resolved with its event, parties
-    told, supplier metrics recomputed. Called again on a resolved dispute it raises
+    Locks the dispute, then the escrow and the order (escrow first, like every orders service
+    and the payments capture hook), so racing calls serialise on the dispute row. Then: the
+    contract amendment (new agreement), `order_dispute_resolved` (unfreeze, refund and/or
+    release, order status), inspection fees settled, the dispute resolved with its event, the
+    parties told, supplier metrics recomputed. Called again on a resolved dispute it raises
     InvalidTransition and moves nothing (and every money key is derived from the dispute).
     """
     from orders.services import (
@@ -1561,6 +1570,7 @@ def dispute_outcome_execute(
         raise InvalidTransition(
             "This action does not resolve a dispute.", code="invalid_transition"
         )
+    _lock_order_and_escrow(dispute.order_id)
     terms = outcome_terms_check(dispute=dispute, terms=terms, allow_no_refund=via == "decision")
     if supplier_at_fault is None:
         supplier_at_fault = terms.remedy != Remedy.NO_REFUND
