@@ -60,6 +60,17 @@ class DisputeOpenInputSerializer(RemedyInputSerializer):
     description = serializers.CharField(max_length=10000)
 
 
+class DisputeOpenMultipartInputSerializer(DisputeOpenInputSerializer):
+    """The same as JSON, as multipart/form-data, with the evidence `files` attached at once."""
+
+    files = serializers.ListField(
+        child=serializers.FileField(),
+        required=False,
+        max_length=10,
+        help_text="Evidence: PDF, PNG, JPEG or WebP (checked by content and size).",
+    )
+
+
 class ProposeInputSerializer(RemedyInputSerializer):
     message = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
 

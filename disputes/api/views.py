@@ -13,7 +13,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.parsers import MultiPartParser
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from disputes import selectors, services
@@ -23,6 +23,7 @@ from disputes.api.serializers import (
     DisputeMessageSerializer,
     DisputeNoteInputSerializer,
     DisputeOpenInputSerializer,
+    DisputeOpenMultipartInputSerializer,
     DisputeReasonInputSerializer,
     DisputeSerializer,
     EvidenceSerializer,
@@ -82,9 +83,14 @@ _OPEN_EXAMPLE = OpenApiExample(
         summary="Open a dispute (buyers)",
         description=(
             "Freezes the order and its escrow; the request becomes the first proposal; the "
-            "supplier has 3 days to answer. Add evidence with `POST /disputes/{id}/evidence/`."
+            "supplier has 3 days to answer. Claims about the goods need evidence: send the "
+            "request as multipart/form-data with `files`, or add more later with "
+            "`POST /disputes/{id}/evidence/`."
         ),
-        request=DisputeOpenInputSerializer,
+        request={
+            "application/json": DisputeOpenInputSerializer,
+            "multipart/form-data": DisputeOpenMultipartInputSerializer,
+        },
         responses={201: DisputeDetailSerializer},
         examples=[_OPEN_EXAMPLE],
     ),
@@ -123,8 +129,18 @@ class DisputeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
     def retrieve(self, request, *args, **kwargs):
         return self._detail(self._dispute_id())
 
+    def get_parsers(self):
+        """Opening a dispute takes JSON, or multipart with the evidence files attached."""
+        method = (getattr(getattr(self, "request", None), "method", "") or "").lower()
+        action = getattr(self, "action", None) or (getattr(self, "action_map", None) or {}).get(
+            method
+        )
+        if action == "create":
+            return [JSONParser(), MultiPartParser()]
+        return super().get_parsers()
+
     def create(self, request, *args, **kwargs):
-        data = self._input(DisputeOpenInputSerializer, request)
+        data = self._input(DisputeOpenMultipartInputSerializer, request)
         try:
             order = order_for_user(user=request.user, pk=data["order_id"])
         except NotFound:
@@ -139,6 +155,7 @@ class DisputeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
             type=data["type"],
             description=data["description"],
             terms=outcome_terms_from(data),
+            evidence_files=data.get("files", []),
         )
         return self._detail(dispute.pk, status.HTTP_201_CREATED)
 

@@ -335,12 +335,15 @@ def _body(kind, world: World):
             **_documents(),
         }, "multipart"
     if kind == "dispute":
+        from tests.disputes.factories import pdf
+
         return {
             "order_id": world.ids["order"],
             "type": "quality",
             "description": "Cracked housings",
             "remedy": "full_refund",
-        }, "json"
+            "files": [pdf()],
+        }, "multipart"
     if kind == "accept":
         return {"proposal_id": world.ids["proposal"]}, "json"
     if kind == "evidence":

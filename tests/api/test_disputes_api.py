@@ -37,7 +37,9 @@ def test_buyer_opens_supplier_counter_proposes_buyer_accepts_and_money_follows(a
             "description": "12 of 100 speakers cracked in the drop test.",
             "remedy": "partial_refund",
             "refund_amount": "300.00",
+            "files": [pdf("photos.pdf")],
         },
+        "multipart",
     )
     assert opened.status_code == 201, opened.json()
     dispute = opened.json()
@@ -47,7 +49,8 @@ def test_buyer_opens_supplier_counter_proposes_buyer_accepts_and_money_follows(a
     order = buyer.get(f"/api/v1/orders/{parties.order.pk}/").json()
     assert order["status"] == "disputed"
     assert order["money"]["frozen"] is True
-    # the buyer adds evidence (multipart) and both sides can download it
+    assert [e["original_name"] for e in dispute["evidence"]] == ["photos.pdf"]
+    # the buyer adds more evidence (multipart) and both sides can download it
     uploaded = _post(
         buyer, f"{url}evidence/", {"files": [pdf("report.pdf")], "description": "Lab"}, "multipart"
     )
@@ -131,6 +134,25 @@ def test_rules_answer_with_problems_and_change_nothing(api_client_for):
     assert Evidence.objects.filter(dispute=dispute).count() == 1
     dispute.refresh_from_db()
     assert dispute.status == "awaiting_supplier"
+
+
+def test_a_quality_claim_without_evidence_is_400_and_files_nothing(api_client_for):
+    parties = parties_for("delivered")
+    response = _post(
+        api_client_for(parties.buyer),
+        DISPUTES,
+        {
+            "order_id": parties.order.pk,
+            "type": "quality",
+            "description": "Cracked",
+            "remedy": "full_refund",
+        },
+    )
+    assert response.status_code == 400
+    assert "files" in response.json()["errors"]
+    assert Dispute.objects.count() == 0
+    parties.order.refresh_from_db()
+    assert parties.order.status == "delivered"
 
 
 def test_buyer_withdraws_and_the_order_continues(api_client_for):

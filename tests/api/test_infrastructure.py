@@ -239,3 +239,27 @@ def test_docs_are_served_offline():
     assert "swagger-ui" in html
     assert "cdn." not in html and "unpkg" not in html and "jsdelivr" not in html
     assert client.get("/api/docs/redoc/").status_code == 200
+
+
+def test_every_api_view_handles_idempotency_keys():
+    """No /api/v1/ view can skip the Idempotency-Key cycle: each derives from IdempotentMixin."""
+    from django.urls import get_resolver
+
+    from tradeassure.api.idempotency import IdempotentMixin
+
+    def walk(patterns, prefix=""):
+        for pattern in patterns:
+            if hasattr(pattern, "url_patterns"):
+                yield from walk(pattern.url_patterns, prefix + str(pattern.pattern))
+            else:
+                yield prefix + str(pattern.pattern), pattern.callback
+
+    api_views = [
+        (route, callback)
+        for route, callback in walk(get_resolver().url_patterns)
+        if route.startswith("api/v1/") and hasattr(callback, "cls")
+    ]
+    assert len(api_views) > 30
+    assert [
+        route for route, callback in api_views if not issubclass(callback.cls, IdempotentMixin)
+    ] == []

@@ -142,6 +142,7 @@ def test_full_protected_order_over_http(live_server, receiver, settings):
             "remedy": "partial_refund",
             "refund_amount": "300.00",
         },
+        files={"files": ("photos.pdf", PDF_BYTES, "application/pdf")},
         expect=201,
     ).json()
     assert buyer.get(f"{path}/")["money"]["frozen"] is True
