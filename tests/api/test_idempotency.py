@@ -104,7 +104,10 @@ def test_unexpected_error_releases_the_claim(monkeypatch):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(services, "webhook_endpoint_create", explode)
-    assert client.post(URL, BODY, format="json", HTTP_IDEMPOTENCY_KEY="k").status_code == 500
+    response = client.post(URL, BODY, format="json", HTTP_IDEMPOTENCY_KEY="k")
+    assert response.status_code == 500
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == "internal_error"
     assert IdempotencyRecord.objects.count() == 0
 
 

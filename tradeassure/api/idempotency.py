@@ -11,6 +11,7 @@
 """
 
 import hashlib
+import logging
 import re
 from dataclasses import dataclass
 
@@ -18,11 +19,20 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 from rest_framework.request import Request
+from rest_framework.response import Response
 
 from accounts.models import ApiKey
 from tradeassure import clock
-from tradeassure.errors import Conflict, Unprocessable, ValidationFailed
+from tradeassure.errors import (
+    PROBLEM_CONTENT_TYPE,
+    Conflict,
+    Unprocessable,
+    ValidationFailed,
+    problem,
+)
 from tradeassure.models import IdempotencyRecord
+
+logger = logging.getLogger(__name__)
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -166,7 +176,25 @@ class IdempotentMixin:
     def handle_exception(self, exc):
         if isinstance(exc, Replay):
             return exc.response
-        return super().handle_exception(exc)
+        try:
+            return super().handle_exception(exc)
+        except Exception:
+            if settings.DEBUG:
+                raise
+            # Even a bug answers as problem+json; the claim was released, so a retry may succeed.
+            logger.exception("Unhandled error on %s %s", self.request.method, self.request.path)
+            return Response(
+                problem(
+                    status=500,
+                    code="internal_error",
+                    title="Something went wrong on our side.",
+                    detail="The error was logged and nothing was stored for your "
+                    "Idempotency-Key: you may retry with the same key.",
+                    instance=self.request.path,
+                ),
+                status=500,
+                content_type=PROBLEM_CONTENT_TYPE,
+            )
 
     def raise_uncaught_exception(self, exc):
         record = getattr(self.request, "idempotency_record", None)
