@@ -1,6 +1,7 @@
 """Every write to a dispute: filing, negotiation, escalation, mediation, inspection, the outcome.
 
-Each service: locks the dispute row (`select_for_update`) and, when it touches the order or its
+Each service: locks the dispute row (`select_for_update(no_key=True)`, so rows that merely point
+at it, e.g. a capture hook writing a timeline event, are not blocked) and, when it touches the order or its
 money, the escrow and then the order after it (always dispute → escrow → order → inspection, the
 order the orders services and the payments capture hook also use, so no two paths wait on each
 other in opposite orders), checks the transition map in `disputes.transitions` and the actor's party
@@ -169,7 +170,7 @@ def dispute_open_refusal(*, order: Order, user: User) -> str | None:
 def _lock(dispute: Dispute | int) -> Dispute:
     pk = dispute if isinstance(dispute, int) else dispute.pk
     found = (
-        Dispute.objects.select_for_update(of=("self",))
+        Dispute.objects.select_for_update(of=("self",), no_key=True)
         .select_related(
             "order__supplier__organisation", "order__buyer_organisation", "order__current_version"
         )
@@ -829,7 +830,11 @@ def dispute_accept(*, dispute: Dispute, actor: User, proposal_id: int) -> Disput
     dispute = _lock(dispute)
     party = party_of(dispute=dispute, user=actor)
     _check(dispute, "accept", party)
-    proposal = Proposal.objects.select_for_update().filter(dispute=dispute, pk=proposal_id).first()
+    proposal = (
+        Proposal.objects.select_for_update(no_key=True)
+        .filter(dispute=dispute, pk=proposal_id)
+        .first()
+    )
     if proposal is None:
         raise NotFound("No such proposal.", code="proposal_not_found")
     if proposal.state != Proposal.State.OPEN:
@@ -869,7 +874,7 @@ def dispute_evidence_add(
         raise ValidationFailed("Choose at least one file.", fields={"files": ["Choose a file."]})
     stored = _store_files(files)
     request = (
-        EvidenceRequest.objects.select_for_update()
+        EvidenceRequest.objects.select_for_update(no_key=True)
         .filter(dispute=dispute, requested_from=party, state=EvidenceRequest.State.OPEN)
         .order_by("due_at")
         .first()
@@ -1161,7 +1166,7 @@ def evidence_request_expire(*, request: EvidenceRequest | int) -> bool:
     if dispute_id is None:
         return False
     dispute = _lock(dispute_id)
-    request = EvidenceRequest.objects.select_for_update().get(pk=pk)
+    request = EvidenceRequest.objects.select_for_update(no_key=True).get(pk=pk)
     if request.state != EvidenceRequest.State.OPEN or request.due_at > clock.now():
         return False
     EvidenceRequest.objects.filter(pk=pk).update(
@@ -1268,7 +1273,7 @@ def dispute_inspection_fee_pay(*, inspection: Inspection, actor: User, method: s
         dispute = _lock(inspection.dispute_id)
         # escrow → inspection, the order the capture hook uses
         _lock_order_and_escrow(dispute.order_id)
-        inspection = Inspection.objects.select_for_update().get(pk=inspection.pk)
+        inspection = Inspection.objects.select_for_update(no_key=True).get(pk=inspection.pk)
         if party_of(dispute=dispute, user=actor) != P.BUYER:
             raise NotAllowed("Only the buyer pays the inspection fee.", code="not_allowed")
         if inspection.state != Inspection.State.AWAITING_FEE:
@@ -1299,7 +1304,7 @@ def dispute_inspection_fee_captured(*, payment: Any) -> None:
     if getattr(payment, "purpose", "") != "inspection_fee":
         return
     inspection = (
-        Inspection.objects.select_for_update(of=("self",))
+        Inspection.objects.select_for_update(of=("self",), no_key=True)
         .select_related(
             "dispute__order__supplier__organisation", "dispute__order__buyer_organisation"
         )
@@ -1308,7 +1313,7 @@ def dispute_inspection_fee_captured(*, payment: Any) -> None:
     )
     if inspection is None:
         inspection = (
-            Inspection.objects.select_for_update(of=("self",))
+            Inspection.objects.select_for_update(of=("self",), no_key=True)
             .select_related(
                 "dispute__order__supplier__organisation", "dispute__order__buyer_organisation"
             )
@@ -1382,7 +1387,7 @@ def inspection_fee_expire(*, inspection: Inspection | int) -> bool:
     if dispute_id is None:
         return False
     dispute = _lock(dispute_id)
-    inspection = Inspection.objects.select_for_update().get(pk=pk)
+    inspection = Inspection.objects.select_for_update(no_key=True).get(pk=pk)
     if (
         inspection.state != Inspection.State.AWAITING_FEE
         or inspection.fee_due_at is None
@@ -1419,7 +1424,7 @@ def inspection_report_submit(
     if dispute_id is None:
         raise NotFound("No such inspection.", code="inspection_not_found")
     dispute = _lock(dispute_id)
-    inspection = Inspection.objects.select_for_update().get(pk=inspection.pk)
+    inspection = Inspection.objects.select_for_update(no_key=True).get(pk=inspection.pk)
     if not (
         actor.is_authenticated
         and actor.is_inspector
@@ -1479,7 +1484,9 @@ def _cancel_inspections(dispute: Dispute, *, settle_fault: bool | None) -> list[
     from payments.services import inspection_fee_settle
 
     settled = []
-    for inspection in Inspection.objects.select_for_update().filter(dispute=dispute).order_by("pk"):
+    for inspection in (
+        Inspection.objects.select_for_update(no_key=True).filter(dispute=dispute).order_by("pk")
+    ):
         if inspection.fee_paid_at and not inspection.fee_settled:
             at_fault = settle_fault
             if inspection.verdict:

@@ -83,3 +83,64 @@ def test_settlement_and_decision_race_and_exactly_one_executes(repeat):
     expected = Decimal("200.00") if resolving.get().action == "accept" else Decimal("1400.00")
     assert summary.refunded == expected
     assert summary.held + summary.released + summary.refunded == Decimal("1400.00")
+
+
+@pytest.mark.parametrize("repeat", range(3))
+def test_inspection_fee_capture_racing_a_decision_never_deadlocks(repeat):
+    from payments.providers.sandbox import event_body
+    from payments.tasks import sandbox_deliver_event
+    from tests.disputes.factories import inspector_for
+    from tradeassure.models import SystemAlert
+
+    # given an inspection whose fee payment the buyer has started (not yet captured)
+    mediator = MediatorFactory()
+    parties = parties_for("delivered")
+    dispute = under_review(parties, mediator)
+    inspection = services.dispute_order_inspection(
+        dispute=dispute,
+        actor=mediator,
+        organisation=inspector_for().organisation,
+        instructions="Drop test.",
+        fee_amount=Decimal("300.00"),
+    )
+    payment = services.dispute_inspection_fee_pay(
+        inspection=inspection, actor=parties.buyer, method="card"
+    )
+    captured = event_body(
+        "payment.captured",
+        payment.provider_reference,
+        amount=payment.amount,
+        currency=payment.currency,
+        charge_id=f"ch_race_{payment.pk}",
+    )
+
+    # when the provider's capture arrives while the mediator decides a full refund
+    results = _race(
+        lambda: sandbox_deliver_event(captured),
+        lambda: services.dispute_decide(
+            dispute=Dispute.objects.get(pk=dispute.pk),
+            actor=mediator,
+            terms=services.OutcomeTerms(remedy=Remedy.FULL_REFUND),
+            reason="Defective.",
+        ),
+    )
+
+    # then both complete (escrow → order → inspection everywhere: no deadlock) ...
+    assert results == ["ok", "ok"], results
+    summary = escrow_summary(escrow_reference=parties.order.escrow_reference)
+    assert Dispute.objects.get(pk=dispute.pk).status == DisputeStatus.RESOLVED
+    assert summary.refunded == Decimal("1400.00")
+    inspection.refresh_from_db()
+    if inspection.fee_settled:
+        # ... the fee arrived first: it went back to the buyer with the decision
+        from payments.models import Refund
+
+        assert summary.inspection_fee_held == Decimal("0.00")
+        fee_refund = Refund.objects.get(
+            escrow__reference=parties.order.escrow_reference, kind=Refund.Kind.INSPECTION_FEE
+        )
+        assert fee_refund.amount == Decimal("300.00")
+    else:
+        # ... or the decision came first: the late fee is held and staff are alerted to return it
+        assert summary.inspection_fee_held == Decimal("300.00")
+        assert SystemAlert.objects.filter(source="disputes").count() == 1
