@@ -68,6 +68,8 @@ def api_key_create(*, actor: User, name: str) -> tuple[ApiKey, str]:
             code="too_many_api_keys",
         )
     prefix = f"{API_KEY_PREFIX}{secrets.token_hex(5)}"
+    while ApiKey.objects.filter(prefix=prefix).exists():  # 40 random bits: a repeat is rare
+        prefix = f"{API_KEY_PREFIX}{secrets.token_hex(5)}"
     secret = secrets.token_hex(32)
     api_key = ApiKey.objects.create(
         organisation_id=actor.organisation_id,
