@@ -1,3 +1,4 @@
+from datetime import timedelta
 from decimal import Decimal
 
 from django import template
@@ -58,3 +59,22 @@ def event_label(action: str) -> str:
         if row.action == action:
             return row.label
     return _EXTRA_LABELS.get(action, action.replace("_", " ").capitalize())
+
+
+_TIMER_LABELS = {
+    "confirmation_due_at": "confirmation",
+    "payment_due_at": "initial payment",
+    "shipment_due_at": "shipment deadline",
+    "receipt_due_at": "receipt window",
+    "completion_due_at": "claim window",
+}
+
+
+@register.filter
+def paused_timers(order) -> list[tuple[str, str]]:
+    """The timers a dispute paused, with the time each had left ("12 days 4 h")."""
+    paused = []
+    for name, seconds in (order.paused_timers or {}).items():
+        left = timedelta(seconds=seconds)
+        paused.append((_TIMER_LABELS.get(name, name), f"{left.days} days {left.seconds // 3600} h"))
+    return paused

@@ -473,3 +473,15 @@ def test_once_money_is_held_the_proposal_page_freezes_money_terms(client):
         version.total,
     )
     assert line.quality_requirements.endswith("IP54")
+
+
+def test_a_disputed_order_shows_its_paused_timers(client):
+    from orders import services
+
+    order = order_in(S.IN_PRODUCTION)
+    services.order_dispute_opened(order=order, actor=order.buyer)
+    client = _login(client, order.buyer)
+    page = client.get(order.get_absolute_url()).content.decode()
+    assert "Paused: shipment deadline with 4" in page  # 44 days 23 h, give or take
+    listing = client.get(reverse("orders:buyer_list")).content.decode()
+    assert "timers paused (dispute)" in listing
