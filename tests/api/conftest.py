@@ -8,12 +8,6 @@ from tradeassure.api.services import api_key_create
 
 
 @pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    """Factories set a password on every user; the real hasher is slow by design."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
 def _payment_captured_hooks(settings):
     """A captured payment moves its order on; an inspection fee its dispute (apps register these)."""
     hooks = list(settings.PAYMENT_CAPTURED_HOOKS)

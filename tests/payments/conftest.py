@@ -10,9 +10,3 @@ def run_after_commit(django_capture_on_commit_callbacks):
             return function(*args, **kwargs)
 
     return runner
-
-
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    """Users are made in many tests (and every hypothesis example): skip the slow KDF."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
