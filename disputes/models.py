@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from tradeassure.models import TransitionEvent
 from tradeassure.money import AMOUNT_DECIMAL_PLACES, AMOUNT_MAX_DIGITS, CURRENCY_CHOICES
 
 
@@ -175,20 +176,11 @@ class Dispute(models.Model):
         return self.status in OPEN_STATUSES
 
 
-class DisputeEvent(models.Model):
+class DisputeEvent(TransitionEvent):
     """The dispute's timeline: one row per step (append-only)."""
 
     dispute = models.ForeignKey(Dispute, on_delete=models.CASCADE, related_name="events")
-    action = models.CharField(max_length=40)
     actor_party = models.CharField(max_length=20, choices=DisputeParty.choices)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    from_status = models.CharField(max_length=30, blank=True)
-    to_status = models.CharField(max_length=30)
-    note = models.TextField(blank=True)
-    data = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField()
 
     class Meta:
         ordering = ["dispute", "id"]

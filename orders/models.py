@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from tradeassure.models import TransitionEvent
 from tradeassure.money import AMOUNT_DECIMAL_PLACES, AMOUNT_MAX_DIGITS, CURRENCY_CHOICES
 
 
@@ -310,20 +311,11 @@ class ContractLineItem(models.Model):
         return f"{self.quantity} {self.unit} {self.description}"
 
 
-class OrderEvent(models.Model):
+class OrderEvent(TransitionEvent):
     """The order's timeline: one row per transition (append-only)."""
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
-    action = models.CharField(max_length=40)
     actor_party = models.CharField(max_length=20, choices=Party.choices)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    from_status = models.CharField(max_length=30, blank=True)
-    to_status = models.CharField(max_length=30)
-    note = models.TextField(blank=True)
-    data = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField()
 
     class Meta:
         ordering = ["order", "id"]
