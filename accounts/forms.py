@@ -8,10 +8,6 @@ from accounts.models import User
 class EmailAuthenticationForm(AuthenticationForm):
     username = forms.EmailField(label="Email", widget=forms.EmailInput(attrs={"autofocus": True}))
 
-    def clean_username(self) -> str:
-        # Addresses are stored lower-cased; people type them in any case.
-        return self.cleaned_data["username"].lower()
-
 
 class SignUpForm(forms.Form):
     role = forms.ChoiceField(

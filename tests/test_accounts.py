@@ -257,6 +257,21 @@ def test_mediator_reaches_the_admin_but_a_buyer_does_not(client):
     assert reverse("admin:login") in response.url
 
 
+def test_admin_log_in_ignores_the_case_of_the_email(client):
+    # given a mediator whose address is stored lower-case
+    mediator = MediatorFactory(email="maya@tradeassure.example")
+
+    # when they log in to the admin typing it in another case
+    response = client.post(
+        reverse("admin:login"),
+        {"username": "Maya@TradeAssure.example", "password": PASSWORD, "next": "/admin/"},
+    )
+
+    # then they are in
+    assert response.status_code == 302
+    assert int(client.session["_auth_user_id"]) == mediator.pk
+
+
 def test_seed_demo_creates_a_login_per_role_and_is_idempotent(client):
     # given the demo data loaded once
     call_command("seed_demo", stdout=io.StringIO())
