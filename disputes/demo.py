@@ -366,7 +366,8 @@ def _tell_story(dispute: Dispute, story: str, *, buyer, supplier_user, mediator,
             message="We can refund the 30 broken units.",
         )
         return
-    dispute = _days_ago(dispute, 5)
+    # The overdue case must have been open long enough to be escalated six days ago.
+    dispute = _days_ago(dispute, 10 if story == "escalated_overdue" else 5)
     services.dispute_escalate(dispute=dispute, actor=buyer, note="We cannot agree; please decide.")
     if story == "escalated_overdue":
         escalated = now - timedelta(days=6)

@@ -57,6 +57,10 @@ def test_demo_covers_every_status_and_is_idempotent(users):
         supplier_response_due_at__lte=clock.now() + timedelta(minutes=10),
     )
     assert soon.count() == 1
+    # no dispute was escalated before it was opened
+    assert not [
+        d.pk for d in Dispute.objects.exclude(escalated_at=None) if d.escalated_at < d.opened_at
+    ]
     # and the demo suppliers stay eligible for new orders
     from suppliers.selectors import supplier_failed_rules
 
