@@ -479,6 +479,12 @@ def outcome_terms_check(
                 )
         if terms.replacement and not _goods_shipped(dispute):
             add("replacement", "A replacement needs goods that were shipped.")
+        elif terms.replacement and terms.new_shipment_deadline is None:
+            # The order goes back to ready to ship, so the supplier needs a new deadline.
+            add(
+                "new_shipment_deadline",
+                "Give the date by which the supplier ships the replacement.",
+            )
         if reduction is not None:
             if reduction <= 0 or not is_exact(reduction, currency):
                 add("price_reduction", f"Enter a price reduction of more than 0 in {currency}.")
@@ -1595,7 +1601,8 @@ def dispute_outcome_execute(
     elif terms.remedy == Remedy.NO_REFUND:
         outcome = DisputeOutcome.RELEASE if _goods_shipped(dispute) else DisputeOutcome.RESUME
     else:
-        outcome = DisputeOutcome.NEW_AGREEMENT
+        # A replacement sends the order back to ready to ship with the money still held.
+        outcome = DisputeOutcome.REPLACEMENT if terms.replacement else DisputeOutcome.NEW_AGREEMENT
         new_terms = _reduced_contract_terms(order, terms)
         if terms.price_reduction:
             new_total = contract_totals(terms=new_terms).total

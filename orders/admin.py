@@ -234,7 +234,7 @@ class ShipmentDocumentInline(ReadOnlyMixin, admin.TabularInline):
 
 @admin.register(Shipment)
 class ShipmentAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ["order", "carrier", "tracking_number", "shipped_on", "recorded_at"]
+    list_display = ["order", "carrier", "tracking_number", "shipped_on", "recorded_at", "replaces"]
     list_select_related = ["order"]
     search_fields = ["tracking_number", "=order__id"]
     inlines = [ShipmentDocumentInline]

@@ -210,6 +210,12 @@ class Order(models.Model):
     def escrow_reference(self) -> str:
         return f"order:{self.pk}"
 
+    @property
+    def shipment(self) -> "Shipment | None":
+        """The shipment in force: the latest one (earlier ones were replaced in a dispute)."""
+        shipments = list(self.shipments.all())
+        return shipments[-1] if shipments else None
+
 
 class ContractVersion(models.Model):
     """One version of an order's contract. Accepted versions are the contract history."""
@@ -326,7 +332,13 @@ class OrderEvent(TransitionEvent):
 
 
 class Shipment(models.Model):
-    order = models.OneToOneField(Order, on_delete=models.CASCADE, related_name="shipment")
+    """A recorded shipment. Usually one per order; a replacement agreed in a dispute adds one
+    that `replaces` the previous, which stays (with its documents) for the record."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="shipments")
+    replaces = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="replaced_by"
+    )
     carrier = models.CharField(max_length=100)
     tracking_number = models.CharField(max_length=100)
     shipped_on = models.DateField()
@@ -335,6 +347,16 @@ class Shipment(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     recorded_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["order", "recorded_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order"],
+                condition=models.Q(replaces__isnull=True),
+                name="shipment_one_original_per_order",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.carrier} {self.tracking_number}"

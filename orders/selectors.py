@@ -13,6 +13,7 @@ from orders.models import (
     OrderEvent,
     OrderStatus,
     Party,
+    Shipment,
     ShipmentDocument,
 )
 from orders.transitions import Transition, available_actions
@@ -125,7 +126,7 @@ def order_for_user(*, user, pk: int) -> Order:
     """One order with everything its page shows, or NotFound for anyone who may not see it."""
     order = (
         orders_visible_to(user)
-        .select_related("current_version", "supplier__organisation", "rating", "shipment")
+        .select_related("current_version", "supplier__organisation", "rating")
         .prefetch_related(
             Prefetch(
                 "versions",
@@ -141,8 +142,12 @@ def order_for_user(*, user, pk: int) -> Order:
                 ),
             ),
             Prefetch("events", queryset=OrderEvent.objects.select_related("actor").order_by("id")),
+            # Every shipment, oldest first: a replacement's page still shows the first one.
             Prefetch(
-                "shipment__documents", queryset=ShipmentDocument.objects.order_by("kind", "id")
+                "shipments",
+                queryset=Shipment.objects.order_by("recorded_at", "id").prefetch_related(
+                    Prefetch("documents", queryset=ShipmentDocument.objects.order_by("kind", "id"))
+                ),
             ),
         )
         .filter(pk=pk)

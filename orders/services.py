@@ -684,9 +684,18 @@ def order_place(
 @transaction.atomic
 def order_confirm(*, order: Order, actor: User, note: str = "") -> Order:
     """The supplier accepts the contract as it stands; the buyer now has the payment window."""
+    from suppliers.services import supplier_assert_can_take_order
+
     order = _lock(order)
     party = party_of(order=order, user=actor)
     row = _check(order, "confirm", party)
+    # The supplier's exposure may have grown since the order was placed: it must still fit.
+    supplier_assert_can_take_order(
+        supplier=order.supplier,
+        amount=order.total,
+        currency=order.currency,
+        exclude_order_reference=order.escrow_reference,
+    )
     _start_payment_window(order)
     _move(order, row, party=party, actor=actor, note=note, topic="order.confirmed")
     _tell_confirmed(order)
@@ -1178,6 +1187,10 @@ def order_ship(
                     "The ship date is before the order was confirmed.",
                     fields={"shipped_on": ["The ship date is before the order was confirmed."]},
                 )
+            previous = order.shipment  # set when this ships a replacement agreed in a dispute
+            if previous is not None and shipped_on < previous.shipped_on:
+                message = "The replacement cannot have shipped before the first shipment."
+                raise ValidationFailed(message, fields={"shipped_on": [message]})
             for document in documents:
                 try:
                     upload = upload_store(
@@ -1193,6 +1206,7 @@ def order_ship(
             now = clock.now()
             shipment = Shipment.objects.create(
                 order=order,
+                replaces=previous,
                 carrier=carrier.strip(),
                 tracking_number=tracking_number.strip(),
                 shipped_on=shipped_on,
@@ -1561,11 +1575,14 @@ class DisputeOutcome:
     NEW_AGREEMENT = (
         "new_agreement"  # terms amended (see order_contract_amend_by_dispute); continues
     )
+    # New agreement with replacement goods (amend first, with the replacement's shipment
+    # deadline): money stays held, order back to ready_to_ship, the deadline timer runs.
+    REPLACEMENT = "replacement"
     RELEASE = "release"  # release everything held to the supplier; order completed
     PARTIAL_REFUND = "partial_refund"  # refund refund_amount, release the rest; order completed
     FULL_REFUND = "full_refund"  # refund everything held; order refunded
 
-    ALL = (RESUME, NEW_AGREEMENT, RELEASE, PARTIAL_REFUND, FULL_REFUND)
+    ALL = (RESUME, NEW_AGREEMENT, REPLACEMENT, RELEASE, PARTIAL_REFUND, FULL_REFUND)
 
 
 @transaction.atomic
@@ -1583,8 +1600,10 @@ def order_dispute_resolved(
 
     Unfreezes the escrow, moves the money (keys "order:<id>:dispute:<ref>:refund|release"),
     and sets the status: resume/new_agreement → the status before the dispute, with paused
-    timers resumed (due = now + time that was left); release/partial_refund → completed;
-    full_refund → refunded. `refund_amount` applies to partial_refund and new_agreement.
+    timers resumed (due = now + time that was left); replacement → ready_to_ship with the money
+    still held and the (amended) shipment deadline running, the receipt and claim windows to
+    restart when the replacement ships; release/partial_refund → completed; full_refund →
+    refunded. `refund_amount` applies to partial_refund, new_agreement and replacement.
     """
     from payments.services import escrow_unfreeze
 
@@ -1595,6 +1614,7 @@ def order_dispute_resolved(
     action = {
         DisputeOutcome.RESUME: "dispute_resolved_resume",
         DisputeOutcome.NEW_AGREEMENT: "dispute_resolved_resume",
+        DisputeOutcome.REPLACEMENT: "dispute_resolved_replacement",
         DisputeOutcome.RELEASE: "dispute_resolved_complete",
         DisputeOutcome.PARTIAL_REFUND: "dispute_resolved_complete",
         DisputeOutcome.FULL_REFUND: "dispute_resolved_refund",
@@ -1603,6 +1623,12 @@ def order_dispute_resolved(
     refund_amount = Decimal(refund_amount or 0)
     if refund_amount < 0 or not is_exact(refund_amount, order.currency):
         raise ValidationFailed("The refund amount is not a valid amount.", code="bad_amount")
+    if outcome == DisputeOutcome.REPLACEMENT and order.shipment_deadline <= clock.now():
+        raise Unprocessable(
+            "A replacement needs a shipment deadline in the future: agree the date by which "
+            "the supplier ships it.",
+            code="replacement_deadline_missing",
+        )
     escrow_unfreeze(escrow_reference=order.escrow_reference)
     held = _held(order)
     refunded = released = Decimal(0)
@@ -1619,7 +1645,11 @@ def order_dispute_resolved(
             key=_key(order, "dispute", dispute_reference, "refund"),
             reason=reason,
         )
-    elif outcome in (DisputeOutcome.PARTIAL_REFUND, DisputeOutcome.NEW_AGREEMENT):
+    elif outcome in (
+        DisputeOutcome.PARTIAL_REFUND,
+        DisputeOutcome.NEW_AGREEMENT,
+        DisputeOutcome.REPLACEMENT,
+    ):
         if refund_amount > held:
             raise Conflict(
                 f"Only {format_money(held, order.currency)} is held; cannot refund "
@@ -1637,7 +1667,28 @@ def order_dispute_resolved(
 
     now = clock.now()
     target = row.target_for(order)
-    if row.target == BACK_TO_PRIOR:
+    replaced: dict[str, Any] = {}
+    is_replacement = outcome == DisputeOutcome.REPLACEMENT
+    if is_replacement:
+        # The goods shipped are to be replaced: the old windows end (they restart when the
+        # replacement ships) and the shipment deadline of the new agreement runs.
+        previous = order.shipment
+        if previous is not None:
+            replaced = {
+                "id": previous.pk,
+                "carrier": previous.carrier,
+                "tracking_number": previous.tracking_number,
+                "shipped_on": previous.shipped_on.isoformat(),
+            }
+        _clear_timers(order)
+        order.shipment_due_at = order.shipment_deadline
+        order.is_late = False
+        order.late_flagged_at = None
+        order.shipped_at = None
+        order.delivered_at = None
+        order.receipt_extended_by_buyer = False
+        order.receipt_extended_by_supplier = False
+    elif row.target == BACK_TO_PRIOR:
         for name, seconds in (order.paused_timers or {}).items():
             due = now + timedelta(seconds=seconds)
             setattr(order, name, due)
@@ -1666,6 +1717,7 @@ def order_dispute_resolved(
             "refunded": str(refunded),
             "released": str(released),
             "supplier_at_fault": supplier_at_fault,
+            **({"replaced_shipment": replaced} if replaced else {}),
         },
         topic="order.dispute_resolved",
         to_status=target,
@@ -1678,6 +1730,14 @@ def order_dispute_resolved(
             users,
             f"dispute resolved — order {_status_label(target).lower()}",
             note,
+        )
+    if is_replacement:
+        _tell(
+            order,
+            _suppliers(order),
+            f"ship the replacement by {order.shipment_deadline:%Y-%m-%d}",
+            "Record the replacement shipment with its documents on the order page. The payment "
+            "stays in escrow until the buyer has the replacement and accepts it.",
         )
     return order
 

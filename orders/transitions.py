@@ -74,6 +74,15 @@ def _late(order: Order) -> bool:
     return order.is_late
 
 
+def _replacement_possible(order: Order) -> bool:
+    """Only money still held can wait for a replacement: post-delivery coverage, disputed after
+    shipment. (Pre-shipment coverage released everything at shipment, so it has none.)"""
+    return order.coverage == Coverage.POST_DELIVERY and order.status_before_dispute in (
+        S.SHIPPED,
+        S.DELIVERED,
+    )
+
+
 TRANSITIONS: list[Transition] = [
     # Placing the order (no source status: the order did not exist).
     *_t("place", "", S.PENDING_CONFIRMATION, {BUYER}, "Place order"),
@@ -216,6 +225,18 @@ TRANSITIONS: list[Transition] = [
         S.COMPLETED,
         {BUYER, SUPPLIER, MEDIATOR, SYSTEM},
         "Dispute decided: order completed",
+    ),
+    # A new agreement with replacement goods: the money stays held and the supplier ships again
+    # (receipt and post-delivery windows restart with the replacement shipment).
+    *_t(
+        "dispute_resolved_replacement",
+        S.DISPUTED,
+        S.READY_TO_SHIP,
+        {BUYER, SUPPLIER, MEDIATOR, SYSTEM},
+        "Dispute settled: replacement to ship",
+        _replacement_possible,
+        "A replacement is possible only for a post-delivery order disputed after shipment: "
+        "pre-shipment coverage released the payment at shipment, so nothing is held for it.",
     ),
     *_t(
         "contract_amended_by_dispute",

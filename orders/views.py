@@ -303,7 +303,8 @@ def order_detail(request, pk: int):
     actions = selectors.order_actions(order=order, user=request.user)
     action_names = {row.action for row in actions}
     payment_due = services.order_payment_due(order) if party == Party.BUYER else None
-    shipment = getattr(order, "shipment", None) if order.shipped_at else None
+    # Every shipment, oldest first (a replacement agreed in a dispute keeps the first one).
+    shipments = list(order.shipments.all())
     rating = getattr(order, "rating", None) if order.rating_score is not None else None
     history = selectors.contract_history(order)
     current = next((v for v, _d in history if v.pk == order.current_version_id), None)
@@ -330,8 +331,7 @@ def order_detail(request, pk: int):
                 initial={"new_deadline": (order.shipment_deadline.date())}
             ),
             "rate_form": RateForm(),
-            "shipment": shipment,
-            "documents": list(shipment.documents.all()) if shipment else [],
+            "shipments": shipments,
             "rating": rating,
             "now": clock.now(),
         },

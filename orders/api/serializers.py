@@ -334,9 +334,8 @@ class OrderDetailSerializer(OrderSerializer):
 
     @extend_schema_field(ShipmentSerializer(allow_null=True))
     def get_shipment(self, order: Order) -> dict | None:
-        try:
-            shipment = order.shipment
-        except Shipment.DoesNotExist:
+        shipment = order.shipment  # the one in force (the latest, after a replacement)
+        if shipment is None:
             return None
         return ShipmentSerializer(shipment).data
 

@@ -146,8 +146,13 @@ def test_order_an_inspection_through_the_admin(client, mediator):
         ),
         ({"remedy": Remedy.NO_REFUND}, OrderStatus.COMPLETED, "0.00", "1400.00"),
         (
-            {"remedy": Remedy.NEW_AGREEMENT, "price_reduction": "100.00", "replacement": "on"},
-            OrderStatus.DELIVERED,
+            {
+                "remedy": Remedy.NEW_AGREEMENT,
+                "price_reduction": "100.00",
+                "replacement": "on",
+                "new_shipment_deadline": (clock.now() + timedelta(days=21)).date().isoformat(),
+            },
+            OrderStatus.READY_TO_SHIP,  # the replacement is to ship; the rest stays held
             "100.00",
             "0.00",
         ),

@@ -57,6 +57,9 @@ CALLS = {
     "dispute_resolved_refund": lambda order, user: services.order_dispute_resolved(
         order=order, actor=user, outcome="full_refund", dispute_reference="D-1"
     ),
+    "dispute_resolved_replacement": lambda order, user: services.order_dispute_resolved(
+        order=order, actor=user, outcome="replacement", dispute_reference="D-1"
+    ),
     "dispute_resolved_complete": lambda order, user: services.order_dispute_resolved(
         order=order, actor=user, outcome="release", dispute_reference="D-1"
     ),
