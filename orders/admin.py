@@ -14,21 +14,11 @@ from orders.models import (
     Shipment,
     ShipmentDocument,
 )
+from tradeassure.admin import ReadOnlyAdminMixin
 from tradeassure.money import format_money
 
 
-class ReadOnlyMixin:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class OrderEventInline(ReadOnlyMixin, admin.TabularInline):
+class OrderEventInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = OrderEvent
     fields = [
         "created_at",
@@ -48,7 +38,7 @@ class OrderEventInline(ReadOnlyMixin, admin.TabularInline):
         return super().get_queryset(request).select_related("actor")
 
 
-class ContractVersionInline(ReadOnlyMixin, admin.TabularInline):
+class ContractVersionInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = ContractVersion
     fields = [
         "number",
@@ -80,7 +70,7 @@ class LateFilter(admin.SimpleListFilter):
 
 
 @admin.register(Order)
-class OrderAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "reference_display",
         "status",
@@ -192,7 +182,7 @@ class OrderAdmin(ReadOnlyMixin, admin.ModelAdmin):
         )
 
 
-class ContractLineItemInline(ReadOnlyMixin, admin.TabularInline):
+class ContractLineItemInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = ContractLineItem
     fields = [
         "position",
@@ -210,7 +200,7 @@ class ContractLineItemInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(ContractVersion)
-class ContractVersionAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class ContractVersionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["__str__", "state", "proposed_by_party", "total", "created_at"]
     list_filter = ["state"]
     list_select_related = ["order"]
@@ -218,7 +208,7 @@ class ContractVersionAdmin(ReadOnlyMixin, admin.ModelAdmin):
     search_fields = ["=order__id"]
 
 
-class ShipmentDocumentInline(ReadOnlyMixin, admin.TabularInline):
+class ShipmentDocumentInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = ShipmentDocument
     fields = ["kind", "original_name", "size", "uploaded_at", "download"]
     readonly_fields = fields
@@ -233,7 +223,7 @@ class ShipmentDocumentInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(Shipment)
-class ShipmentAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class ShipmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["order", "carrier", "tracking_number", "shipped_on", "recorded_at", "replaces"]
     list_select_related = ["order"]
     search_fields = ["tracking_number", "=order__id"]
@@ -241,7 +231,7 @@ class ShipmentAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(OrderRating)
-class OrderRatingAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class OrderRatingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["order", "score", "created_at"]
     list_filter = ["score"]
     list_select_related = ["order"]

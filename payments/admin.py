@@ -16,21 +16,11 @@ from payments.models import (
     Refund,
     UnappliedTransfer,
 )
+from tradeassure.admin import ReadOnlyAdminMixin
 from tradeassure.money import format_money
 
 
-class ReadOnlyMixin:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class EntryInline(ReadOnlyMixin, admin.TabularInline):
+class EntryInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Entry
     fields = ["account", "amount", "currency"]
     readonly_fields = fields
@@ -39,7 +29,7 @@ class EntryInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(LedgerTransaction)
-class LedgerTransactionAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class LedgerTransactionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["id", "created_at", "kind", "escrow", "amount", "currency", "idempotency_key"]
     list_filter = ["kind", "currency"]
     search_fields = ["idempotency_key", "escrow__reference", "memo"]
@@ -58,21 +48,21 @@ class LedgerTransactionAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(Account)
-class AccountAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class AccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["key", "kind", "currency", "organisation", "balance"]
     list_filter = ["kind", "currency"]
     search_fields = ["key", "organisation__name"]
     list_select_related = ["organisation"]
 
 
-class PaymentInline(ReadOnlyMixin, admin.TabularInline):
+class PaymentInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Payment
     fields = ["purpose", "method", "amount", "currency", "status", "created_at", "captured_at"]
     readonly_fields = fields
     extra = 0
 
 
-class RefundInline(ReadOnlyMixin, admin.TabularInline):
+class RefundInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Refund
     fields = ["kind", "amount", "currency", "status", "reason", "created_at", "completed_at"]
     readonly_fields = fields
@@ -80,7 +70,7 @@ class RefundInline(ReadOnlyMixin, admin.TabularInline):
 
 
 @admin.register(Escrow)
-class EscrowAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class EscrowAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "reference",
         "currency",
@@ -125,7 +115,7 @@ class EscrowAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(Payment)
-class PaymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class PaymentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "escrow",
@@ -142,7 +132,7 @@ class PaymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(Refund)
-class RefundAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "escrow",
@@ -159,7 +149,7 @@ class RefundAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(Payout)
-class PayoutAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "organisation",
@@ -175,7 +165,7 @@ class PayoutAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(ProviderEvent)
-class ProviderEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class ProviderEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "received_at",
         "provider",
@@ -190,6 +180,6 @@ class ProviderEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(UnappliedTransfer)
-class UnappliedTransferAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class UnappliedTransferAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["id", "payment", "amount", "currency", "reason", "refund", "created_at"]
     list_select_related = ["payment", "refund"]

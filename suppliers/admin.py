@@ -26,6 +26,7 @@ from suppliers.models import (
     TradeAssuranceApplication,
     VerificationDocument,
 )
+from tradeassure.admin import ReadOnlyAdmin, ReadOnlyInline
 from tradeassure.errors import DomainError
 
 NO_SAVE = {"show_save": False, "show_save_and_continue": False, "show_save_and_add_another": False}
@@ -72,18 +73,6 @@ def decision_action(
             "media": modeladmin.media + form.media,
         },
     )
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class VerificationDocumentInline(ReadOnlyInline):
@@ -387,17 +376,6 @@ class TradeAssuranceApplicationAdmin(admin.ModelAdmin):
                 actor=request.user, application=application, approve=False, reason=data["reason"]
             ),
         )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(SupplierStatusChange)

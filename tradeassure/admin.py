@@ -3,10 +3,13 @@ from django.contrib import admin
 from tradeassure.models import DomainEvent, Heartbeat, Notification, OutboxMessage, SystemAlert
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Records the system writes; staff read them and never edit them."""
+class ReadOnlyAdminMixin:
+    """Records the system writes (timelines, ledger, metrics): staff read them, never edit them.
 
-    def has_add_permission(self, request):
+    Works for ModelAdmin and inlines alike.
+    """
+
+    def has_add_permission(self, request, obj=None):
         return False
 
     def has_change_permission(self, request, obj=None):
@@ -14,6 +17,15 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    pass
+
+
+class ReadOnlyInline(ReadOnlyAdminMixin, admin.TabularInline):
+    extra = 0
+    can_delete = False
 
 
 @admin.register(DomainEvent)
