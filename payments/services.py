@@ -149,30 +149,26 @@ def escrow_open(
 @transaction.atomic
 def escrow_freeze(*, escrow_reference: str) -> None:
     """Stop releases and refunds while a dispute is open (idempotent)."""
-    escrow = _escrow_lock(escrow_reference)
-    if not escrow.frozen:
-        Escrow.objects.filter(pk=escrow.pk).update(frozen=True)
-        event_publish(
-            topic="escrow.frozen",
-            subject_type="escrow",
-            subject_id=escrow.pk,
-            audience=_audience(escrow),
-            payload={"escrow_reference": escrow.reference},
-        )
+    _escrow_set_frozen(escrow_reference, frozen=True)
 
 
 @transaction.atomic
 def escrow_unfreeze(*, escrow_reference: str) -> None:
+    _escrow_set_frozen(escrow_reference, frozen=False)
+
+
+def _escrow_set_frozen(escrow_reference: str, *, frozen: bool) -> None:
     escrow = _escrow_lock(escrow_reference)
-    if escrow.frozen:
-        Escrow.objects.filter(pk=escrow.pk).update(frozen=False)
-        event_publish(
-            topic="escrow.unfrozen",
-            subject_type="escrow",
-            subject_id=escrow.pk,
-            audience=_audience(escrow),
-            payload={"escrow_reference": escrow.reference},
-        )
+    if escrow.frozen == frozen:
+        return
+    Escrow.objects.filter(pk=escrow.pk).update(frozen=frozen)
+    event_publish(
+        topic="escrow.frozen" if frozen else "escrow.unfrozen",
+        subject_type="escrow",
+        subject_id=escrow.pk,
+        audience=_audience(escrow),
+        payload={"escrow_reference": escrow.reference},
+    )
 
 
 @transaction.atomic
