@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from bench.run import Benchmark
+from bench.run import Benchmark, get_many
 
 DISPUTES = 50
 
@@ -81,15 +81,6 @@ def _buyer_on_a_dispute() -> dict:
     return {"client": client, "path": f"/disputes/{context['ids'][0]}/"}
 
 
-def _get_many(path: str | None, times: int = 20):
-    def get(context: dict) -> None:
-        for _ in range(times):
-            response = context["client"].get(path or context["path"])
-            assert response.status_code == 200, response.status_code
-
-    return get
-
-
 BENCHMARKS = [
     Benchmark(
         name=f"escalation sweep of {DISPUTES} disputes vs {DISPUTES} bare updates",
@@ -103,16 +94,16 @@ BENCHMARKS = [
     Benchmark(
         name="dispute page vs /healthz, 20 requests",
         setup=_buyer_on_a_dispute,
-        baseline=_get_many("/healthz"),
-        subject=_get_many(None),
+        baseline=get_many("/healthz"),
+        subject=get_many(None),
         repeat=3,
         notes="a constant number of queries whatever the dispute holds",
     ),
     Benchmark(
         name="dispute list vs /healthz, 20 requests",
         setup=_buyer_on_a_dispute,
-        baseline=_get_many("/healthz"),
-        subject=_get_many("/disputes/"),
+        baseline=get_many("/healthz"),
+        subject=get_many("/disputes/"),
         repeat=3,
     ),
 ]

@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from bench.run import Benchmark
+from bench.run import Benchmark, get_many
 
 MESSAGES = 200
 
@@ -64,15 +64,6 @@ def _logged_in_client() -> dict:
     return {"client": client}
 
 
-def _get_many(path: str, times: int = 50):
-    def get(context: dict) -> None:
-        for _ in range(times):
-            response = context["client"].get(path)
-            assert response.status_code == 200, response.status_code
-
-    return get
-
-
 BENCHMARKS = [
     Benchmark(
         name=f"outbox dispatch of {MESSAGES} emails vs {MESSAGES} bare inserts",
@@ -84,8 +75,8 @@ BENCHMARKS = [
     Benchmark(
         name="home page (full layout, logged in) vs /healthz, 50 requests",
         setup=_logged_in_client,
-        baseline=_get_many("/healthz"),
-        subject=_get_many("/"),
+        baseline=get_many("/healthz", times=50),
+        subject=get_many("/", times=50),
         notes="cost of the base template, navigation and bell count over a JSON view",
     ),
 ]

@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from bench.run import Benchmark
+from bench.run import Benchmark, get_many
 
 ORDERS = 50
 
@@ -66,15 +66,6 @@ def _buyer_with_orders() -> dict:
     return {"client": client}
 
 
-def _get_many(path: str, times: int = 20):
-    def get(context: dict) -> None:
-        for _ in range(times):
-            response = context["client"].get(path)
-            assert response.status_code == 200, response.status_code
-
-    return get
-
-
 BENCHMARKS = [
     Benchmark(
         name=f"confirmation-timeout sweep of {ORDERS} orders vs {ORDERS} bare updates",
@@ -89,8 +80,8 @@ BENCHMARKS = [
     Benchmark(
         name="My orders (25 per page) vs /healthz, 20 requests",
         setup=_buyer_with_orders,
-        baseline=_get_many("/healthz"),
-        subject=_get_many("/orders/"),
+        baseline=get_many("/healthz"),
+        subject=get_many("/orders/"),
         repeat=3,
         notes="a constant number of queries whatever the page holds",
     ),

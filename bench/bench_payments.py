@@ -2,7 +2,7 @@
 
 from decimal import Decimal
 
-from bench.run import Benchmark
+from bench.run import Benchmark, get_many
 
 ESCROWS = 50
 
@@ -83,15 +83,6 @@ def _supplier_client() -> dict:
     return {"client": client}
 
 
-def _get_many(path: str, times: int = 20):
-    def get(context: dict) -> None:
-        for _ in range(times):
-            response = context["client"].get(path)
-            assert response.status_code == 200, response.status_code
-
-    return get
-
-
 BENCHMARKS = [
     Benchmark(
         name=f"{ESCROWS} escrow releases vs {ESCROWS} bare updates",
@@ -105,8 +96,8 @@ BENCHMARKS = [
     Benchmark(
         name=f"supplier Money page ({ESCROWS} orders) vs /healthz, 20 requests",
         setup=_supplier_client,
-        baseline=_get_many("/healthz"),
-        subject=_get_many("/payments/money/"),
+        baseline=get_many("/healthz"),
+        subject=get_many("/payments/money/"),
         repeat=3,
         notes="constant queries: balances, one aggregate over the page's escrows, payouts",
     ),

@@ -57,6 +57,20 @@ def _django_with_a_scratch_database() -> None:
     call_command("migrate", verbosity=0, interactive=False)
 
 
+def get_many(path: str | None = None, times: int = 20) -> Callable[[dict], None]:
+    """A benchmark side that GETs a page `times` times with `context["client"]`.
+
+    With no path, it reads `context["path"]` (for pages whose URL the setup creates).
+    """
+
+    def get(context: dict) -> None:
+        for _ in range(times):
+            response = context["client"].get(path or context["path"])
+            assert response.status_code == 200, response.status_code
+
+    return get
+
+
 def discover(name_filter: str = "") -> list[tuple[str, Benchmark]]:
     found = []
     for path in sorted(BENCH_DIR.glob("bench_*.py")):
