@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from payments.references import escrow_reference_for_order
 from tradeassure.models import TransitionEvent
 from tradeassure.money import AMOUNT_DECIMAL_PLACES, AMOUNT_MAX_DIGITS, CURRENCY_CHOICES
 
@@ -208,7 +209,7 @@ class Order(models.Model):
 
     @property
     def escrow_reference(self) -> str:
-        return f"order:{self.pk}"
+        return escrow_reference_for_order(self.pk)
 
     @property
     def shipment(self) -> "Shipment | None":

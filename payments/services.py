@@ -28,6 +28,7 @@ from payments.models import (
 )
 from payments.providers import provider_get
 from payments.providers.base import MalformedEvent, ProviderEventData, WebhookSignatureInvalid
+from payments.references import escrow_reference_for_order
 from tradeassure import clock
 from tradeassure.errors import Conflict, NotAllowed, NotFound, Unprocessable, ValidationFailed
 from tradeassure.events import event_publish, notify
@@ -62,6 +63,17 @@ def _escrow_lock(escrow_reference: str) -> Escrow:
     if escrow is None:
         raise NotFound(f"No escrow {escrow_reference!r}.", code="escrow_not_found")
     return escrow
+
+
+def escrow_lock_for_order(*, order_id: int) -> None:
+    """Lock the escrow of this order (if it has one yet). Every service that moves an order's
+    money takes this lock before the order's own, as the capture hook does, so no two paths
+    wait on each other in opposite orders."""
+    list(
+        Escrow.objects.select_for_update()
+        .filter(reference=escrow_reference_for_order(order_id))
+        .values("pk")
+    )
 
 
 def _replayed(*, idempotency_key: str, kind: str, escrow: Escrow | None, amount=None) -> bool:
