@@ -343,3 +343,8 @@ def ledger_verify() -> LedgerReport:
         "held_in_escrow": {currency: str(total) for currency, total in sorted(totals_held.items())},
     }
     return report
+
+
+def escrow_held(*, escrow_reference: str) -> Decimal:
+    """What the escrow holds now (zero before it is opened)."""
+    return escrow_summary(escrow_reference=escrow_reference).held
