@@ -8,7 +8,7 @@ MESSAGES = 200
 
 
 def _outbox_with_due_emails() -> dict:
-    from tradeassure import clock
+    from tradeassure.core import clock
     from tradeassure.models import OutboxMessage
 
     OutboxMessage.objects.all().delete()
@@ -37,7 +37,7 @@ def _bare_inserts(context: dict) -> None:
     """The floor: one committed single-row write per message, nothing else."""
     from django.db import transaction
 
-    from tradeassure import clock
+    from tradeassure.core import clock
     from tradeassure.models import Heartbeat
 
     Heartbeat.objects.all().delete()

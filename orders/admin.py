@@ -15,7 +15,7 @@ from orders.models import (
     ShipmentDocument,
 )
 from tradeassure.admin import ReadOnlyAdminMixin
-from tradeassure.money import format_money
+from tradeassure.core.money import format_money
 
 
 class OrderEventInline(ReadOnlyAdminMixin, admin.TabularInline):

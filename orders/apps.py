@@ -1,6 +1,6 @@
 from django.apps import AppConfig
 
-from tradeassure.apps import PeriodicTask
+from tradeassure.core.app_hooks import PeriodicTask
 
 
 class OrdersConfig(AppConfig):

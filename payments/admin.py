@@ -17,7 +17,7 @@ from payments.models import (
     UnappliedTransfer,
 )
 from tradeassure.admin import ReadOnlyAdminMixin
-from tradeassure.money import format_money
+from tradeassure.core.money import format_money
 
 
 class EntryInline(ReadOnlyAdminMixin, admin.TabularInline):

@@ -28,11 +28,11 @@ from payments.models import (
 )
 from payments.providers import provider_get
 from payments.providers.base import MalformedEvent, ProviderEventData, WebhookSignatureInvalid
-from tradeassure import clock
-from tradeassure.errors import Conflict, NotAllowed, NotFound, Unprocessable, ValidationFailed
+from tradeassure.core import clock
+from tradeassure.core.errors import Conflict, NotAllowed, NotFound, Unprocessable, ValidationFailed
+from tradeassure.core.money import MINOR_UNITS, format_money, is_exact, release_fee
 from tradeassure.events import event_publish, notify
 from tradeassure.models import SystemAlert
-from tradeassure.money import MINOR_UNITS, format_money, is_exact, release_fee
 
 logger = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from suppliers.models import (
     VerificationDocument,
 )
 from tradeassure.admin import ReadOnlyAdmin, ReadOnlyInline
-from tradeassure.errors import DomainError
+from tradeassure.core.errors import DomainError
 
 NO_SAVE = {"show_save": False, "show_save_and_continue": False, "show_save_and_add_another": False}
 

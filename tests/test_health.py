@@ -5,8 +5,8 @@ import socket
 import pytest
 from django.urls import reverse
 
-from tradeassure import clock
 from tradeassure.celery import app as celery_app
+from tradeassure.core import clock
 from tradeassure.models import Heartbeat
 
 pytestmark = pytest.mark.django_db

@@ -60,7 +60,7 @@ class SystemAlertAdmin(admin.ModelAdmin):
 
     @admin.action(description="Mark selected alerts resolved")
     def mark_resolved(self, request, queryset):
-        from tradeassure import clock
+        from tradeassure.core import clock
 
         queryset.filter(resolved_at__isnull=True).update(resolved_at=clock.now())
 
@@ -129,7 +129,7 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
     @admin.action(description="Deliver selected again now (fresh 3-day window)")
     def redeliver_now(self, request, queryset):
         from tradeassure.api.services import webhook_redeliver
-        from tradeassure.errors import DomainError
+        from tradeassure.core.errors import DomainError
 
         queued = 0
         for delivery_id in queryset.values_list("id", flat=True):

@@ -1,17 +1,7 @@
-from dataclasses import dataclass
-
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
-
-@dataclass(frozen=True)
-class PeriodicTask:
-    """A beat schedule an app declares on its AppConfig (`periodic_tasks`); synced after migrate."""
-
-    name: str
-    task: str
-    every_seconds: int | None = None
-    crontab: str | None = None  # "minute hour day_of_month month_of_year day_of_week"
+from tradeassure.core.app_hooks import PeriodicTask
 
 
 class TradeAssureConfig(AppConfig):

@@ -10,7 +10,7 @@ from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
 from tradeassure.api import selectors, services
-from tradeassure.errors import DomainError
+from tradeassure.core.errors import DomainError
 from tradeassure.models import WebhookAttempt
 
 SHOWN_ONCE_SESSION_KEY = "developers_shown_once"

@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from tradeassure import clock
+from tradeassure.core import clock
 from tradeassure.models import DomainEvent, Notification, OutboxMessage
 
 OUTBOX_GIVE_UP_AFTER = timedelta(days=3)

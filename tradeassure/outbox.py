@@ -9,7 +9,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils.module_loading import import_string
 
-from tradeassure import clock
+from tradeassure.core import clock
 from tradeassure.models import OutboxMessage, SystemAlert
 
 logger = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 from celery import shared_task
 from django.conf import settings
 
-from tradeassure import clock
+from tradeassure.core import clock
 from tradeassure.models import Heartbeat
 from tradeassure.outbox import outbox_dispatch_due
 from tradeassure.webhooks import webhook_deliver_due

@@ -26,7 +26,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 
-from tradeassure import clock
+from tradeassure.core import clock
 from tradeassure.models import DomainEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from tradeassure.outbox import retry_delay
 

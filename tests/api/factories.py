@@ -3,7 +3,7 @@
 import factory
 
 from tests.factories import BuyerFactory
-from tradeassure import clock
+from tradeassure.core import clock
 from tradeassure.models import DomainEvent, Notification, WebhookEndpoint
 
 

@@ -27,8 +27,8 @@ from tests.orders.factories import (
     with_time_past_deadline,
 )
 from tests.suppliers.factories import ProductFactory
-from tradeassure import clock
 from tradeassure.api.services import api_key_create
+from tradeassure.core import clock
 from tradeassure.models import WebhookDelivery
 from tradeassure.outbox import outbox_dispatch_due
 

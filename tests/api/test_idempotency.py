@@ -9,9 +9,9 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from tests.factories import BuyerFactory
-from tradeassure import clock
 from tradeassure.api import services
 from tradeassure.api.services import api_key_create
+from tradeassure.core import clock
 from tradeassure.models import IdempotencyRecord, WebhookEndpoint
 
 URL = "/api/v1/webhook-endpoints/"

@@ -72,7 +72,7 @@ def test_revoked_key_stops_working_at_once():
 def test_another_organisation_cannot_revoke_a_key():
     buyer, other = BuyerFactory(), BuyerFactory()
     api_key, _ = api_key_create(actor=buyer, name="ERP")
-    from tradeassure.errors import NotFound
+    from tradeassure.core.errors import NotFound
 
     with pytest.raises(NotFound):
         api_key_revoke(actor=other, api_key_id=api_key.pk)
@@ -81,7 +81,7 @@ def test_another_organisation_cannot_revoke_a_key():
 
 
 def test_staff_cannot_create_keys():
-    from tradeassure.errors import NotAllowed
+    from tradeassure.core.errors import NotAllowed
 
     with pytest.raises(NotAllowed):
         api_key_create(actor=MediatorFactory(), name="x")

@@ -15,8 +15,8 @@ from tests.api.receiver import verify_signature
 from tests.factories import BuyerFactory
 from tests.orders.factories import PDF_BYTES, trade_assured_supplier
 from tests.suppliers.factories import supplier_staff_for
-from tradeassure import clock
 from tradeassure.api.services import api_key_create
+from tradeassure.core import clock
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

@@ -10,7 +10,7 @@ from accounts.models import ApiKey
 from tests.api.factories import WebhookEndpointFactory, make_event
 from tests.api.receiver import verify_signature
 from tests.factories import BuyerFactory, MediatorFactory, SupplierStaffFactory
-from tradeassure import clock
+from tradeassure.core import clock
 from tradeassure.models import WebhookDelivery, WebhookEndpoint
 from tradeassure.outbox import outbox_dispatch_due
 from tradeassure.webhooks import webhook_deliver_due

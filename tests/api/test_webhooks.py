@@ -17,7 +17,7 @@ from django.db import connection
 from tests.api.factories import WebhookEndpointFactory, make_event
 from tests.api.receiver import verify_signature
 from tests.factories import BuyerFactory, SupplierStaffFactory
-from tradeassure import clock
+from tradeassure.core import clock
 from tradeassure.models import OutboxMessage, WebhookAttempt, WebhookDelivery
 from tradeassure.outbox import outbox_dispatch_due
 from tradeassure.webhooks import LEASE, _claim_next_due, webhook_deliver_due

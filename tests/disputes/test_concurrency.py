@@ -12,7 +12,7 @@ from payments.models import LedgerTransaction
 from payments.selectors import escrow_summary
 from tests.disputes.factories import parties_for, under_review
 from tests.factories import MediatorFactory
-from tradeassure.errors import DomainError
+from tradeassure.core.errors import DomainError
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

@@ -14,7 +14,7 @@ from payments.selectors import escrow_summary
 from tests.factories import PASSWORD, BuyerFactory, SupplierStaffFactory
 from tests.orders.factories import PDF_BYTES, order_in, place_order, supplier_user_of
 from tests.suppliers.factories import ProductFactory
-from tradeassure import clock
+from tradeassure.core import clock
 
 pytestmark = pytest.mark.django_db
 S = OrderStatus

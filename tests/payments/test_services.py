@@ -21,7 +21,7 @@ from tests.payments.factories import (
     pay_by_card,
     payment_started,
 )
-from tradeassure.errors import Conflict, NotAllowed, NotFound, Unprocessable, ValidationFailed
+from tradeassure.core.errors import Conflict, NotAllowed, NotFound, Unprocessable, ValidationFailed
 from tradeassure.models import DomainEvent
 
 pytestmark = pytest.mark.django_db

@@ -25,8 +25,8 @@ from tests.suppliers.factories import (
     supplier_staff_for,
 )
 from tests.test_uploads import PDF, PNG
-from tradeassure import clock
-from tradeassure.errors import (
+from tradeassure.core import clock
+from tradeassure.core.errors import (
     Conflict,
     InvalidTransition,
     NotAllowed,

@@ -1,8 +1,141 @@
-"""problem+json for requests that reach no API view (unknown paths under /api/v1/)."""
+"""RFC 9457 problem+json for the API: DRF's exception handler and unknown paths under /api/v1/.
 
-from django.http import JsonResponse
+The one place that turns domain errors (`tradeassure.core.errors`) and DRF's own exceptions
+into problem+json responses with a stable `code`.
+"""
 
-from tradeassure.errors import PROBLEM_CONTENT_TYPE, problem
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions as drf_exceptions
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+from tradeassure.core.errors import DomainError
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+_DRF_CODES = {
+    drf_exceptions.NotAuthenticated: "not_authenticated",
+    drf_exceptions.AuthenticationFailed: "authentication_failed",
+    drf_exceptions.PermissionDenied: "not_allowed",
+    drf_exceptions.NotFound: "not_found",
+    drf_exceptions.MethodNotAllowed: "method_not_allowed",
+    drf_exceptions.NotAcceptable: "not_acceptable",
+    drf_exceptions.UnsupportedMediaType: "unsupported_media_type",
+    drf_exceptions.Throttled: "throttled",
+    drf_exceptions.ParseError: "malformed_request",
+    drf_exceptions.ValidationError: "validation_failed",
+}
+
+
+_DRF_TITLES = {
+    "not_authenticated": "Authentication is required.",
+    "authentication_failed": "The credentials were not accepted.",
+    "not_allowed": "You may not do this.",
+    "not_found": "Not found.",
+    "method_not_allowed": "This method is not allowed here.",
+    "not_acceptable": "No acceptable representation.",
+    "unsupported_media_type": "Unsupported media type.",
+    "throttled": "Too many requests.",
+    "malformed_request": "The request body could not be read.",
+}
+
+
+def problem(
+    *, status: int, code: str, title: str, detail: str, instance: str = "", **extra: Any
+) -> dict:
+    body = {
+        "type": f"https://tradeassure.dev/problems/{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if instance:
+        body["instance"] = instance
+    body.update(extra)
+    return body
+
+
+def flatten_errors(data: Any, prefix: str = "") -> dict[str, list[str]]:
+    """DRF's nested error structure as `{"field.sub.0.name": ["message", …]}`: one level, stable."""
+    flat: dict[str, list[str]] = {}
+    if isinstance(data, dict):
+        for key, value in data.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            for field, messages in flatten_errors(value, name).items():
+                flat.setdefault(field, []).extend(messages)
+    elif isinstance(data, list | tuple):
+        if all(not isinstance(item, dict | list | tuple) for item in data):
+            flat.setdefault(prefix or "non_field_errors", []).extend(str(item) for item in data)
+        else:
+            for index, item in enumerate(data):
+                if item:
+                    name = f"{prefix}.{index}" if prefix else str(index)
+                    for field, messages in flatten_errors(item, name).items():
+                        flat.setdefault(field, []).extend(messages)
+    else:
+        flat.setdefault(prefix or "non_field_errors", []).append(str(data))
+    return flat
+
+
+def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
+    """DRF's exception handler: every error leaves the API as application/problem+json."""
+    request = context.get("request")
+    instance = request.path if request is not None else ""
+    if isinstance(exc, DomainError):
+        body = problem(
+            status=exc.status,
+            code=exc.code,
+            title=exc.title,
+            detail=exc.message,
+            instance=instance,
+        )
+        if exc.fields:
+            body["errors"] = flatten_errors(exc.fields)
+        return Response(body, status=exc.status, content_type=PROBLEM_CONTENT_TYPE)
+    if isinstance(exc, DjangoValidationError):
+        exc = drf_exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
+    elif isinstance(exc, Http404):
+        exc = drf_exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = drf_exceptions.PermissionDenied()
+
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "error")
+    if isinstance(exc, drf_exceptions.ValidationError):
+        errors = flatten_errors(
+            response.data
+            if isinstance(response.data, dict)
+            else {"non_field_errors": response.data}
+        )
+        body = problem(
+            status=response.status_code,
+            code=code,
+            title="Some input is not valid.",
+            detail="See `errors` for what to change.",
+            instance=instance,
+            errors=errors,
+        )
+    else:
+        detail = response.data.get("detail", "") if isinstance(response.data, dict) else ""
+        body = problem(
+            status=response.status_code,
+            code=code,
+            title=_DRF_TITLES.get(code, str(detail) or "Error"),
+            detail=str(detail),
+            instance=instance,
+        )
+    response.data = body
+    response.content_type = PROBLEM_CONTENT_TYPE
+    return response
 
 
 def api_not_found(request, *args, **kwargs) -> JsonResponse:

@@ -22,14 +22,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.models import ApiKey
-from tradeassure import clock
-from tradeassure.errors import (
-    PROBLEM_CONTENT_TYPE,
-    Conflict,
-    Unprocessable,
-    ValidationFailed,
-    problem,
-)
+from tradeassure.api.errors import PROBLEM_CONTENT_TYPE, problem
+from tradeassure.core import clock
+from tradeassure.core.errors import Conflict, Unprocessable, ValidationFailed
 from tradeassure.models import IdempotencyRecord
 
 logger = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter
 from rest_framework import serializers
 
-from tradeassure.errors import PROBLEM_CONTENT_TYPE
+from tradeassure.api.errors import PROBLEM_CONTENT_TYPE
 
 
 class ProblemSerializer(serializers.Serializer):

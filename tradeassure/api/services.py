@@ -14,8 +14,8 @@ from django.db import transaction
 from django.db.models import Q
 
 from accounts.models import ApiKey, User
-from tradeassure import clock
-from tradeassure.errors import Conflict, NotAllowed, NotFound, ValidationFailed
+from tradeassure.core import clock
+from tradeassure.core.errors import Conflict, NotAllowed, NotFound, ValidationFailed
 from tradeassure.models import Notification, WebhookDelivery, WebhookEndpoint
 from tradeassure.webhooks import GIVE_UP_AFTER, TEST_TOPIC, WebhookUrlRefused, kick_delivery
 

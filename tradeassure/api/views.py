@@ -107,7 +107,7 @@ class NotificationViewSet(ReadOnlyApiViewSet):
 
     @staticmethod
     def _pk(pk) -> int:
-        from tradeassure.errors import NotFound
+        from tradeassure.core.errors import NotFound
 
         try:
             return int(pk)

@@ -196,7 +196,7 @@ REST_FRAMEWORK = {
         "anon": env.str("API_THROTTLE_ANONYMOUS", default="120/min"),
     },
     "DEFAULT_SCHEMA_CLASS": "tradeassure.api.schema.ProblemAutoSchema",
-    "EXCEPTION_HANDLER": "tradeassure.errors.problem_exception_handler",
+    "EXCEPTION_HANDLER": "tradeassure.api.errors.problem_exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "COERCE_DECIMAL_TO_STRING": True,
 }
