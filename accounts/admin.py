@@ -78,7 +78,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke selected keys")
     def revoke(self, request, queryset):
-        from tradeassure.api.services import api_key_revoke
+        from tradeassure.platform.api.services import api_key_revoke
 
         ids = list(queryset.filter(revoked_at__isnull=True).values_list("id", flat=True))
         for api_key_id in ids:

@@ -9,7 +9,7 @@ MESSAGES = 200
 
 def _outbox_with_due_emails() -> dict:
     from tradeassure.core import clock
-    from tradeassure.models import OutboxMessage
+    from tradeassure.platform.models import OutboxMessage
 
     OutboxMessage.objects.all().delete()
     now = clock.now()
@@ -27,7 +27,7 @@ def _outbox_with_due_emails() -> dict:
 
 
 def _dispatch_all(context: dict) -> None:
-    from tradeassure.outbox import outbox_dispatch_due
+    from tradeassure.platform.outbox import outbox_dispatch_due
 
     handled = outbox_dispatch_due(batch_size=MESSAGES)
     assert handled == MESSAGES, handled
@@ -38,7 +38,7 @@ def _bare_inserts(context: dict) -> None:
     from django.db import transaction
 
     from tradeassure.core import clock
-    from tradeassure.models import Heartbeat
+    from tradeassure.platform.models import Heartbeat
 
     Heartbeat.objects.all().delete()
     for n in range(MESSAGES):

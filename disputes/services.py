@@ -57,8 +57,8 @@ from tradeassure.core.errors import (
 )
 from tradeassure.core.money import format_money, is_exact, round_money
 from tradeassure.core.uploads import DOCUMENT_KINDS, upload_check, upload_delete, upload_store
-from tradeassure.events import event_publish, notify
-from tradeassure.models import SystemAlert
+from tradeassure.platform.events import event_publish, notify
+from tradeassure.platform.models import SystemAlert
 
 logger = logging.getLogger(__name__)
 S = DisputeStatus

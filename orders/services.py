@@ -59,8 +59,8 @@ from tradeassure.core.money import (
     is_exact,
     round_money,
 )
-from tradeassure.events import event_publish, notify
-from tradeassure.models import SystemAlert
+from tradeassure.platform.events import event_publish, notify
+from tradeassure.platform.models import SystemAlert
 
 logger = logging.getLogger(__name__)
 S = OrderStatus

@@ -31,8 +31,8 @@ from payments.providers.base import MalformedEvent, ProviderEventData, WebhookSi
 from tradeassure.core import clock
 from tradeassure.core.errors import Conflict, NotAllowed, NotFound, Unprocessable, ValidationFailed
 from tradeassure.core.money import MINOR_UNITS, format_money, is_exact, release_fee
-from tradeassure.events import event_publish, notify
-from tradeassure.models import SystemAlert
+from tradeassure.platform.events import event_publish, notify
+from tradeassure.platform.models import SystemAlert
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from accounts.models import Organisation, User
 from suppliers import services
 from suppliers.models import Category, Supplier
 from tradeassure.core import clock
-from tradeassure.demo import DEMO_PASSWORD
+from tradeassure.platform.demo import DEMO_PASSWORD
 
 CATEGORIES = [
     "Consumer electronics",

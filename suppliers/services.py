@@ -46,7 +46,7 @@ from tradeassure.core.money import (
     is_exact,
 )
 from tradeassure.core.uploads import DOCUMENT_KINDS, IMAGE_KINDS, upload_delete, upload_store
-from tradeassure.events import event_publish, notify
+from tradeassure.platform.events import event_publish, notify
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from tradeassure.celery import app as celery_app
 from tradeassure.core import clock
-from tradeassure.models import Heartbeat
+from tradeassure.platform.models import Heartbeat
 
 pytestmark = pytest.mark.django_db
 
@@ -76,7 +76,7 @@ def test_healthz_is_503_when_the_database_is_unreachable(client, monkeypatch):
     # given a database that refuses every query
     from django.db import OperationalError
 
-    from tradeassure import health
+    from tradeassure.platform import health
 
     def refuse():
         raise OperationalError("database is down")

@@ -7,7 +7,7 @@ from django_celery_beat.models import PeriodicTask as BeatTask
 
 from tradeassure.celery import app as celery_app
 from tradeassure.core.app_hooks import PeriodicTask
-from tradeassure.schedules import declared_periodic_tasks, sync_periodic_tasks
+from tradeassure.platform.schedules import declared_periodic_tasks, sync_periodic_tasks
 
 pytestmark = pytest.mark.django_db
 

@@ -38,8 +38,8 @@ from disputes.api.serializers import (
 from disputes.models import Dispute, DisputeStatus, DisputeType
 from orders.selectors import order_for_user
 from payments.api.serializers import PaymentSerializer
-from tradeassure.api.viewsets import ApiViewSet
 from tradeassure.core.errors import NotFound
+from tradeassure.platform.api.viewsets import ApiViewSet
 
 
 class DisputeFilter(django_filters.FilterSet):

@@ -38,8 +38,8 @@ from orders.models import Coverage, Order, OrderStatus
 from payments.api.serializers import PaymentSerializer
 from payments.selectors import escrow_summary
 from suppliers.models import Supplier
-from tradeassure.api.viewsets import ApiViewSet
 from tradeassure.core.errors import NotFound
+from tradeassure.platform.api.viewsets import ApiViewSet
 
 _CREATE_EXAMPLE = OpenApiExample(
     "A protected order for 500 USB-C chargers",

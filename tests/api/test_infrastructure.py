@@ -7,9 +7,9 @@ from rest_framework.test import APIClient
 from accounts.models import ApiKey
 from tests.api.factories import NotificationFactory, make_event
 from tests.factories import BuyerFactory, MediatorFactory, PartnerFactory, SupplierStaffFactory
-from tradeassure.api.services import api_key_create, api_key_revoke
-from tradeassure.api.throttling import ApiKeyRateThrottle, UserRateThrottle
-from tradeassure.models import Notification
+from tradeassure.platform.api.services import api_key_create, api_key_revoke
+from tradeassure.platform.api.throttling import ApiKeyRateThrottle, UserRateThrottle
+from tradeassure.platform.models import Notification
 
 pytestmark = pytest.mark.django_db
 
@@ -245,7 +245,7 @@ def test_every_api_view_handles_idempotency_keys():
     """No /api/v1/ view can skip the Idempotency-Key cycle: each derives from IdempotentMixin."""
     from django.urls import get_resolver
 
-    from tradeassure.api.idempotency import IdempotentMixin
+    from tradeassure.platform.api.idempotency import IdempotentMixin
 
     def walk(patterns, prefix=""):
         for pattern in patterns:

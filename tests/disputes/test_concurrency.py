@@ -90,7 +90,7 @@ def test_inspection_fee_capture_racing_a_decision_never_deadlocks(repeat):
     from payments.providers.sandbox import event_body
     from payments.tasks import sandbox_deliver_event
     from tests.disputes.factories import inspector_for
-    from tradeassure.models import SystemAlert
+    from tradeassure.platform.models import SystemAlert
 
     # given an inspection whose fee payment the buyer has started (not yet captured)
     mediator = MediatorFactory()

@@ -12,7 +12,7 @@ from disputes.selectors import mediation_queue, pickup_overdue
 from suppliers.models import SupplierOrderRecord
 from tests.orders.factories import trade_assured_supplier
 from tradeassure.core import clock
-from tradeassure.demo import seed_demo_users
+from tradeassure.platform.demo import seed_demo_users
 
 pytestmark = pytest.mark.django_db
 

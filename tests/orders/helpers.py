@@ -8,7 +8,7 @@ from orders.models import ContractVersion, Order, OrderEvent, OrderRating, Shipm
 from payments.selectors import escrow_summary
 from tests.orders.factories import shipping_documents
 from tradeassure.core import clock
-from tradeassure.models import DomainEvent, Notification
+from tradeassure.platform.models import DomainEvent, Notification
 
 
 def _changed_terms(order: Order):

@@ -416,7 +416,7 @@ def test_mediators_read_orders_in_the_admin_but_cannot_change_them(client, media
 
 def test_the_demo_data_covers_every_status_and_is_idempotent():
     from orders.demo import seed
-    from tradeassure.demo import seed_demo_users
+    from tradeassure.platform.demo import seed_demo_users
 
     users = seed_demo_users()
     from suppliers.demo import seed as seed_suppliers

@@ -26,7 +26,7 @@ from tests.orders.factories import (
 from tests.orders.helpers import CALLS, snapshot
 from tradeassure.core import clock
 from tradeassure.core.errors import InvalidTransition, NotAllowed, Unprocessable, ValidationFailed
-from tradeassure.models import DomainEvent, Notification
+from tradeassure.platform.models import DomainEvent, Notification
 
 pytestmark = pytest.mark.django_db
 S = OrderStatus

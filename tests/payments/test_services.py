@@ -22,7 +22,7 @@ from tests.payments.factories import (
     payment_started,
 )
 from tradeassure.core.errors import Conflict, NotAllowed, NotFound, Unprocessable, ValidationFailed
-from tradeassure.models import DomainEvent
+from tradeassure.platform.models import DomainEvent
 
 pytestmark = pytest.mark.django_db
 

@@ -4,7 +4,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from tradeassure.core import clock
-from tradeassure.selectors import notifications_for
+from tradeassure.platform.selectors import notifications_for
 
 
 def home(request):

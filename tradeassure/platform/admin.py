@@ -1,6 +1,12 @@
 from django.contrib import admin
 
-from tradeassure.models import DomainEvent, Heartbeat, Notification, OutboxMessage, SystemAlert
+from tradeassure.platform.models import (
+    DomainEvent,
+    Heartbeat,
+    Notification,
+    OutboxMessage,
+    SystemAlert,
+)
 
 
 class ReadOnlyAdminMixin:
@@ -69,7 +75,7 @@ admin.site.register(Heartbeat, ReadOnlyAdmin)
 
 
 # --- Partner API: webhooks (owner: API helper) --------------------------------------------------
-from tradeassure.models import (  # noqa: E402
+from tradeassure.platform.models import (  # noqa: E402
     WebhookAttempt,
     WebhookDelivery,
     WebhookEndpoint,
@@ -128,8 +134,8 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Deliver selected again now (fresh 3-day window)")
     def redeliver_now(self, request, queryset):
-        from tradeassure.api.services import webhook_redeliver
         from tradeassure.core.errors import DomainError
+        from tradeassure.platform.api.services import webhook_redeliver
 
         queued = 0
         for delivery_id in queryset.values_list("id", flat=True):

@@ -4,8 +4,13 @@ from django.db.models.signals import post_migrate
 from tradeassure.core.app_hooks import PeriodicTask
 
 
-class TradeAssureConfig(AppConfig):
-    name = "tradeassure"
+class PlatformConfig(AppConfig):
+    """Events, notifications, outbox, webhooks and the API's shared parts, for every app."""
+
+    name = "tradeassure.platform"
+    # The label it had when it was the project package itself: tables, migration history,
+    # content types and permissions stay "tradeassure_*" / "tradeassure.*".
+    label = "tradeassure"
     verbose_name = "Platform"
     periodic_tasks = [
         PeriodicTask("outbox: dispatch due messages", "tradeassure.dispatch_outbox", 30),
@@ -17,7 +22,7 @@ class TradeAssureConfig(AppConfig):
     ]
 
     def ready(self) -> None:
-        from tradeassure.schedules import sync_periodic_tasks
+        from tradeassure.platform.schedules import sync_periodic_tasks
 
         # Schedules live in code and are written to django-celery-beat's tables after every
         # migrate, so nobody creates them by hand and a deploy keeps them current.

@@ -1,7 +1,7 @@
 from django.db.models import QuerySet
 from django.urls import NoReverseMatch, reverse
 
-from tradeassure.models import Notification
+from tradeassure.platform.models import Notification
 
 # (label, url name, roles that see it). Apps add their pages here as they land.
 NAVIGATION = [
