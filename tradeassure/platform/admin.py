@@ -1,11 +1,15 @@
 from django.contrib import admin
 
+from accounts.models import ApiKey
 from tradeassure.platform.models import (
     DomainEvent,
     Heartbeat,
     Notification,
     OutboxMessage,
     SystemAlert,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 
 
@@ -74,12 +78,50 @@ class SystemAlertAdmin(admin.ModelAdmin):
 admin.site.register(Heartbeat, ReadOnlyAdmin)
 
 
-# --- Partner API: webhooks (owner: API helper) --------------------------------------------------
-from tradeassure.platform.models import (  # noqa: E402
-    WebhookAttempt,
-    WebhookDelivery,
-    WebhookEndpoint,
-)
+# --- Partner API: keys and webhooks (owner: API helper) -----------------------------------------
+# ApiKey is an accounts model; its admin lives here because revoking goes through the platform's
+# API key service, and accounts (the lower layer) may not import the platform.
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Staff see keys and can revoke them; the secret itself exists nowhere to show."""
+
+    list_display = [
+        "name",
+        "prefix",
+        "organisation",
+        "user",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    list_filter = ["revoked_at"]
+    list_select_related = ["organisation", "user"]
+    search_fields = ["prefix", "name", "organisation__name", "user__email"]
+    exclude = ["hashed_secret"]
+    readonly_fields = [
+        "organisation",
+        "user",
+        "name",
+        "prefix",
+        "created_at",
+        "created_by",
+        "last_used_at",
+        "revoked_at",
+        "revoked_by",
+    ]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Revoke selected keys")
+    def revoke(self, request, queryset):
+        from tradeassure.platform.api.services import api_key_revoke
+
+        ids = list(queryset.filter(revoked_at__isnull=True).values_list("id", flat=True))
+        for api_key_id in ids:
+            api_key_revoke(actor=request.user, api_key_id=api_key_id)
+        self.message_user(request, f"{len(ids)} keys revoked.")
 
 
 @admin.register(WebhookEndpoint)
