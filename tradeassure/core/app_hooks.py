@@ -1,7 +1,7 @@
 """What apps declare on their AppConfig, and the guard that runs a post_migrate sync only once.
 
-Apps declare schedules (`periodic_tasks`) and staff permissions (`staff_permissions`) as plain
-data; whoever syncs them (the platform app, accounts) finds them through `django.apps`, so no
+Apps declare schedules (`periodic_tasks`), staff permissions (`staff_permissions`) and their
+navigation bar links (`navigation`) as plain data; whoever syncs them (the platform app, accounts) finds them through `django.apps`, so no
 app imports another to be listed.
 """
 
@@ -19,6 +19,16 @@ class PeriodicTask:
     task: str
     every_seconds: int | None = None
     crontab: str | None = None  # "minute hour day_of_month month_of_year day_of_week"
+
+
+@dataclass(frozen=True)
+class NavLink:
+    """A navigation bar link an app declares on its AppConfig (`navigation`) for some roles."""
+
+    label: str
+    url_name: str
+    roles: frozenset[str]  # "*": everyone logged in
+    position: int  # the bar runs left to right by position, whatever app declares the link
 
 
 def is_last_migrated_app(sender: Any) -> bool:

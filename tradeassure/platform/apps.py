@@ -1,7 +1,7 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
-from tradeassure.core.app_hooks import PeriodicTask
+from tradeassure.core.app_hooks import NavLink, PeriodicTask
 
 
 class PlatformConfig(AppConfig):
@@ -12,6 +12,11 @@ class PlatformConfig(AppConfig):
     # content types and permissions stay "tradeassure_*" / "tradeassure.*".
     label = "tradeassure"
     verbose_name = "Platform"
+    # Navigation bar links (label, url name, roles, position across apps).
+    navigation = [
+        NavLink("Developers", "developers", frozenset({"buyer", "supplier_staff", "partner"}), 70),
+        NavLink("Admin", "admin:index", frozenset({"mediator", "vetting"}), 80),
+    ]
     periodic_tasks = [
         PeriodicTask("outbox: dispatch due messages", "tradeassure.dispatch_outbox", 30),
         PeriodicTask("health: worker heartbeat", "tradeassure.record_heartbeat", 60),

@@ -1,27 +1,26 @@
+from django.apps import apps
 from django.db.models import QuerySet
 from django.urls import NoReverseMatch, reverse
 
+from tradeassure.core.app_hooks import NavLink
 from tradeassure.platform.models import Notification
 
-# (label, url name, roles that see it). Apps add their pages here as they land.
-NAVIGATION = [
-    ("Suppliers", "suppliers:directory", {"*"}),
-    ("My orders", "orders:buyer_list", {"buyer"}),
-    ("Supplier dashboard", "suppliers:dashboard", {"supplier_staff"}),
-    ("Orders", "orders:supplier_list", {"supplier_staff"}),
-    ("Money", "payments:money", {"supplier_staff"}),
-    ("Inspections", "disputes:inspector_home", {"inspector"}),
-    ("Developers", "developers", {"buyer", "supplier_staff", "partner"}),
-    ("Admin", "admin:index", {"mediator", "vetting"}),
-]
+
+def declared_navigation() -> list[NavLink]:
+    """Every app's `navigation` links (AppConfig), in bar order: the platform names no app's page."""
+    links = [
+        link for config in apps.get_app_configs() for link in getattr(config, "navigation", [])
+    ]
+    return sorted(links, key=lambda link: link.position)
 
 
 def navigation_links_for(user) -> list[tuple[str, str]]:
     links = []
-    for label, url_name, roles in NAVIGATION:
+    for link in declared_navigation():
+        roles = link.roles
         if "*" in roles or user.role in roles or (user.is_superuser and "mediator" in roles):
             try:
-                links.append((label, reverse(url_name)))
+                links.append((link.label, reverse(link.url_name)))
             except NoReverseMatch:
                 continue  # the page's app has not landed yet
     return links
