@@ -8,7 +8,7 @@ from typing import Any
 
 from django.apps import apps
 
-from tradeassure.schedules import is_last_migrated_app
+from tradeassure.core.app_hooks import is_last_migrated_app
 
 GROUP_FOR_ROLE = {"mediator": "Mediators", "vetting": "Vetting staff"}
 

@@ -1,7 +1,7 @@
 from django.db import transaction
 
 from accounts.models import Organisation, User
-from tradeassure.errors import ValidationFailed
+from tradeassure.core.errors import ValidationFailed
 
 SELF_SERVICE_ROLES = {User.Role.BUYER, User.Role.SUPPLIER_STAFF}
 

@@ -7,7 +7,7 @@ from django.urls import NoReverseMatch, reverse
 from accounts.forms import SignUpForm
 from accounts.models import User
 from accounts.services import account_sign_up
-from tradeassure.errors import DomainError
+from tradeassure.core.errors import DomainError
 
 # Where each role starts after logging in; the first page that exists wins.
 HOME_FOR_ROLE = {

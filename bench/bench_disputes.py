@@ -23,7 +23,7 @@ def _due_disputes() -> dict:
         LineItemTermsFactory,
         trade_assured_supplier,
     )
-    from tradeassure import clock
+    from tradeassure.core import clock
 
     supplier = trade_assured_supplier()
     buyer = BuyerFactory()

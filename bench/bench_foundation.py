@@ -8,8 +8,8 @@ MESSAGES = 200
 
 
 def _outbox_with_due_emails() -> dict:
-    from tradeassure import clock
-    from tradeassure.models import OutboxMessage
+    from tradeassure.core import clock
+    from tradeassure.platform.models import OutboxMessage
 
     OutboxMessage.objects.all().delete()
     now = clock.now()
@@ -27,7 +27,7 @@ def _outbox_with_due_emails() -> dict:
 
 
 def _dispatch_all(context: dict) -> None:
-    from tradeassure.outbox import outbox_dispatch_due
+    from tradeassure.platform.outbox import outbox_dispatch_due
 
     handled = outbox_dispatch_due(batch_size=MESSAGES)
     assert handled == MESSAGES, handled
@@ -37,8 +37,8 @@ def _bare_inserts(context: dict) -> None:
     """The floor: one committed single-row write per message, nothing else."""
     from django.db import transaction
 
-    from tradeassure import clock
-    from tradeassure.models import Heartbeat
+    from tradeassure.core import clock
+    from tradeassure.platform.models import Heartbeat
 
     Heartbeat.objects.all().delete()
     for n in range(MESSAGES):

@@ -19,7 +19,7 @@ def _due_orders() -> dict:
         LineItemTermsFactory,
         trade_assured_supplier,
     )
-    from tradeassure import clock
+    from tradeassure.core import clock
 
     # Small orders (USD 150 each), so all of them fit the supplier's floor limit.
     supplier = trade_assured_supplier()

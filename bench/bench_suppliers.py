@@ -14,7 +14,7 @@ def _directory_data() -> dict:
 
     from accounts.models import Organisation
     from suppliers.models import Category, Product, Supplier, SupplierMetrics
-    from tradeassure import clock
+    from tradeassure.core import clock
 
     if not Supplier.objects.filter(legal_name__startswith="Bench ").exists():
         category, _ = Category.objects.get_or_create(slug="bench", defaults={"name": "Bench"})
@@ -47,7 +47,7 @@ def _home(context: dict) -> None:
 def _records() -> dict:
     from accounts.models import Organisation
     from suppliers.models import Supplier, SupplierOrderRecord
-    from tradeassure import clock
+    from tradeassure.core import clock
 
     organisation = Organisation.objects.create(name="Bench metrics", kind="supplier")
     supplier = Supplier.objects.create(

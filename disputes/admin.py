@@ -18,8 +18,8 @@ from disputes import selectors, services
 from disputes.forms import DecisionForm, EvidenceRequestForm, InspectionOrderForm
 from disputes.models import MEDIATION_STATUSES, OPEN_STATUSES, Dispute, Remedy
 from disputes.services import OutcomeTerms
-from tradeassure import clock
-from tradeassure.errors import DomainError
+from tradeassure.core import clock
+from tradeassure.core.errors import DomainError
 
 MEDIATE = "disputes.mediate_dispute"
 

@@ -1,11 +1,15 @@
 from django.apps import AppConfig
 
-from tradeassure.apps import PeriodicTask
+from tradeassure.core.app_hooks import NavLink, PeriodicTask
 
 
 class DisputesConfig(AppConfig):
     name = "disputes"
     verbose_name = "Disputes and mediation"
+    # Navigation bar links (label, url name, roles, position across apps).
+    navigation = [
+        NavLink("Inspections", "disputes:inspector_home", frozenset({"inspector"}), 60),
+    ]
     periodic_tasks = [
         PeriodicTask("disputes: sweep escalations", "disputes.sweep_escalations", 60),
         PeriodicTask("disputes: sweep evidence requests", "disputes.sweep_evidence_requests", 60),

@@ -21,7 +21,7 @@ from disputes import services
 from disputes.models import Dispute, DisputeType, Remedy
 from orders.models import Order
 from suppliers.models import Supplier
-from tradeassure import clock
+from tradeassure.core import clock
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from django import forms
 from accounts.models import Organisation
 from disputes.models import REQUESTABLE_REMEDIES, DisputeParty, Inspection, Remedy
 from disputes.services import OutcomeTerms
-from tradeassure import clock
+from tradeassure.core import clock
 
 
 class MultipleFileInput(forms.ClearableFileInput):

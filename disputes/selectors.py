@@ -22,8 +22,8 @@ from disputes.models import (
 )
 from disputes.transitions import transition_for
 from orders.models import ContractLineItem, Order
-from tradeassure import clock
-from tradeassure.errors import NotFound
+from tradeassure.core import clock
+from tradeassure.core.errors import NotFound
 
 S = DisputeStatus
 P = DisputeParty

@@ -47,18 +47,18 @@ from disputes.models import (
 from disputes.transitions import Transition, label_for, transition_for, transitions_from
 from orders.models import Coverage, Order, OrderStatus
 from orders.transitions import PAID_NOT_SHIPPED
-from tradeassure import clock
-from tradeassure.errors import (
+from tradeassure.core import clock
+from tradeassure.core.errors import (
     Conflict,
     InvalidTransition,
     NotAllowed,
     NotFound,
     ValidationFailed,
 )
-from tradeassure.events import event_publish, notify
-from tradeassure.models import SystemAlert
-from tradeassure.money import format_money, is_exact, round_money
-from tradeassure.uploads import DOCUMENT_KINDS, upload_check, upload_delete, upload_store
+from tradeassure.core.money import format_money, is_exact, round_money
+from tradeassure.core.uploads import DOCUMENT_KINDS, upload_check, upload_delete, upload_store
+from tradeassure.platform.events import event_publish, notify
+from tradeassure.platform.models import SystemAlert
 
 logger = logging.getLogger(__name__)
 S = DisputeStatus

@@ -20,8 +20,8 @@ from disputes.forms import (
 )
 from disputes.models import DisputeStatus
 from orders import selectors as order_selectors
-from tradeassure.errors import DomainError, NotFound
-from tradeassure.uploads import upload_response
+from tradeassure.core.errors import DomainError, NotFound
+from tradeassure.core.uploads import upload_response
 
 
 def _form_errors(form, error: DomainError) -> None:

@@ -14,8 +14,8 @@ from orders.models import (
     Shipment,
     ShipmentDocument,
 )
-from tradeassure.admin import ReadOnlyAdminMixin
-from tradeassure.money import format_money
+from tradeassure.core.money import format_money
+from tradeassure.platform.admin import ReadOnlyAdminMixin
 
 
 class OrderEventInline(ReadOnlyAdminMixin, admin.TabularInline):

@@ -1,11 +1,16 @@
 from django.apps import AppConfig
 
-from tradeassure.apps import PeriodicTask
+from tradeassure.core.app_hooks import NavLink, PeriodicTask
 
 
 class OrdersConfig(AppConfig):
     name = "orders"
     verbose_name = "Orders"
+    # Navigation bar links (label, url name, roles, position across apps).
+    navigation = [
+        NavLink("My orders", "orders:buyer_list", frozenset({"buyer"}), 20),
+        NavLink("Orders", "orders:supplier_list", frozenset({"supplier_staff"}), 40),
+    ]
     # Deadline sweeps (DESIGN.md §3): each finds what is due by an indexed *_due_at column.
     periodic_tasks = [
         PeriodicTask(

@@ -20,7 +20,7 @@ from accounts.models import User
 from orders import services
 from orders.models import ContractVersion, Coverage, Order, OrderStatus, ShipmentDocument
 from suppliers.models import Product, Supplier
-from tradeassure import clock
+from tradeassure.core import clock
 
 logger = logging.getLogger(__name__)
 S = OrderStatus

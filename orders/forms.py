@@ -9,8 +9,8 @@ from django.conf import settings
 from orders.models import Coverage, Incoterm, ShipmentDocument, ShippingMethod
 from orders.services import ContractTerms, LineItemTerms
 from suppliers.models import Product, Supplier
-from tradeassure import clock
-from tradeassure.money import CURRENCY_CHOICES
+from tradeassure.core import clock
+from tradeassure.core.money import CURRENCY_CHOICES
 
 MONEY_FIELDS = ("currency", "coverage", "shipping_fee", "initial_payment_amount")
 MONEY_ITEM_FIELDS = ("product", "quantity", "unit", "unit_price")

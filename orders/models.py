@@ -12,8 +12,8 @@ from django.db import models
 from django.urls import reverse
 
 from payments.references import escrow_reference_for_order
-from tradeassure.models import TransitionEvent
-from tradeassure.money import AMOUNT_DECIMAL_PLACES, AMOUNT_MAX_DIGITS, CURRENCY_CHOICES
+from tradeassure.core.money import AMOUNT_DECIMAL_PLACES, AMOUNT_MAX_DIGITS, CURRENCY_CHOICES
+from tradeassure.core.timeline import TransitionEvent
 
 
 def _amount(**kwargs) -> models.DecimalField:

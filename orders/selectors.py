@@ -17,8 +17,8 @@ from orders.models import (
     ShipmentDocument,
 )
 from orders.transitions import Transition, available_actions
-from tradeassure import clock
-from tradeassure.errors import NotFound
+from tradeassure.core import clock
+from tradeassure.core.errors import NotFound
 
 S = OrderStatus
 

@@ -41,8 +41,8 @@ from orders.transitions import (
     transitions_from,
 )
 from suppliers.models import Product, Supplier
-from tradeassure import clock
-from tradeassure.errors import (
+from tradeassure.core import clock
+from tradeassure.core.errors import (
     Conflict,
     DomainError,
     InvalidTransition,
@@ -50,9 +50,7 @@ from tradeassure.errors import (
     Unprocessable,
     ValidationFailed,
 )
-from tradeassure.events import event_publish, notify
-from tradeassure.models import SystemAlert
-from tradeassure.money import (
+from tradeassure.core.money import (
     AMOUNT_DECIMAL_PLACES,
     AMOUNT_MAX_DIGITS,
     CurrencyError,
@@ -61,6 +59,8 @@ from tradeassure.money import (
     is_exact,
     round_money,
 )
+from tradeassure.platform.events import event_publish, notify
+from tradeassure.platform.models import SystemAlert
 
 logger = logging.getLogger(__name__)
 S = OrderStatus
@@ -1158,7 +1158,7 @@ def order_ship(
 
     Pre-shipment coverage releases the held funds to the supplier now.
     """
-    from tradeassure.uploads import DOCUMENT_KINDS, upload_delete, upload_store
+    from tradeassure.core.uploads import DOCUMENT_KINDS, upload_delete, upload_store
 
     errors: dict[str, list[str]] = {}
     if not carrier.strip():

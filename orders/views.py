@@ -26,10 +26,10 @@ from orders.forms import (
 )
 from orders.models import Order, OrderStatus, Party, ShipmentDocument
 from suppliers.models import Product, Supplier
-from tradeassure import clock
-from tradeassure.errors import DomainError, NotFound
-from tradeassure.money import MINOR_UNITS, round_money
-from tradeassure.uploads import upload_response
+from tradeassure.core import clock
+from tradeassure.core.errors import DomainError, NotFound
+from tradeassure.core.money import MINOR_UNITS, round_money
+from tradeassure.core.uploads import upload_response
 
 PAGE_SIZE = 20
 LIVE_TOTALS_LIMIT = Decimal(10) ** 12

@@ -16,8 +16,8 @@ from payments.models import (
     Refund,
     UnappliedTransfer,
 )
-from tradeassure.admin import ReadOnlyAdminMixin
-from tradeassure.money import format_money
+from tradeassure.core.money import format_money
+from tradeassure.platform.admin import ReadOnlyAdminMixin
 
 
 class EntryInline(ReadOnlyAdminMixin, admin.TabularInline):

@@ -1,11 +1,15 @@
 from django.apps import AppConfig
 
-from tradeassure.apps import PeriodicTask
+from tradeassure.core.app_hooks import NavLink, PeriodicTask
 
 
 class PaymentsConfig(AppConfig):
     name = "payments"
     verbose_name = "Money (escrow ledger)"
+    # Navigation bar links (label, url name, roles, position across apps).
+    navigation = [
+        NavLink("Money", "payments:money", frozenset({"supplier_staff"}), 50),
+    ]
     periodic_tasks = [
         # Nightly at 02:30 UTC; a failure raises a SystemAlert staff see in the admin.
         PeriodicTask(

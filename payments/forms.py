@@ -4,7 +4,7 @@ from decimal import Decimal
 from django import forms
 from django.core.validators import RegexValidator
 
-from tradeassure.money import CURRENCY_CHOICES, MINOR_UNITS
+from tradeassure.core.money import CURRENCY_CHOICES, MINOR_UNITS
 
 
 class CardForm(forms.Form):

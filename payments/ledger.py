@@ -12,9 +12,9 @@ from decimal import Decimal
 from django.db import transaction
 
 from payments.models import Account, Entry, Escrow, LedgerTransaction, ProviderEvent
-from tradeassure import clock
-from tradeassure.errors import Conflict
-from tradeassure.money import is_exact
+from tradeassure.core import clock
+from tradeassure.core.errors import Conflict
+from tradeassure.core.money import is_exact
 
 Kind = Account.Kind
 

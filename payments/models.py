@@ -11,7 +11,7 @@ import uuid
 from django.db import models
 from django.urls import reverse
 
-from tradeassure.money import AMOUNT_DECIMAL_PLACES, AMOUNT_MAX_DIGITS, CURRENCY_CHOICES
+from tradeassure.core.money import AMOUNT_DECIMAL_PLACES, AMOUNT_MAX_DIGITS, CURRENCY_CHOICES
 
 
 def _amount(**kwargs) -> models.DecimalField:

@@ -16,7 +16,7 @@ from payments.models import (
     ProviderEvent,
     Refund,
 )
-from tradeassure.money import quantum
+from tradeassure.core.money import quantum
 
 Kind = Account.Kind
 TxKind = LedgerTransaction.Kind

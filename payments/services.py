@@ -29,11 +29,11 @@ from payments.models import (
 from payments.providers import provider_get
 from payments.providers.base import MalformedEvent, ProviderEventData, WebhookSignatureInvalid
 from payments.references import escrow_reference_for_order
-from tradeassure import clock
-from tradeassure.errors import Conflict, NotAllowed, NotFound, Unprocessable, ValidationFailed
-from tradeassure.events import event_publish, notify
-from tradeassure.models import SystemAlert
-from tradeassure.money import MINOR_UNITS, format_money, is_exact, release_fee
+from tradeassure.core import clock
+from tradeassure.core.errors import Conflict, NotAllowed, NotFound, Unprocessable, ValidationFailed
+from tradeassure.core.money import MINOR_UNITS, format_money, is_exact, release_fee
+from tradeassure.platform.events import event_publish, notify
+from tradeassure.platform.models import SystemAlert
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 from payments import selectors, services
 from payments.forms import CardForm, PayoutForm, TransferSimulateForm
 from payments.models import Payment
-from tradeassure.errors import DomainError, NotFound, ValidationFailed
+from tradeassure.core.errors import DomainError, NotFound, ValidationFailed
 
 logger = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ from suppliers.models import (
     TradeAssuranceApplication,
     VerificationDocument,
 )
-from tradeassure.admin import ReadOnlyAdmin, ReadOnlyInline
-from tradeassure.errors import DomainError
+from tradeassure.core.errors import DomainError
+from tradeassure.platform.admin import ReadOnlyAdmin, ReadOnlyInline
 
 NO_SAVE = {"show_save": False, "show_save_and_continue": False, "show_save_and_add_another": False}
 

@@ -1,11 +1,16 @@
 from django.apps import AppConfig
 
-from tradeassure.apps import PeriodicTask
+from tradeassure.core.app_hooks import NavLink, PeriodicTask
 
 
 class SuppliersConfig(AppConfig):
     name = "suppliers"
     verbose_name = "Suppliers and Trade Assurance"
+    # Navigation bar links (label, url name, roles, position across apps).
+    navigation = [
+        NavLink("Suppliers", "suppliers:directory", frozenset({"*"}), 10),
+        NavLink("Supplier dashboard", "suppliers:dashboard", frozenset({"supplier_staff"}), 30),
+    ]
     periodic_tasks = [
         # Nightly at 02:15 UTC: metrics, limits and automatic suspension for every supplier.
         PeriodicTask(

@@ -13,8 +13,8 @@ from django.utils.text import slugify
 from accounts.models import Organisation, User
 from suppliers import services
 from suppliers.models import Category, Supplier
-from tradeassure import clock
-from tradeassure.demo import DEMO_PASSWORD
+from tradeassure.core import clock
+from tradeassure.platform.demo import DEMO_PASSWORD
 
 CATEGORIES = [
     "Consumer electronics",

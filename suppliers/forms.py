@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 
 from suppliers.models import Category, Supplier, TradeAssuranceStatus, VerificationDocument
-from tradeassure import clock
+from tradeassure.core import clock
 
 COUNTRY_CODE = RegexValidator(r"^[A-Za-z]{2}$", "Use the two-letter ISO country code, e.g. CN.")
 

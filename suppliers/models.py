@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from tradeassure.money import AMOUNT_DECIMAL_PLACES, AMOUNT_MAX_DIGITS, CURRENCY_CHOICES
+from tradeassure.core.money import AMOUNT_DECIMAL_PLACES, AMOUNT_MAX_DIGITS, CURRENCY_CHOICES
 
 
 class Category(models.Model):
@@ -131,7 +131,7 @@ class Product(models.Model):
     lead_time_days = models.PositiveSmallIntegerField(default=30)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    # The product photo, stored privately by tradeassure.uploads and served by a view.
+    # The product photo, stored privately by tradeassure.core.uploads and served by a view.
     image_name = models.CharField(max_length=255, blank=True)
     image_content_type = models.CharField(max_length=50, blank=True)
 

@@ -20,8 +20,8 @@ from suppliers.models import (
     VerificationDocument,
     VerificationStatus,
 )
-from tradeassure import clock
-from tradeassure.money import check_currency, round_money
+from tradeassure.core import clock
+from tradeassure.core.money import check_currency, round_money
 
 DIRECTORY_PAGE_SIZE = 20
 RATE_PLACES = Decimal("0.0001")

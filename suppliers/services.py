@@ -29,8 +29,8 @@ from suppliers.models import (
     VerificationDocument,
     VerificationStatus,
 )
-from tradeassure import clock
-from tradeassure.errors import (
+from tradeassure.core import clock
+from tradeassure.core.errors import (
     Conflict,
     InvalidTransition,
     NotAllowed,
@@ -38,15 +38,15 @@ from tradeassure.errors import (
     Unprocessable,
     ValidationFailed,
 )
-from tradeassure.events import event_publish, notify
-from tradeassure.money import (
+from tradeassure.core.money import (
     AMOUNT_DECIMAL_PLACES,
     AMOUNT_MAX_DIGITS,
     MINOR_UNITS,
     format_money,
     is_exact,
 )
-from tradeassure.uploads import DOCUMENT_KINDS, IMAGE_KINDS, upload_delete, upload_store
+from tradeassure.core.uploads import DOCUMENT_KINDS, IMAGE_KINDS, upload_delete, upload_store
+from tradeassure.platform.events import event_publish, notify
 
 logger = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from suppliers.forms import (
     ProductForm,
     SupplierProfileForm,
 )
-from tradeassure.errors import DomainError
-from tradeassure.uploads import upload_response
+from tradeassure.core.errors import DomainError
+from tradeassure.core.uploads import upload_response
 
 
 def _add_domain_error(form, error: DomainError) -> None:

@@ -3,7 +3,7 @@
 import factory
 
 from accounts.models import Organisation, User
-from tradeassure.demo import DEMO_PASSWORD
+from tradeassure.platform.demo import DEMO_PASSWORD
 
 PASSWORD = DEMO_PASSWORD
 

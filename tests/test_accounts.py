@@ -12,7 +12,7 @@ from django.urls import reverse
 from accounts.models import Organisation, User
 from accounts.roles import GROUP_FOR_ROLE, declared_staff_permissions
 from tests.factories import PASSWORD, BuyerFactory, MediatorFactory, SupplierStaffFactory
-from tradeassure.demo import DEMO_PASSWORD, DEMO_USERS
+from tradeassure.platform.demo import DEMO_PASSWORD, DEMO_USERS
 
 pytestmark = pytest.mark.django_db
 

@@ -12,8 +12,8 @@ from django.conf import settings
 from django.db import connection
 
 from tradeassure.celery import app as celery_app
-from tradeassure.models import Heartbeat
-from tradeassure.tasks import record_heartbeat
+from tradeassure.platform.models import Heartbeat
+from tradeassure.platform.tasks import record_heartbeat
 
 WAIT_SECONDS = 90
 

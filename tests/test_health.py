@@ -5,9 +5,9 @@ import socket
 import pytest
 from django.urls import reverse
 
-from tradeassure import clock
 from tradeassure.celery import app as celery_app
-from tradeassure.models import Heartbeat
+from tradeassure.core import clock
+from tradeassure.platform.models import Heartbeat
 
 pytestmark = pytest.mark.django_db
 
@@ -76,7 +76,7 @@ def test_healthz_is_503_when_the_database_is_unreachable(client, monkeypatch):
     # given a database that refuses every query
     from django.db import OperationalError
 
-    from tradeassure import health
+    from tradeassure.platform import health
 
     def refuse():
         raise OperationalError("database is down")

@@ -9,10 +9,10 @@ from django.core import mail
 from django.db import connection
 
 from tests.factories import BuyerFactory
-from tradeassure import clock
-from tradeassure.events import event_publish, notify, outbox_enqueue
-from tradeassure.models import DomainEvent, Notification, OutboxMessage, SystemAlert
-from tradeassure.outbox import outbox_dispatch_due, retry_delay
+from tradeassure.core import clock
+from tradeassure.platform.events import event_publish, notify, outbox_enqueue
+from tradeassure.platform.models import DomainEvent, Notification, OutboxMessage, SystemAlert
+from tradeassure.platform.outbox import outbox_dispatch_due, retry_delay
 
 pytestmark = pytest.mark.django_db
 

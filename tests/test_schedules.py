@@ -5,9 +5,9 @@ from django.apps import apps
 from django_celery_beat.models import IntervalSchedule
 from django_celery_beat.models import PeriodicTask as BeatTask
 
-from tradeassure.apps import PeriodicTask
 from tradeassure.celery import app as celery_app
-from tradeassure.schedules import declared_periodic_tasks, sync_periodic_tasks
+from tradeassure.core.app_hooks import PeriodicTask
+from tradeassure.platform.schedules import declared_periodic_tasks, sync_periodic_tasks
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,4 @@
-"""tradeassure.uploads: files are accepted by content and size, stored privately, served on purpose."""
+"""tradeassure.core.uploads: files are accepted by content and size, stored privately, served on purpose."""
 
 import io
 from pathlib import Path
@@ -7,8 +7,8 @@ import pytest
 from django.core.files import File
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from tradeassure.errors import ValidationFailed
-from tradeassure.uploads import IMAGE_KINDS, upload_check, upload_response, upload_store
+from tradeassure.core.errors import ValidationFailed
+from tradeassure.core.uploads import IMAGE_KINDS, upload_check, upload_response, upload_store
 
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00"

@@ -1,13 +1,25 @@
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from tradeassure import developers, health, views
+from tradeassure.platform import developers, health, views
+from tradeassure.platform.api.errors import api_not_found
 
 admin.site.site_header = "TradeAssure staff"
 admin.site.site_title = "TradeAssure staff"
 admin.site.index_title = "Vetting, mediation and money"
+
+# /api/v1/ (namespace "api"): each app's `api/urls.py` and the platform's own resources.
+api_v1_patterns = [
+    path("", include("suppliers.api.urls")),
+    path("", include("payments.api.urls")),
+    path("", include("orders.api.urls")),
+    path("", include("disputes.api.urls")),
+    path("", include("tradeassure.platform.api.urls")),
+    # Anything else under /api/v1/ answers as problem+json, not as the HTML 404 page.
+    re_path(r"^.*$", api_not_found),
+]
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -21,7 +33,7 @@ urlpatterns = [
     path("disputes/", include("disputes.urls")),
     path("admin/", admin.site.urls),
     # Partner API (owner: API helper): the API, its schema and offline docs, the Developers page.
-    path("api/v1/", include("tradeassure.api.urls")),
+    path("api/v1/", include((api_v1_patterns, "api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/docs/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),

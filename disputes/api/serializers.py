@@ -16,7 +16,7 @@ from disputes.models import (
 )
 from disputes.services import OutcomeTerms
 from payments.models import Payment
-from tradeassure.money import AMOUNT_DECIMAL_PLACES, AMOUNT_MAX_DIGITS
+from tradeassure.core.money import AMOUNT_DECIMAL_PLACES, AMOUNT_MAX_DIGITS
 
 
 def _money(**kwargs) -> serializers.DecimalField:

@@ -38,8 +38,8 @@ from disputes.api.serializers import (
 from disputes.models import Dispute, DisputeStatus, DisputeType
 from orders.selectors import order_for_user
 from payments.api.serializers import PaymentSerializer
-from tradeassure.api.viewsets import ApiViewSet
-from tradeassure.errors import NotFound
+from tradeassure.core.errors import NotFound
+from tradeassure.platform.api.viewsets import ApiViewSet
 
 
 class DisputeFilter(django_filters.FilterSet):
@@ -144,7 +144,7 @@ class DisputeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
         try:
             order = order_for_user(user=request.user, pk=data["order_id"])
         except NotFound:
-            from tradeassure.errors import ValidationFailed
+            from tradeassure.core.errors import ValidationFailed
 
             raise ValidationFailed(
                 "No such order.", fields={"order_id": ["No such order."]}
@@ -257,7 +257,7 @@ class DisputeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
     )
     @action(detail=True, methods=["get"], url_path=r"evidence/(?P<evidence_id>\d+)")
     def evidence_download(self, request, pk=None, evidence_id=None):
-        from tradeassure.uploads import upload_response
+        from tradeassure.core.uploads import upload_response
 
         evidence = selectors.evidence_for_user(
             user=request.user, dispute_pk=self._dispute_id(), pk=int(evidence_id)

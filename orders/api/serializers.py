@@ -21,7 +21,7 @@ from orders.models import (
 )
 from orders.services import ContractTerms, LineItemTerms
 from payments.models import Payment
-from tradeassure.money import AMOUNT_DECIMAL_PLACES, AMOUNT_MAX_DIGITS
+from tradeassure.core.money import AMOUNT_DECIMAL_PLACES, AMOUNT_MAX_DIGITS
 
 
 def _money(**kwargs) -> serializers.DecimalField:

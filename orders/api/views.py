@@ -38,8 +38,8 @@ from orders.models import Coverage, Order, OrderStatus
 from payments.api.serializers import PaymentSerializer
 from payments.selectors import escrow_summary
 from suppliers.models import Supplier
-from tradeassure.api.viewsets import ApiViewSet
-from tradeassure.errors import NotFound
+from tradeassure.core.errors import NotFound
+from tradeassure.platform.api.viewsets import ApiViewSet
 
 _CREATE_EXAMPLE = OpenApiExample(
     "A protected order for 500 USB-C chargers",
@@ -203,7 +203,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet)
         data = self._input(OrderCreateInputSerializer, request)
         supplier = Supplier.objects.filter(pk=data["supplier_id"]).first()
         if supplier is None:
-            from tradeassure.errors import ValidationFailed
+            from tradeassure.core.errors import ValidationFailed
 
             raise ValidationFailed(
                 "No such supplier.", fields={"supplier_id": ["No such supplier."]}
@@ -428,7 +428,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet)
     )
     @action(detail=True, methods=["get"], url_path=r"documents/(?P<document_id>\d+)")
     def document(self, request, pk=None, document_id=None):
-        from tradeassure.uploads import upload_response
+        from tradeassure.core.uploads import upload_response
 
         document = selectors.shipment_document_for_user(
             user=request.user, order_pk=self._order_id(), pk=int(document_id)

@@ -3,7 +3,7 @@ from decimal import Decimal
 
 from django import template
 
-from tradeassure.money import format_money
+from tradeassure.core.money import format_money
 
 register = template.Library()
 

@@ -3,7 +3,7 @@
 from rest_framework import serializers
 
 from payments.models import Payment
-from tradeassure.money import AMOUNT_DECIMAL_PLACES, AMOUNT_MAX_DIGITS
+from tradeassure.core.money import AMOUNT_DECIMAL_PLACES, AMOUNT_MAX_DIGITS
 
 
 class PaymentSerializer(serializers.ModelSerializer):

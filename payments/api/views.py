@@ -16,7 +16,7 @@ from payments.api.serializers import (
     SandboxTransferInputSerializer,
 )
 from payments.models import Payment
-from tradeassure.api.viewsets import ReadOnlyApiViewSet
+from tradeassure.platform.api.viewsets import ReadOnlyApiViewSet
 
 
 def payments_for_payer(user) -> QuerySet[Payment]:

@@ -1,6 +1,6 @@
 from django import template
 
-from tradeassure.money import format_money
+from tradeassure.core.money import format_money
 
 register = template.Library()
 

@@ -7,7 +7,7 @@ from rest_framework.permissions import AllowAny
 from suppliers import selectors
 from suppliers.api.serializers import CategorySerializer, ProductSerializer, SupplierSerializer
 from suppliers.models import Category, Product, Supplier
-from tradeassure.api.viewsets import ReadOnlyApiViewSet
+from tradeassure.platform.api.viewsets import ReadOnlyApiViewSet
 
 
 class SupplierFilter(django_filters.FilterSet):

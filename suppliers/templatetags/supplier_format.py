@@ -2,7 +2,7 @@ from decimal import Decimal
 
 from django import template
 
-from tradeassure.money import format_money
+from tradeassure.core.money import format_money
 
 register = template.Library()
 

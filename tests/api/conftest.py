@@ -4,7 +4,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.models import ApiKey
-from tradeassure.api.services import api_key_create
+from tradeassure.platform.api.services import api_key_create
 
 
 @pytest.fixture(autouse=True)

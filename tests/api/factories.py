@@ -3,8 +3,8 @@
 import factory
 
 from tests.factories import BuyerFactory
-from tradeassure import clock
-from tradeassure.models import DomainEvent, Notification, WebhookEndpoint
+from tradeassure.core import clock
+from tradeassure.platform.models import DomainEvent, Notification, WebhookEndpoint
 
 
 class WebhookEndpointFactory(factory.django.DjangoModelFactory):
@@ -29,7 +29,7 @@ class NotificationFactory(factory.django.DjangoModelFactory):
 
 def make_event(*, topic="order.confirmed", audience=(), subject_id=1, payload=None) -> DomainEvent:
     """A domain event published the way services publish it (outbox row included)."""
-    from tradeassure.events import event_publish
+    from tradeassure.platform.events import event_publish
 
     return event_publish(
         topic=topic,

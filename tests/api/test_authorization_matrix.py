@@ -27,10 +27,10 @@ from tests.orders.factories import (
     with_time_past_deadline,
 )
 from tests.suppliers.factories import ProductFactory
-from tradeassure import clock
-from tradeassure.api.services import api_key_create
-from tradeassure.models import WebhookDelivery
-from tradeassure.outbox import outbox_dispatch_due
+from tradeassure.core import clock
+from tradeassure.platform.api.services import api_key_create
+from tradeassure.platform.models import WebhookDelivery
+from tradeassure.platform.outbox import outbox_dispatch_due
 
 pytestmark = pytest.mark.django_db
 S = OrderStatus

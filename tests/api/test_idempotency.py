@@ -9,10 +9,10 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from tests.factories import BuyerFactory
-from tradeassure import clock
-from tradeassure.api import services
-from tradeassure.api.services import api_key_create
-from tradeassure.models import IdempotencyRecord, WebhookEndpoint
+from tradeassure.core import clock
+from tradeassure.platform.api import services
+from tradeassure.platform.api.services import api_key_create
+from tradeassure.platform.models import IdempotencyRecord, WebhookEndpoint
 
 URL = "/api/v1/webhook-endpoints/"
 BODY = {"url": "https://hooks.example.com/a", "topics": ["order.*"]}
@@ -204,7 +204,7 @@ def test_simultaneous_first_requests_with_one_key_act_once():
 
 @pytest.mark.django_db
 def test_expired_records_are_purged_and_fresh_ones_kept():
-    from tradeassure.tasks import purge_idempotency_records
+    from tradeassure.platform.tasks import purge_idempotency_records
 
     client = _client(BuyerFactory())
     client.post(URL, BODY, format="json", HTTP_IDEMPOTENCY_KEY="old")

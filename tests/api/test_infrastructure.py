@@ -7,9 +7,9 @@ from rest_framework.test import APIClient
 from accounts.models import ApiKey
 from tests.api.factories import NotificationFactory, make_event
 from tests.factories import BuyerFactory, MediatorFactory, PartnerFactory, SupplierStaffFactory
-from tradeassure.api.services import api_key_create, api_key_revoke
-from tradeassure.api.throttling import ApiKeyRateThrottle, UserRateThrottle
-from tradeassure.models import Notification
+from tradeassure.platform.api.services import api_key_create, api_key_revoke
+from tradeassure.platform.api.throttling import ApiKeyRateThrottle, UserRateThrottle
+from tradeassure.platform.models import Notification
 
 pytestmark = pytest.mark.django_db
 
@@ -72,7 +72,7 @@ def test_revoked_key_stops_working_at_once():
 def test_another_organisation_cannot_revoke_a_key():
     buyer, other = BuyerFactory(), BuyerFactory()
     api_key, _ = api_key_create(actor=buyer, name="ERP")
-    from tradeassure.errors import NotFound
+    from tradeassure.core.errors import NotFound
 
     with pytest.raises(NotFound):
         api_key_revoke(actor=other, api_key_id=api_key.pk)
@@ -81,7 +81,7 @@ def test_another_organisation_cannot_revoke_a_key():
 
 
 def test_staff_cannot_create_keys():
-    from tradeassure.errors import NotAllowed
+    from tradeassure.core.errors import NotAllowed
 
     with pytest.raises(NotAllowed):
         api_key_create(actor=MediatorFactory(), name="x")
@@ -245,7 +245,7 @@ def test_every_api_view_handles_idempotency_keys():
     """No /api/v1/ view can skip the Idempotency-Key cycle: each derives from IdempotentMixin."""
     from django.urls import get_resolver
 
-    from tradeassure.api.idempotency import IdempotentMixin
+    from tradeassure.platform.api.idempotency import IdempotentMixin
 
     def walk(patterns, prefix=""):
         for pattern in patterns:

@@ -15,8 +15,8 @@ from tests.api.receiver import verify_signature
 from tests.factories import BuyerFactory
 from tests.orders.factories import PDF_BYTES, trade_assured_supplier
 from tests.suppliers.factories import supplier_staff_for
-from tradeassure import clock
-from tradeassure.api.services import api_key_create
+from tradeassure.core import clock
+from tradeassure.platform.api.services import api_key_create
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -188,7 +188,7 @@ def test_full_protected_order_over_http(live_server, receiver, settings):
     assert "order.dispute_resolved" in feed
     received = [json.loads(request.body)["topic"] for request in receiver.requests]
     assert received == feed
-    from tradeassure.models import WebhookEndpoint
+    from tradeassure.platform.models import WebhookEndpoint
 
     secret = WebhookEndpoint.objects.get(pk=endpoint["id"]).secret
     assert all(verify_signature(secret, r.headers, r.body) for r in receiver.requests)

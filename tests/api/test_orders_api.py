@@ -11,7 +11,7 @@ from tests.factories import BuyerFactory, SupplierStaffFactory
 from tests.orders.factories import PDF_BYTES, order_in, place_order, supplier_user_of
 from tests.orders.factories import trade_assured_supplier as assured_supplier
 from tests.suppliers.factories import supplier_staff_for
-from tradeassure import clock
+from tradeassure.core import clock
 
 pytestmark = pytest.mark.django_db
 S = OrderStatus

@@ -20,8 +20,8 @@ from schemathesis.checks import (
 from orders.models import OrderStatus
 from tests.api.factories import NotificationFactory, WebhookEndpointFactory, make_event
 from tests.orders.factories import order_in, supplier_user_of
-from tradeassure.api.services import api_key_create
-from tradeassure.api.throttling import (
+from tradeassure.platform.api.services import api_key_create
+from tradeassure.platform.api.throttling import (
     AnonymousRateThrottle,
     ApiKeyRateThrottle,
     UserRateThrottle,

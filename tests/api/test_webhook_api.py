@@ -10,10 +10,10 @@ from accounts.models import ApiKey
 from tests.api.factories import WebhookEndpointFactory, make_event
 from tests.api.receiver import verify_signature
 from tests.factories import BuyerFactory, MediatorFactory, SupplierStaffFactory
-from tradeassure import clock
-from tradeassure.models import WebhookDelivery, WebhookEndpoint
-from tradeassure.outbox import outbox_dispatch_due
-from tradeassure.webhooks import webhook_deliver_due
+from tradeassure.core import clock
+from tradeassure.platform.models import WebhookDelivery, WebhookEndpoint
+from tradeassure.platform.outbox import outbox_dispatch_due
+from tradeassure.platform.webhooks import webhook_deliver_due
 
 pytestmark = pytest.mark.django_db
 ENDPOINTS = "/api/v1/webhook-endpoints/"

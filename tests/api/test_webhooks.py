@@ -17,17 +17,17 @@ from django.db import connection
 from tests.api.factories import WebhookEndpointFactory, make_event
 from tests.api.receiver import verify_signature
 from tests.factories import BuyerFactory, SupplierStaffFactory
-from tradeassure import clock
-from tradeassure.models import OutboxMessage, WebhookAttempt, WebhookDelivery
-from tradeassure.outbox import outbox_dispatch_due
-from tradeassure.webhooks import LEASE, _claim_next_due, webhook_deliver_due
+from tradeassure.core import clock
+from tradeassure.platform.models import OutboxMessage, WebhookAttempt, WebhookDelivery
+from tradeassure.platform.outbox import outbox_dispatch_due
+from tradeassure.platform.webhooks import LEASE, _claim_next_due, webhook_deliver_due
 
 
 @pytest.fixture
 def no_broker_kicks(monkeypatch):
     """After commit nothing runs in-process: only the workers the test starts deliver."""
-    monkeypatch.setattr("tradeassure.events._kick_dispatcher", lambda: None)
-    monkeypatch.setattr("tradeassure.webhooks.kick_delivery", lambda: None)
+    monkeypatch.setattr("tradeassure.platform.events._kick_dispatcher", lambda: None)
+    monkeypatch.setattr("tradeassure.platform.webhooks.kick_delivery", lambda: None)
 
 
 def _publish_and_fan_out(**kwargs):
@@ -149,7 +149,7 @@ def test_only_subscribed_endpoints_of_the_audience_receive_the_event(receiver):
     WebhookEndpointFactory(organisation=outsider.organisation, url=receiver.url)
     # when an order event for the buyer is published and fanned out twice
     event = _publish_and_fan_out(topic="order.shipped", audience=[buyer.organisation])
-    from tradeassure.webhooks import webhook_fan_out
+    from tradeassure.platform.webhooks import webhook_fan_out
 
     webhook_fan_out({"event_id": event.pk})
     webhook_deliver_due()
@@ -240,7 +240,7 @@ def test_concurrent_workers_deliver_each_event_exactly_once(receiver, no_broker_
 WORKER_SCRIPT = """
 import django
 django.setup()
-from tradeassure.webhooks import webhook_deliver_due
+from tradeassure.platform.webhooks import webhook_deliver_due
 webhook_deliver_due()
 """
 

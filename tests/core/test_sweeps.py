@@ -6,9 +6,9 @@ import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import connection, transaction
 
-from tradeassure import clock
+from tradeassure.core import clock
 from tradeassure.core.sweeps import sweep_due
-from tradeassure.models import SystemAlert
+from tradeassure.platform.models import SystemAlert
 
 
 def _rows(count: int) -> list[int]:

@@ -5,8 +5,8 @@ from dataclasses import dataclass
 import pytest
 from django.db import models
 
+from tradeassure.core.errors import InvalidTransition, NotAllowed
 from tradeassure.core.transitions import Lifecycle, rows
-from tradeassure.errors import InvalidTransition, NotAllowed
 
 
 class Lamp(models.TextChoices):

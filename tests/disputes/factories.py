@@ -116,7 +116,7 @@ def listed_disputes(count: int, *, buyer: User, supplier=None) -> list[Dispute]:
     """Rows for list pages only (query counts): placed orders with a dispute row each. The
     workflows are tested through the services; a list page only reads."""
     from tests.orders.factories import place_order, trade_assured_supplier
-    from tradeassure import clock
+    from tradeassure.core import clock
 
     supplier = supplier or trade_assured_supplier()
     disputes = []

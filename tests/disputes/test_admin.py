@@ -18,7 +18,7 @@ from tests.disputes.factories import (
     under_review,
 )
 from tests.factories import BuyerFactory, MediatorFactory, VettingFactory
-from tradeassure import clock
+from tradeassure.core import clock
 
 S = DisputeStatus
 pytestmark = pytest.mark.django_db

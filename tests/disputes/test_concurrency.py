@@ -12,7 +12,7 @@ from payments.models import LedgerTransaction
 from payments.selectors import escrow_summary
 from tests.disputes.factories import parties_for, under_review
 from tests.factories import MediatorFactory
-from tradeassure.errors import DomainError
+from tradeassure.core.errors import DomainError
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -90,7 +90,7 @@ def test_inspection_fee_capture_racing_a_decision_never_deadlocks(repeat):
     from payments.providers.sandbox import event_body
     from payments.tasks import sandbox_deliver_event
     from tests.disputes.factories import inspector_for
-    from tradeassure.models import SystemAlert
+    from tradeassure.platform.models import SystemAlert
 
     # given an inspection whose fee payment the buyer has started (not yet captured)
     mediator = MediatorFactory()

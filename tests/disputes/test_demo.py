@@ -11,8 +11,8 @@ from disputes.models import Dispute, DisputeEvent, DisputeStatus, Inspection
 from disputes.selectors import mediation_queue, pickup_overdue
 from suppliers.models import SupplierOrderRecord
 from tests.orders.factories import trade_assured_supplier
-from tradeassure import clock
-from tradeassure.demo import seed_demo_users
+from tradeassure.core import clock
+from tradeassure.platform.demo import seed_demo_users
 
 pytestmark = pytest.mark.django_db
 

@@ -16,8 +16,8 @@ from payments.selectors import escrow_summary
 from tests.disputes.factories import open_dispute, parties_for
 from tests.orders.factories import shipping_documents
 from tests.orders.helpers import snapshot
-from tradeassure import clock
-from tradeassure.errors import InvalidTransition, ValidationFailed
+from tradeassure.core import clock
+from tradeassure.core.errors import InvalidTransition, ValidationFailed
 
 pytestmark = pytest.mark.django_db
 ORDER = OrderStatus

@@ -31,8 +31,8 @@ from tests.disputes.factories import (
     under_review,
 )
 from tests.factories import BuyerFactory, VettingFactory
-from tradeassure import clock
-from tradeassure.errors import Conflict, InvalidTransition, NotAllowed, ValidationFailed
+from tradeassure.core import clock
+from tradeassure.core.errors import Conflict, InvalidTransition, NotAllowed, ValidationFailed
 
 S = DisputeStatus
 pytestmark = pytest.mark.django_db
@@ -622,7 +622,7 @@ def test_unpaid_inspection_fee_returns_the_case_to_the_mediator(delivered, media
 def test_another_inspection_company_cannot_report(delivered, mediator):
     dispute, inspection, _inspector = _inspection(delivered, mediator)
     pay_inspection_fee(inspection, delivered.buyer)
-    from tradeassure.errors import NotFound
+    from tradeassure.core.errors import NotFound
 
     with pytest.raises(NotFound):
         services.inspection_report_submit(

@@ -25,8 +25,8 @@ from tests.disputes.factories import (
     under_review,
 )
 from tests.factories import BuyerFactory, SupplierStaffFactory
-from tradeassure import clock
-from tradeassure.errors import ValidationFailed
+from tradeassure.core import clock
+from tradeassure.core.errors import ValidationFailed
 
 S = DisputeStatus
 pytestmark = pytest.mark.django_db

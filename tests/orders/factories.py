@@ -12,7 +12,7 @@ from orders.models import Coverage, Order, OrderStatus, ShipmentDocument
 from payments.services import payment_card_submit
 from tests.factories import BuyerFactory
 from tests.suppliers.factories import TradeAssuredSupplierFactory, supplier_staff_for
-from tradeassure import clock
+from tradeassure.core import clock
 
 S = OrderStatus
 PDF_BYTES = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"

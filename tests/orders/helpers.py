@@ -7,8 +7,8 @@ from orders import services
 from orders.models import ContractVersion, Order, OrderEvent, OrderRating, Shipment
 from payments.selectors import escrow_summary
 from tests.orders.factories import shipping_documents
-from tradeassure import clock
-from tradeassure.models import DomainEvent, Notification
+from tradeassure.core import clock
+from tradeassure.platform.models import DomainEvent, Notification
 
 
 def _changed_terms(order: Order):

@@ -14,8 +14,8 @@ from payments.services import payment_card_submit
 from tests.factories import MediatorFactory
 from tests.orders.factories import order_in, pay, supplier_user_of
 from tests.orders.helpers import snapshot
-from tradeassure import clock
-from tradeassure.errors import Conflict, Unprocessable
+from tradeassure.core import clock
+from tradeassure.core.errors import Conflict, Unprocessable
 
 pytestmark = pytest.mark.django_db
 S = OrderStatus
@@ -189,7 +189,7 @@ def test_nothing_to_refund_in_full_after_a_pre_shipment_release():
 
 
 def test_paying_twice_opens_the_same_payment_and_only_the_buyer_pays():
-    from tradeassure.errors import NotAllowed
+    from tradeassure.core.errors import NotAllowed
 
     order = order_in(S.AWAITING_PAYMENT)
     first = services.order_payment_start(order=order, actor=order.buyer, method="card")

@@ -14,7 +14,7 @@ from payments.selectors import escrow_summary
 from tests.factories import PASSWORD, BuyerFactory, SupplierStaffFactory
 from tests.orders.factories import PDF_BYTES, order_in, place_order, supplier_user_of
 from tests.suppliers.factories import ProductFactory
-from tradeassure import clock
+from tradeassure.core import clock
 
 pytestmark = pytest.mark.django_db
 S = OrderStatus
@@ -416,7 +416,7 @@ def test_mediators_read_orders_in_the_admin_but_cannot_change_them(client, media
 
 def test_the_demo_data_covers_every_status_and_is_idempotent():
     from orders.demo import seed
-    from tradeassure.demo import seed_demo_users
+    from tradeassure.platform.demo import seed_demo_users
 
     users = seed_demo_users()
     from suppliers.demo import seed as seed_suppliers

@@ -15,8 +15,8 @@ from suppliers.models import Supplier
 from tests.factories import MediatorFactory
 from tests.orders.factories import order_in, place_order, supplier_user_of, trade_assured_supplier
 from tests.orders.helpers import snapshot
-from tradeassure import clock
-from tradeassure.errors import InvalidTransition, Unprocessable
+from tradeassure.core import clock
+from tradeassure.core.errors import InvalidTransition, Unprocessable
 
 pytestmark = pytest.mark.django_db
 S = OrderStatus

@@ -14,7 +14,7 @@ from orders.models import Coverage, Order, OrderEvent, OrderStatus
 from payments.models import LedgerTransaction
 from payments.selectors import escrow_summary
 from tests.orders.factories import order_in
-from tradeassure.models import SystemAlert
+from tradeassure.platform.models import SystemAlert
 
 S = OrderStatus
 
@@ -90,7 +90,7 @@ def test_each_sweep_acts_exactly_at_its_deadline_and_only_once(kind):
 
 @pytest.mark.django_db
 def test_the_shipment_sweep_flags_late_and_tells_both_parties():
-    from tradeassure.models import Notification
+    from tradeassure.platform.models import Notification
 
     order = order_in(S.READY_TO_SHIP)
     with time_machine.travel(order.shipment_due_at + timedelta(seconds=1), tick=False):

@@ -7,8 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from orders.services import ContractTerms, LineItemTerms, contract_totals
-from tradeassure import clock
-from tradeassure.money import MINOR_UNITS, round_money
+from tradeassure.core import clock
+from tradeassure.core.money import MINOR_UNITS, round_money
 
 quantities = st.decimals(min_value=Decimal("0.001"), max_value=Decimal("99999"), places=3)
 prices = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("99999"), places=2)

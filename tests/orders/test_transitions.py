@@ -24,9 +24,9 @@ from tests.orders.factories import (
     with_time_past_deadline,
 )
 from tests.orders.helpers import CALLS, snapshot
-from tradeassure import clock
-from tradeassure.errors import InvalidTransition, NotAllowed, Unprocessable, ValidationFailed
-from tradeassure.models import DomainEvent, Notification
+from tradeassure.core import clock
+from tradeassure.core.errors import InvalidTransition, NotAllowed, Unprocessable, ValidationFailed
+from tradeassure.platform.models import DomainEvent, Notification
 
 pytestmark = pytest.mark.django_db
 S = OrderStatus

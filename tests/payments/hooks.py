@@ -21,6 +21,6 @@ def refund_everything(*, payment) -> None:
 
 def refuse(*, payment) -> None:
     """A hook that breaks its contract (raises): the capture must roll back, to be retried."""
-    from tradeassure.errors import Conflict
+    from tradeassure.core.errors import Conflict
 
     raise Conflict("Not now.", code="hook_refused")

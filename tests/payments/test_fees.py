@@ -4,7 +4,7 @@ import pytest
 
 from payments import selectors, services
 from tests.payments.factories import EscrowFactory, pay_by_card
-from tradeassure.money import release_fee, round_money
+from tradeassure.core.money import release_fee, round_money
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from payments import selectors, services
 from payments.models import Account
 from payments.tasks import ledger_check
 from tests.payments.factories import EscrowFactory, pay_by_card
-from tradeassure.models import SystemAlert
+from tradeassure.platform.models import SystemAlert
 
 pytestmark = pytest.mark.django_db
 

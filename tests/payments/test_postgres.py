@@ -10,7 +10,7 @@ from django.db import DatabaseError, connection, transaction
 from payments import selectors, services
 from payments.models import Account, Entry, LedgerTransaction, Refund
 from tests.payments.factories import EscrowFactory, pay_by_card
-from tradeassure.errors import Conflict
+from tradeassure.core.errors import Conflict
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

@@ -14,8 +14,8 @@ from payments import selectors, services
 from payments.models import Account, Entry, LedgerTransaction, ProviderEvent
 from payments.providers.sandbox import SIGNATURE_HEADER, sign
 from tests.factories import BuyerFactory, OrganisationFactory
-from tradeassure.errors import Conflict
-from tradeassure.money import MINOR_UNITS, release_fee
+from tradeassure.core.errors import Conflict
+from tradeassure.core.money import MINOR_UNITS, release_fee
 
 pytestmark = pytest.mark.django_db
 

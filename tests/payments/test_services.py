@@ -21,8 +21,8 @@ from tests.payments.factories import (
     pay_by_card,
     payment_started,
 )
-from tradeassure.errors import Conflict, NotAllowed, NotFound, Unprocessable, ValidationFailed
-from tradeassure.models import DomainEvent
+from tradeassure.core.errors import Conflict, NotAllowed, NotFound, Unprocessable, ValidationFailed
+from tradeassure.platform.models import DomainEvent
 
 pytestmark = pytest.mark.django_db
 

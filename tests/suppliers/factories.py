@@ -17,7 +17,7 @@ from suppliers.models import (
     VerificationStatus,
 )
 from tests.factories import OrganisationFactory, SupplierStaffFactory
-from tradeassure import clock
+from tradeassure.core import clock
 
 
 class CategoryFactory(factory.django.DjangoModelFactory):

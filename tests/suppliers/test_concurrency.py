@@ -9,8 +9,8 @@ from django.db import connection, transaction
 from suppliers.models import SupplierOrderRecord
 from suppliers.services import supplier_assert_can_take_order, supplier_order_record_sync
 from tests.suppliers.factories import TradeAssuredSupplierFactory
-from tradeassure import clock
-from tradeassure.errors import Unprocessable
+from tradeassure.core import clock
+from tradeassure.core.errors import Unprocessable
 
 
 @pytest.mark.postgres

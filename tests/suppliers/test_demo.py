@@ -10,7 +10,7 @@ from suppliers.models import (
     TradeAssuranceApplication,
     VerificationDocument,
 )
-from tradeassure.demo import seed_demo_users
+from tradeassure.platform.demo import seed_demo_users
 
 pytestmark = pytest.mark.django_db
 

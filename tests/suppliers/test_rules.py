@@ -25,8 +25,8 @@ from tests.suppliers.factories import (
     SupplierFactory,
     TradeAssuredSupplierFactory,
 )
-from tradeassure import clock
-from tradeassure.errors import NotAllowed, Unprocessable, ValidationFailed
+from tradeassure.core import clock
+from tradeassure.core.errors import NotAllowed, Unprocessable, ValidationFailed
 
 pytestmark = pytest.mark.django_db
 

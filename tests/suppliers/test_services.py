@@ -25,8 +25,8 @@ from tests.suppliers.factories import (
     supplier_staff_for,
 )
 from tests.test_uploads import PDF, PNG
-from tradeassure import clock
-from tradeassure.errors import (
+from tradeassure.core import clock
+from tradeassure.core.errors import (
     Conflict,
     InvalidTransition,
     NotAllowed,
@@ -245,7 +245,7 @@ def test_a_record_cannot_move_to_another_supplier():
 
 
 def test_vetting_staff_are_told_about_new_work():
-    from tradeassure.models import Notification
+    from tradeassure.platform.models import Notification
 
     vetting = VettingFactory()
     supplier = EligibleSupplierFactory(verification_status=VerificationStatus.NOT_SUBMITTED)

@@ -1,0 +1,1 @@
+"""The kernel every app may use: it imports no project app and is not a Django app itself."""

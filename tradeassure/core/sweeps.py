@@ -19,7 +19,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.db import transaction
 from django.db.models import QuerySet
 
-from tradeassure import clock
+from tradeassure.core import clock
 
 logger = logging.getLogger(__name__)
 

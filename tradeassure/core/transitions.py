@@ -15,8 +15,8 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from django.db import models
 
-from tradeassure import clock
-from tradeassure.errors import InvalidTransition, NotAllowed
+from tradeassure.core import clock
+from tradeassure.core.errors import InvalidTransition, NotAllowed
 
 
 class Subject(Protocol):

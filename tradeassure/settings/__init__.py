@@ -41,7 +41,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "django_htmx",
-    "tradeassure",
+    "tradeassure.platform",  # app label "tradeassure"
     "accounts",
     "payments",
     "suppliers",
@@ -74,7 +74,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "tradeassure.context_processors.navigation",
+                "tradeassure.platform.context_processors.navigation",
             ],
         },
     },
@@ -173,7 +173,7 @@ CELERY_TIMEZONE = TIME_ZONE
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # First, so an anonymous request gets 401 with WWW-Authenticate rather than 403.
-        "tradeassure.api.authentication.ApiKeyAuthentication",
+        "tradeassure.platform.api.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -181,22 +181,22 @@ REST_FRAMEWORK = {
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_PAGINATION_CLASS": "tradeassure.api.pagination.CursorPagination",
+    "DEFAULT_PAGINATION_CLASS": "tradeassure.platform.api.pagination.CursorPagination",
     "PAGE_SIZE": 25,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_THROTTLE_CLASSES": [
-        "tradeassure.api.throttling.ApiKeyRateThrottle",
-        "tradeassure.api.throttling.UserRateThrottle",
-        "tradeassure.api.throttling.AnonymousRateThrottle",
+        "tradeassure.platform.api.throttling.ApiKeyRateThrottle",
+        "tradeassure.platform.api.throttling.UserRateThrottle",
+        "tradeassure.platform.api.throttling.AnonymousRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "api_key": env.str("API_THROTTLE_PER_KEY", default="600/min"),
         "user": env.str("API_THROTTLE_PER_USER", default="1200/min"),
         "anon": env.str("API_THROTTLE_ANONYMOUS", default="120/min"),
     },
-    "DEFAULT_SCHEMA_CLASS": "tradeassure.api.schema.ProblemAutoSchema",
-    "EXCEPTION_HANDLER": "tradeassure.errors.problem_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "tradeassure.platform.api.schema.ProblemAutoSchema",
+    "EXCEPTION_HANDLER": "tradeassure.platform.api.errors.problem_exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "COERCE_DECIMAL_TO_STRING": True,
 }
@@ -219,7 +219,7 @@ SPECTACULAR_SETTINGS = {
     # Several models have a `status`; give each choice set a stable, readable schema name.
     "ENUM_NAME_OVERRIDES": {
         "PaymentStatusEnum": "payments.models.Payment.Status",
-        "WebhookDeliveryStatusEnum": "tradeassure.models.WebhookDelivery.Status",
+        "WebhookDeliveryStatusEnum": "tradeassure.platform.models.WebhookDelivery.Status",
         "OrderStatusEnum": "orders.models.OrderStatus",
         "PartyEnum": "orders.models.Party",
         "PaymentMethodEnum": "payments.models.Payment.Method",
@@ -231,7 +231,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums"],
 }
 # Partner webhooks: deliveries are fanned out from every domain event through the outbox.
-OUTBOX_HANDLERS = {"webhook": "tradeassure.webhooks.webhook_fan_out"}
+OUTBOX_HANDLERS = {"webhook": "tradeassure.platform.webhooks.webhook_fan_out"}
 OUTBOX_EVENT_CHANNELS = ["webhook"]
 # The embedded profile lets webhooks reach localhost and plain http; production refuses both.
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", default=DEBUG)

@@ -7,7 +7,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from tradeassure.celery import app as celery_app
-from tradeassure.models import Heartbeat
+from tradeassure.platform.models import Heartbeat
 
 
 def _database_ok() -> tuple[bool, str]:

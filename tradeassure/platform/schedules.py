@@ -4,11 +4,7 @@ from typing import Any
 
 from django.apps import apps
 
-
-def is_last_migrated_app(sender: Any) -> bool:
-    """post_migrate fires once per app with models; act once, after every app's permissions exist."""
-    with_models = [config for config in apps.get_app_configs() if config.models_module is not None]
-    return sender is None or sender is with_models[-1]
+from tradeassure.core.app_hooks import is_last_migrated_app
 
 
 def declared_periodic_tasks() -> list:

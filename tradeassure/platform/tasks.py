@@ -1,10 +1,10 @@
 from celery import shared_task
 from django.conf import settings
 
-from tradeassure import clock
-from tradeassure.models import Heartbeat
-from tradeassure.outbox import outbox_dispatch_due
-from tradeassure.webhooks import webhook_deliver_due
+from tradeassure.core import clock
+from tradeassure.platform.models import Heartbeat
+from tradeassure.platform.outbox import outbox_dispatch_due
+from tradeassure.platform.webhooks import webhook_deliver_due
 
 
 @shared_task(name="tradeassure.dispatch_outbox", acks_late=True)
@@ -24,6 +24,6 @@ def deliver_webhooks() -> int:
 
 @shared_task(name="tradeassure.purge_idempotency_records", acks_late=True)
 def purge_idempotency_records() -> int:
-    from tradeassure.api.idempotency import idempotency_purge_expired
+    from tradeassure.platform.api.idempotency import idempotency_purge_expired
 
     return idempotency_purge_expired()

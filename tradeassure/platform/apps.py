@@ -1,22 +1,22 @@
-from dataclasses import dataclass
-
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
-
-@dataclass(frozen=True)
-class PeriodicTask:
-    """A beat schedule an app declares on its AppConfig (`periodic_tasks`); synced after migrate."""
-
-    name: str
-    task: str
-    every_seconds: int | None = None
-    crontab: str | None = None  # "minute hour day_of_month month_of_year day_of_week"
+from tradeassure.core.app_hooks import NavLink, PeriodicTask
 
 
-class TradeAssureConfig(AppConfig):
-    name = "tradeassure"
+class PlatformConfig(AppConfig):
+    """Events, notifications, outbox, webhooks and the API's shared parts, for every app."""
+
+    name = "tradeassure.platform"
+    # The label it had when it was the project package itself: tables, migration history,
+    # content types and permissions stay "tradeassure_*" / "tradeassure.*".
+    label = "tradeassure"
     verbose_name = "Platform"
+    # Navigation bar links (label, url name, roles, position across apps).
+    navigation = [
+        NavLink("Developers", "developers", frozenset({"buyer", "supplier_staff", "partner"}), 70),
+        NavLink("Admin", "admin:index", frozenset({"mediator", "vetting"}), 80),
+    ]
     periodic_tasks = [
         PeriodicTask("outbox: dispatch due messages", "tradeassure.dispatch_outbox", 30),
         PeriodicTask("health: worker heartbeat", "tradeassure.record_heartbeat", 60),
@@ -27,7 +27,7 @@ class TradeAssureConfig(AppConfig):
     ]
 
     def ready(self) -> None:
-        from tradeassure.schedules import sync_periodic_tasks
+        from tradeassure.platform.schedules import sync_periodic_tasks
 
         # Schedules live in code and are written to django-celery-beat's tables after every
         # migrate, so nobody creates them by hand and a deploy keeps them current.

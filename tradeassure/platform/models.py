@@ -4,27 +4,6 @@ from django.conf import settings
 from django.db import models
 
 
-class TransitionEvent(models.Model):
-    """One row per state transition of an aggregate (an order, a dispute): its timeline.
-
-    Written by the service that makes the transition, in the same transaction; append-only.
-    Subclasses add the foreign key to their aggregate and the `actor_party` choices.
-    """
-
-    action = models.CharField(max_length=40)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    from_status = models.CharField(max_length=30, blank=True)
-    to_status = models.CharField(max_length=30)
-    note = models.TextField(blank=True)
-    data = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField()
-
-    class Meta:
-        abstract = True
-
-
 class DomainEvent(models.Model):
     """An append-only record of something that happened, written in the transaction that did it.
 

@@ -3,8 +3,8 @@ from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from tradeassure import clock
-from tradeassure.selectors import notifications_for
+from tradeassure.core import clock
+from tradeassure.platform.selectors import notifications_for
 
 
 def home(request):

@@ -21,7 +21,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         except UnicodeDecodeError as exc:
             raise exceptions.AuthenticationFailed("The API key is not valid.") from exc
         # Imported here: DRF imports this module while rest_framework.views is half-loaded.
-        from tradeassure.api.services import api_key_authenticate
+        from tradeassure.platform.api.services import api_key_authenticate
 
         api_key = api_key_authenticate(raw_key=raw_key)
         if api_key is None:

@@ -1,69 +1,19 @@
-"""Domain errors and the one place that turns them into RFC 9457 problem+json responses.
+"""RFC 9457 problem+json for the API: DRF's exception handler and unknown paths under /api/v1/.
 
-Services raise these; views show them as form errors or messages; the API's exception handler
-maps each to its HTTP status with a stable `code`.
+The one place that turns domain errors (`tradeassure.core.errors`) and DRF's own exceptions
+into problem+json responses with a stable `code`.
 """
 
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-
-class DomainError(Exception):
-    """A rule of the product refused an action. Nothing was changed."""
-
-    status = 400
-    code = "domain_error"
-    title = "The request breaks a rule of the product."
-
-    def __init__(self, message: str, *, code: str | None = None, fields: dict | None = None):
-        super().__init__(message)
-        self.message = message
-        if code:
-            self.code = code
-        self.fields = fields or {}
-
-
-class ValidationFailed(DomainError):
-    status = 400
-    code = "validation_failed"
-    title = "Some input is not valid."
-
-
-class NotAllowed(DomainError):
-    status = 403
-    code = "not_allowed"
-    title = "You may not do this."
-
-
-class NotFound(DomainError):
-    status = 404
-    code = "not_found"
-    title = "Not found."
-
-
-class InvalidTransition(DomainError):
-    status = 409
-    code = "invalid_transition"
-    title = "This action is not possible in the current state."
-
-
-class Conflict(DomainError):
-    status = 409
-    code = "conflict"
-    title = "The request conflicts with the current state."
-
-
-class Unprocessable(DomainError):
-    status = 422
-    code = "unprocessable"
-    title = "The request cannot be processed."
-
+from tradeassure.core.errors import DomainError
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
@@ -186,3 +136,13 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
     response.data = body
     response.content_type = PROBLEM_CONTENT_TYPE
     return response
+
+
+def api_not_found(request, *args, **kwargs) -> JsonResponse:
+    detail = "No API resource at this path. See /api/docs/."
+    if not request.path.endswith("/"):
+        detail = "No API resource at this path: API paths end with a slash. See /api/docs/."
+    body = problem(
+        status=404, code="not_found", title="Not found.", detail=detail, instance=request.path
+    )
+    return JsonResponse(body, status=404, content_type=PROBLEM_CONTENT_TYPE)

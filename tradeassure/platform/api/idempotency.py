@@ -22,15 +22,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.models import ApiKey
-from tradeassure import clock
-from tradeassure.errors import (
-    PROBLEM_CONTENT_TYPE,
-    Conflict,
-    Unprocessable,
-    ValidationFailed,
-    problem,
-)
-from tradeassure.models import IdempotencyRecord
+from tradeassure.core import clock
+from tradeassure.core.errors import Conflict, Unprocessable, ValidationFailed
+from tradeassure.platform.api.errors import PROBLEM_CONTENT_TYPE, problem
+from tradeassure.platform.models import IdempotencyRecord
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 from django.db.models import QuerySet
 
 from accounts.models import ApiKey, User
-from tradeassure.models import (
+from tradeassure.platform.models import (
     DomainEvent,
     Notification,
     WebhookAttempt,

@@ -6,7 +6,7 @@ def navigation(request) -> dict:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"nav_links": [], "unread_notifications": 0}
-    from tradeassure.selectors import navigation_links_for, unread_notification_count
+    from tradeassure.platform.selectors import navigation_links_for, unread_notification_count
 
     return {
         "nav_links": navigation_links_for(user),

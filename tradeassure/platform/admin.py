@@ -1,6 +1,16 @@
 from django.contrib import admin
 
-from tradeassure.models import DomainEvent, Heartbeat, Notification, OutboxMessage, SystemAlert
+from accounts.models import ApiKey
+from tradeassure.platform.models import (
+    DomainEvent,
+    Heartbeat,
+    Notification,
+    OutboxMessage,
+    SystemAlert,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 
 class ReadOnlyAdminMixin:
@@ -60,7 +70,7 @@ class SystemAlertAdmin(admin.ModelAdmin):
 
     @admin.action(description="Mark selected alerts resolved")
     def mark_resolved(self, request, queryset):
-        from tradeassure import clock
+        from tradeassure.core import clock
 
         queryset.filter(resolved_at__isnull=True).update(resolved_at=clock.now())
 
@@ -68,12 +78,50 @@ class SystemAlertAdmin(admin.ModelAdmin):
 admin.site.register(Heartbeat, ReadOnlyAdmin)
 
 
-# --- Partner API: webhooks (owner: API helper) --------------------------------------------------
-from tradeassure.models import (  # noqa: E402
-    WebhookAttempt,
-    WebhookDelivery,
-    WebhookEndpoint,
-)
+# --- Partner API: keys and webhooks (owner: API helper) -----------------------------------------
+# ApiKey is an accounts model; its admin lives here because revoking goes through the platform's
+# API key service, and accounts (the lower layer) may not import the platform.
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Staff see keys and can revoke them; the secret itself exists nowhere to show."""
+
+    list_display = [
+        "name",
+        "prefix",
+        "organisation",
+        "user",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    list_filter = ["revoked_at"]
+    list_select_related = ["organisation", "user"]
+    search_fields = ["prefix", "name", "organisation__name", "user__email"]
+    exclude = ["hashed_secret"]
+    readonly_fields = [
+        "organisation",
+        "user",
+        "name",
+        "prefix",
+        "created_at",
+        "created_by",
+        "last_used_at",
+        "revoked_at",
+        "revoked_by",
+    ]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Revoke selected keys")
+    def revoke(self, request, queryset):
+        from tradeassure.platform.api.services import api_key_revoke
+
+        ids = list(queryset.filter(revoked_at__isnull=True).values_list("id", flat=True))
+        for api_key_id in ids:
+            api_key_revoke(actor=request.user, api_key_id=api_key_id)
+        self.message_user(request, f"{len(ids)} keys revoked.")
 
 
 @admin.register(WebhookEndpoint)
@@ -128,8 +176,8 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Deliver selected again now (fresh 3-day window)")
     def redeliver_now(self, request, queryset):
-        from tradeassure.api.services import webhook_redeliver
-        from tradeassure.errors import DomainError
+        from tradeassure.core.errors import DomainError
+        from tradeassure.platform.api.services import webhook_redeliver
 
         queued = 0
         for delivery_id in queryset.values_list("id", flat=True):

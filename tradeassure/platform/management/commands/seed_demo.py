@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils.module_loading import import_string
 
-from tradeassure.demo import DEMO_PASSWORD, seed_demo_users
+from tradeassure.platform.demo import DEMO_PASSWORD, seed_demo_users
 
 
 class Command(BaseCommand):

@@ -10,7 +10,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter
 from rest_framework import serializers
 
-from tradeassure.errors import PROBLEM_CONTENT_TYPE
+from tradeassure.platform.api.errors import PROBLEM_CONTENT_TYPE
 
 
 class ProblemSerializer(serializers.Serializer):
@@ -94,7 +94,7 @@ class ProblemAutoSchema(AutoSchema):
 
 
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
-    target_class = "tradeassure.api.authentication.ApiKeyAuthentication"
+    target_class = "tradeassure.platform.api.authentication.ApiKeyAuthentication"
     name = "ApiKey"
 
     def get_security_definition(self, auto_schema):

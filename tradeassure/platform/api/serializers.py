@@ -3,7 +3,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from tradeassure.models import (
+from tradeassure.platform.models import (
     DomainEvent,
     Notification,
     WebhookAttempt,

@@ -27,7 +27,7 @@ from django.core.files import File
 from django.core.files.storage import FileSystemStorage
 from django.http import FileResponse, Http404
 
-from tradeassure.errors import ValidationFailed
+from tradeassure.core.errors import ValidationFailed
 
 # Kinds a caller may allow, as `filetype` names them, with the extensions a name may carry.
 KIND_EXTENSIONS: dict[str, tuple[str, ...]] = {

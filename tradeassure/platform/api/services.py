@@ -14,10 +14,15 @@ from django.db import transaction
 from django.db.models import Q
 
 from accounts.models import ApiKey, User
-from tradeassure import clock
-from tradeassure.errors import Conflict, NotAllowed, NotFound, ValidationFailed
-from tradeassure.models import Notification, WebhookDelivery, WebhookEndpoint
-from tradeassure.webhooks import GIVE_UP_AFTER, TEST_TOPIC, WebhookUrlRefused, kick_delivery
+from tradeassure.core import clock
+from tradeassure.core.errors import Conflict, NotAllowed, NotFound, ValidationFailed
+from tradeassure.platform.models import Notification, WebhookDelivery, WebhookEndpoint
+from tradeassure.platform.webhooks import (
+    GIVE_UP_AFTER,
+    TEST_TOPIC,
+    WebhookUrlRefused,
+    kick_delivery,
+)
 
 API_KEY_PREFIX = "ta_"
 # Roles whose organisation integrates through the API (staff work in the admin).
@@ -137,7 +142,7 @@ def _clean_topics(topics) -> list[str]:
 
 
 def _clean_url(url: str) -> str:
-    from tradeassure.webhooks import check_url_allowed
+    from tradeassure.platform.webhooks import check_url_allowed
 
     url = (url or "").strip()
     try:

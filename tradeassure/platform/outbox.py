@@ -9,8 +9,8 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils.module_loading import import_string
 
-from tradeassure import clock
-from tradeassure.models import OutboxMessage, SystemAlert
+from tradeassure.core import clock
+from tradeassure.platform.models import OutboxMessage, SystemAlert
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ def send_email(payload: dict) -> None:
 
 def handler_for(channel: str) -> Callable[[dict], None]:
     handlers = {
-        "email": "tradeassure.outbox.send_email",
+        "email": "tradeassure.platform.outbox.send_email",
         **getattr(settings, "OUTBOX_HANDLERS", {}),
     }
     return import_string(handlers[channel])

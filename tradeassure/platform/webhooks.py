@@ -26,9 +26,14 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 
-from tradeassure import clock
-from tradeassure.models import DomainEvent, WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from tradeassure.outbox import retry_delay
+from tradeassure.core import clock
+from tradeassure.platform.models import (
+    DomainEvent,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from tradeassure.platform.outbox import retry_delay
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +126,7 @@ def webhook_fan_out(payload: dict[str, Any]) -> None:
 
 
 def kick_delivery() -> None:
-    from tradeassure.tasks import deliver_webhooks
+    from tradeassure.platform.tasks import deliver_webhooks
 
     try:
         deliver_webhooks.delay()

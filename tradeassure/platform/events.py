@@ -7,8 +7,8 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from tradeassure import clock
-from tradeassure.models import DomainEvent, Notification, OutboxMessage
+from tradeassure.core import clock
+from tradeassure.platform.models import DomainEvent, Notification, OutboxMessage
 
 OUTBOX_GIVE_UP_AFTER = timedelta(days=3)
 
@@ -52,7 +52,7 @@ def outbox_enqueue(*, channel: str, payload: dict[str, Any]) -> OutboxMessage:
 
 
 def _kick_dispatcher() -> None:
-    from tradeassure.tasks import dispatch_outbox
+    from tradeassure.platform.tasks import dispatch_outbox
 
     try:
         dispatch_outbox.delay()

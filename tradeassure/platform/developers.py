@@ -9,9 +9,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
-from tradeassure.api import selectors, services
-from tradeassure.errors import DomainError
-from tradeassure.models import WebhookAttempt
+from tradeassure.core.errors import DomainError
+from tradeassure.platform.api import selectors, services
+from tradeassure.platform.models import WebhookAttempt
 
 SHOWN_ONCE_SESSION_KEY = "developers_shown_once"
 

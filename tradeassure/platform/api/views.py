@@ -7,9 +7,9 @@ from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from tradeassure.api import selectors, services
-from tradeassure.api.pagination import AscendingCursorPagination
-from tradeassure.api.serializers import (
+from tradeassure.platform.api import selectors, services
+from tradeassure.platform.api.pagination import AscendingCursorPagination
+from tradeassure.platform.api.serializers import (
     EventSerializer,
     MarkedReadSerializer,
     NotificationSerializer,
@@ -20,8 +20,8 @@ from tradeassure.api.serializers import (
     WebhookEndpointUpdateSerializer,
     WebhookEndpointWithSecretSerializer,
 )
-from tradeassure.api.viewsets import ApiViewSet, ReadOnlyApiViewSet
-from tradeassure.models import (
+from tradeassure.platform.api.viewsets import ApiViewSet, ReadOnlyApiViewSet
+from tradeassure.platform.models import (
     DomainEvent,
     Notification,
     WebhookAttempt,
@@ -107,7 +107,7 @@ class NotificationViewSet(ReadOnlyApiViewSet):
 
     @staticmethod
     def _pk(pk) -> int:
-        from tradeassure.errors import NotFound
+        from tradeassure.core.errors import NotFound
 
         try:
             return int(pk)

@@ -2,7 +2,7 @@
 
 from rest_framework import mixins, views, viewsets
 
-from tradeassure.api.idempotency import IdempotentMixin
+from tradeassure.platform.api.idempotency import IdempotentMixin
 
 
 class ApiView(IdempotentMixin, views.APIView):
