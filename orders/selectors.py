@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
@@ -17,6 +18,7 @@ from orders.models import (
     ShipmentDocument,
 )
 from orders.transitions import Transition, available_actions
+from payments.selectors import escrow_summary
 from tradeassure.core import clock
 from tradeassure.core.errors import NotFound
 
@@ -180,6 +182,73 @@ def order_party(*, order: Order, user) -> str | None:
 def order_actions(*, order: Order, user) -> list[Transition]:
     """The actions this user may take on this order now (from the transition map)."""
     return available_actions(order, order_party(order=order, user=user))
+
+
+# --- the order detail (API) ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrderMoney:
+    """The order's escrow from the ledger, in the order's currency until an escrow is open."""
+
+    currency: str
+    frozen: bool
+    captured: Decimal
+    held: Decimal
+    released: Decimal
+    fees: Decimal
+    refunded: Decimal
+    supplier_net: Decimal
+
+
+@dataclass(frozen=True)
+class PaymentDue:
+    purpose: str
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class OrderDetail:
+    """One order as one user sees it in full: the order plus what is computed for that user,
+    kept beside the model instance instead of set on it."""
+
+    order: Order
+    your_party: str | None
+    contract: ContractVersion | None  # the version in force, taken from the prefetched versions
+    actions: tuple[Transition, ...]
+    money: OrderMoney
+    payment_due: PaymentDue | None
+
+
+def order_detail_for_user(*, user, pk: int) -> OrderDetail:
+    """The order detail for this user, or NotFound for anyone who may not see the order."""
+    from orders.services import order_payment_due  # lazily, as order_party does
+
+    order = order_for_user(user=user, pk=pk)
+    party = order_party(order=order, user=user)
+    summary = escrow_summary(escrow_reference=order.escrow_reference)
+    due = order_payment_due(order)
+    return OrderDetail(
+        order=order,
+        your_party=party,
+        # The prefetched version already has its items: no query for the contract's lines.
+        contract=next(
+            (version for version in order.versions.all() if version.pk == order.current_version_id),
+            None,
+        ),
+        actions=tuple(available_actions(order, party)),
+        money=OrderMoney(
+            currency=summary.currency or order.currency,
+            frozen=summary.frozen,
+            captured=summary.captured,
+            held=summary.held,
+            released=summary.released,
+            fees=summary.fees,
+            refunded=summary.refunded,
+            supplier_net=summary.supplier_net,
+        ),
+        payment_due=PaymentDue(purpose=due[0], amount=due[1]) if due else None,
+    )
 
 
 # --- contract versions and their differences -------------------------------------------------

@@ -19,6 +19,7 @@ from orders.models import (
     ShipmentDocument,
     ShippingMethod,
 )
+from orders.selectors import OrderDetail
 from orders.services import ContractTerms, LineItemTerms
 from payments.models import Payment
 from tradeassure.core.money import AMOUNT_DECIMAL_PLACES, AMOUNT_MAX_DIGITS
@@ -307,10 +308,14 @@ class OrderSerializer(serializers.ModelSerializer):
 class OrderDetailSerializer(OrderSerializer):
     """One order with its contract, history, shipment, money and what the caller may do next."""
 
+    # Serializes an `orders.selectors.OrderDetail`: the order's own fields are read through
+    # `detail.order`, the facts computed for the caller from the detail itself. (Comment, not
+    # docstring: the docstring is the schema's description.)
+
     your_party = serializers.CharField(allow_null=True, help_text="buyer, supplier or null.")
-    contract = ContractVersionSerializer(source="current_version", allow_null=True)
-    versions = ContractVersionSerializer(many=True)
-    timeline = OrderEventSerializer(source="events", many=True)
+    contract = ContractVersionSerializer(allow_null=True)
+    versions = ContractVersionSerializer(source="order.versions", many=True)
+    timeline = OrderEventSerializer(source="order.events", many=True)
     shipment = serializers.SerializerMethodField()
     rating = serializers.SerializerMethodField()
     money = MoneySerializer()
@@ -332,17 +337,25 @@ class OrderDetailSerializer(OrderSerializer):
         ]
         read_only_fields = fields
 
+    def get_fields(self) -> dict[str, serializers.Field]:
+        """OrderSerializer's fields, pointed at `detail.order` (before binding sets source_attrs)."""
+        fields = super().get_fields()
+        for name in OrderSerializer.Meta.fields:
+            field = fields[name]
+            field.source = "order" if field.source == "*" else f"order.{field.source or name}"
+        return fields
+
     @extend_schema_field(ShipmentSerializer(allow_null=True))
-    def get_shipment(self, order: Order) -> dict | None:
-        shipment = order.shipment  # the one in force (the latest, after a replacement)
+    def get_shipment(self, detail: OrderDetail) -> dict | None:
+        shipment = detail.order.shipment  # the one in force (the latest, after a replacement)
         if shipment is None:
             return None
         return ShipmentSerializer(shipment).data
 
     @extend_schema_field(RatingSerializer(allow_null=True))
-    def get_rating(self, order: Order) -> dict | None:
+    def get_rating(self, detail: OrderDetail) -> dict | None:
         try:
-            rating = order.rating
+            rating = detail.order.rating
         except OrderRating.DoesNotExist:
             return None
         return RatingSerializer(rating).data

@@ -36,7 +36,6 @@ from orders.api.serializers import (
 )
 from orders.models import Coverage, Order, OrderStatus
 from payments.api.serializers import PaymentSerializer
-from payments.selectors import escrow_summary
 from suppliers.models import Supplier
 from tradeassure.core.errors import NotFound
 from tradeassure.platform.api.viewsets import ApiViewSet
@@ -155,28 +154,10 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet)
         return selectors.order_for_user(user=self.request.user, pk=self._order_id())
 
     def _detail(self, order_id: int | None = None) -> dict:
-        order = selectors.order_for_user(
+        detail = selectors.order_detail_for_user(
             user=self.request.user, pk=order_id if order_id is not None else self._order_id()
         )
-        order.your_party = selectors.order_party(order=order, user=self.request.user)
-        order.actions = [
-            {"action": row.action, "label": row.label}
-            for row in selectors.order_actions(order=order, user=self.request.user)
-        ]
-        summary = escrow_summary(escrow_reference=order.escrow_reference)
-        order.money = {
-            "currency": summary.currency or order.currency,
-            "frozen": summary.frozen,
-            "captured": summary.captured,
-            "held": summary.held,
-            "released": summary.released,
-            "fees": summary.fees,
-            "refunded": summary.refunded,
-            "supplier_net": summary.supplier_net,
-        }
-        due = services.order_payment_due(order)
-        order.payment_due = {"purpose": due[0], "amount": due[1]} if due else None
-        return OrderDetailSerializer(order, context=self.get_serializer_context()).data
+        return OrderDetailSerializer(detail, context=self.get_serializer_context()).data
 
     def retrieve(self, request, *args, **kwargs):
         data = self._detail()

@@ -302,3 +302,21 @@ def test_order_list_runs_a_constant_number_of_queries(
     with django_assert_max_num_queries(4):
         response = client.get(ORDERS)
     assert len(response.json()["results"]) == rows
+
+
+@pytest.mark.parametrize("status", [S.PENDING_CONFIRMATION, S.COMPLETED])
+def test_order_detail_runs_a_bounded_number_of_queries(
+    status, api_client_for, django_assert_max_num_queries
+):
+    from orders import services
+
+    # Completed: escrow sums, a shipment with documents and a rating all in the answer. The
+    # count includes the API key's first-use touch (`last_used_at`).
+    order = order_in(status)
+    if status == S.COMPLETED:
+        services.order_rate(order=order, actor=order.buyer, score=5)
+    client = api_client_for(order.buyer)
+    with django_assert_max_num_queries(11):
+        response = client.get(f"{ORDERS}{order.pk}/")
+    assert response.status_code == 200
+    assert response.json()["status"] == status
