@@ -1,8 +1,9 @@
 """Every write to a dispute: filing, negotiation, escalation, mediation, inspection, the outcome.
 
 One module per stage of the lifecycle (`filing`, `negotiation`, `escalation`, `mediation`,
-`inspection`, `outcome`) on one private engine (`_engine`); this package re-exports every public
-name, so `from disputes.services import x` and `disputes.services.x` keep working.
+`inspection`, `outcome`) on one private engine (`_engine`); the remedies as values live in `disputes.terms`. This package
+re-exports every public name, so `from disputes.services import x` and `disputes.services.x`
+keep working.
 
 Each service: locks the dispute row (`select_for_update(no_key=True)`, so rows that merely point
 at it, e.g. a capture hook writing a timeline event, are not blocked) and, when it touches the order or its
@@ -17,7 +18,7 @@ Money and the order move only through `orders.services` (the disputes hand-off) 
 moves money twice. `dispute_outcome_execute` is the ONE place an outcome is carried out.
 """
 
-from disputes.services._engine import EVIDENCE_FOLDER, QUALITY_TYPES, SHIPPED_STATUSES, party_of
+from disputes.services._engine import EVIDENCE_FOLDER, QUALITY_TYPES, party_of
 from disputes.services.escalation import (
     dispute_auto_escalate,
     dispute_escalate,
@@ -47,11 +48,11 @@ from disputes.services.negotiation import (
     dispute_propose,
     dispute_reject,
 )
-from disputes.services.outcome import (
+from disputes.services.outcome import dispute_decide, dispute_outcome_execute
+from disputes.terms import (
+    SHIPPED_STATUSES,
     OutcomeTerms,
     describe_terms,
-    dispute_decide,
-    dispute_outcome_execute,
     outcome_preview,
     outcome_terms_check,
 )

@@ -40,7 +40,6 @@ P = DisputeParty
 OS = OrderStatus
 
 
-SHIPPED_STATUSES = (OS.SHIPPED, OS.DELIVERED)
 QUALITY_TYPES = (DisputeType.QUALITY, DisputeType.QUANTITY_SHORT, DisputeType.DAMAGED)
 EVIDENCE_FOLDER = "disputes/evidence"
 

@@ -21,7 +21,7 @@ from disputes.services._engine import (
     _when,
 )
 from disputes.services.negotiation import _proposal_create
-from disputes.services.outcome import OutcomeTerms, describe_terms, outcome_terms_check
+from disputes.terms import OutcomeTerms, describe_terms, outcome_terms_check
 from disputes.transitions import Transition, transitions_from
 from orders.models import Coverage, Order, OrderStatus
 from orders.transitions import PAID_NOT_SHIPPED

@@ -32,13 +32,8 @@ from disputes.services._engine import (
     _when,
     party_of,
 )
-from disputes.services.outcome import (
-    OutcomeTerms,
-    _terms_of,
-    describe_terms,
-    dispute_outcome_execute,
-    outcome_terms_check,
-)
+from disputes.services.outcome import dispute_outcome_execute
+from disputes.terms import OutcomeTerms, describe_terms, outcome_terms_check, terms_of_proposal
 from tradeassure import clock
 from tradeassure.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 
@@ -214,7 +209,7 @@ def dispute_accept(*, dispute: Dispute, actor: User, proposal_id: int) -> Disput
     return dispute_outcome_execute(
         dispute=dispute,
         actor=actor,
-        terms=_terms_of(proposal),
+        terms=terms_of_proposal(proposal),
         via="agreement",
         reason=f"The {P(party).label.lower()} accepted the {P(proposal.party).label.lower()}'s proposal.",
         action="accept",
