@@ -1,31 +1,38 @@
 """Every write to a dispute: filing, negotiation, escalation, mediation, inspection, the outcome.
 
 One module per stage of the lifecycle (`filing`, `negotiation`, `escalation`, `mediation`,
-`inspection`, `outcome`) on one private engine (`_engine`); the remedies as values live in `disputes.terms`. This package
-re-exports every public name, so `from disputes.services import x` and `disputes.services.x`
-keep working.
+`inspection`, `outcome`) on one private engine (`_engine`); the remedies as values live in
+`disputes.terms`. This package re-exports every public name, so `from disputes.services import x`
+and `disputes.services.x` keep working.
 
 Each service: locks the dispute row (`select_for_update(no_key=True)`, so rows that merely point
-at it, e.g. a capture hook writing a timeline event, are not blocked) and, when it touches the order or its
-money, the escrow and then the order after it (always dispute → escrow → order → inspection, the
-order the orders services and the payments capture hook also use, so no two paths wait on each
-other in opposite orders), checks the transition map in `disputes.transitions` and the actor's party
-(`InvalidTransition` 409 / `NotAllowed` 403, nothing changed), applies the change, writes a
-`DisputeEvent`, publishes a domain event to both organisations and notifies whoever must act next.
+at it, e.g. a capture hook writing a timeline event, are not blocked) and, when it touches the
+order or its money, the escrow and then the order after it (always dispute → escrow → order →
+inspection; the orders services and the payments capture hook take escrow → order → inspection
+and never lock a dispute, so no two paths wait on each other in opposite orders), checks the map
+in `disputes.transitions` with the kernel's `Lifecycle.check` (`InvalidTransition` 409 /
+`NotAllowed` 403, nothing changed), applies the change, writes a `DisputeEvent`, publishes a
+domain event to both organisations and notifies whoever must act next. Sweeps pick due rows with
+the kernel's `sweep_due` and hand each to its service, which locks and re-checks it.
 
 Money and the order move only through `orders.services` (the disputes hand-off) and
 `payments.services`, with idempotency keys derived from the dispute, so a retried call never
 moves money twice. `dispute_outcome_execute` is the ONE place an outcome is carried out.
 """
 
-from disputes.services._engine import EVIDENCE_FOLDER, QUALITY_TYPES, party_of
+from disputes.services._engine import EVIDENCE_FOLDER, party_of
 from disputes.services.escalation import (
     dispute_auto_escalate,
     dispute_escalate,
     dispute_withdraw,
     disputes_sweep_escalations,
 )
-from disputes.services.filing import dispute_allowed_types, dispute_open, dispute_open_refusal
+from disputes.services.filing import (
+    QUALITY_TYPES,
+    dispute_allowed_types,
+    dispute_open,
+    dispute_open_refusal,
+)
 from disputes.services.inspection import (
     dispute_inspection_fee_captured,
     dispute_inspection_fee_pay,

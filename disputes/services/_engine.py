@@ -1,19 +1,21 @@
-"""The disputes engine: who acts, the dispute lock, the map check, the move with its domain
-event, who is told, evidence files, and the sweep loop every stage shares.
+"""The disputes engine every stage shares: who acts, the dispute lock, the move with its domain
+event, who is told, evidence files, and the sweep.
 
-Lock order (every service): dispute → escrow → order → inspection; see the package docstring.
+The map and its check are the kernel's (`disputes.transitions.LIFECYCLE`); who a user is on a
+dispute is who they are on its order (`orders.parties`), so both rules exist once. Lock order in
+every service: dispute → escrow → order → inspection (see the package docstring).
 """
 
 import functools
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
 from datetime import datetime
-from decimal import Decimal
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from django.conf import settings
 from django.core.files import File
+from django.db.models import QuerySet
 from django.urls import reverse
 
 from accounts.models import User
@@ -21,64 +23,112 @@ from disputes.models import (
     Dispute,
     DisputeEvent,
     DisputeParty,
-    DisputeStatus,
-    DisputeType,
     Evidence,
     EvidenceRequest,
     Inspection,
 )
-from disputes.transitions import Transition, label_for, transition_for, transitions_from
-from orders.models import Order, OrderStatus
+from disputes.transitions import LIFECYCLE, Transition
+from orders import parties
+from orders.models import Order
 from tradeassure import clock
-from tradeassure.errors import InvalidTransition, NotAllowed, NotFound, ValidationFailed
+from tradeassure.core.sweeps import sweep_due
+from tradeassure.errors import DomainError, NotAllowed, NotFound, ValidationFailed
 from tradeassure.events import event_publish, notify
+from tradeassure.models import SystemAlert
 from tradeassure.uploads import DOCUMENT_KINDS, upload_check, upload_delete, upload_store
 
 logger = logging.getLogger(__name__)
-S = DisputeStatus
 P = DisputeParty
-OS = OrderStatus
+Params = ParamSpec("Params")
+Result = TypeVar("Result")
 
-
-QUALITY_TYPES = (DisputeType.QUALITY, DisputeType.QUANTITY_SHORT, DisputeType.DAMAGED)
 EVIDENCE_FOLDER = "disputes/evidence"
 
 
-def _rules() -> dict:
-    return settings.TRADE_ASSURANCE
-
-
-def _dispute_rules() -> dict:
-    return settings.DISPUTES
-
-
 # ---------------------------------------------------------------------------------------------
-# Who acts, and which claims an order allows.
+# Who acts, and who is told.
 # ---------------------------------------------------------------------------------------------
 
 
 def party_of(*, dispute: Dispute, user: User | None) -> str | None:
-    """The party a user acts as on this dispute (None: not involved). No user: the system."""
-    if user is None:
-        return P.SYSTEM
-    if not user.is_authenticated or not user.is_active:
-        return None
-    order = dispute.order
-    if user.organisation_id and user.organisation_id == order.buyer_organisation_id:
-        return P.BUYER if user.is_buyer else None
-    if user.organisation_id and user.organisation_id == order.supplier.organisation_id:
-        return P.SUPPLIER if user.is_supplier_staff else None
-    if user.is_staff and user.is_mediator:
-        return P.MEDIATOR
-    return None
+    """The party a user acts as on this dispute (None: not involved). No user: the system.
+
+    A dispute's parties are its order's (`orders.parties.party_of`); the inspector acts only
+    through their own inspection (`inspection_report_submit` checks them there)."""
+    party = parties.party_of(order=dispute.order, user=user)
+    return None if party is None else P(party)
+
+
+def require_mediator(dispute: Dispute, actor: User, *, assigned: bool = True) -> str:
+    """The actor as the dispute's mediator (with the permission, and assigned unless not needed)."""
+    party = party_of(dispute=dispute, user=actor)
+    if party != P.MEDIATOR or not actor.has_perm("disputes.mediate_dispute"):
+        raise NotAllowed("Only mediators can do this.", code="not_allowed")
+    if assigned and dispute.mediator_id != actor.pk:
+        raise NotAllowed(
+            "This dispute is assigned to another mediator; take it over first.",
+            code="not_assigned",
+        )
+    return party
+
+
+def dispute_mediators(dispute: Dispute) -> list[User]:
+    """The assigned mediator, or every active mediator while nobody has picked it up."""
+    if dispute.mediator_id:
+        return [dispute.mediator]
+    return list(User.objects.filter(role=User.Role.MEDIATOR, is_staff=True, is_active=True))
+
+
+def party_users(dispute: Dispute, party: str) -> list[User]:
+    """The people who act for the buyer or the supplier side of this dispute."""
+    if party == P.BUYER:
+        return parties.order_buyers(dispute.order)
+    return parties.order_supplier_staff(dispute.order)
+
+
+def other_party(party: str) -> str:
+    return P.SUPPLIER if party == P.BUYER else P.BUYER
+
+
+def dispute_tell(dispute: Dispute, users: Iterable[User], title: str, body: str = "") -> None:
+    """Notify the parties' people, linking to the dispute page."""
+    notify(
+        users=users,
+        title=f"{dispute.reference} ({dispute.order.reference}): {title}",
+        body=body,
+        url=dispute.get_absolute_url(),
+    )
+
+
+def dispute_tell_parties(dispute: Dispute, title: str, body: str = "") -> None:
+    """Notify both sides (buyers first, then the supplier's staff)."""
+    for users in (parties.order_buyers(dispute.order), parties.order_supplier_staff(dispute.order)):
+        dispute_tell(dispute, users, title, body)
+
+
+def dispute_tell_mediators(dispute: Dispute, title: str, body: str = "") -> None:
+    """Notify the mediator(s), linking to the case in the admin where they work."""
+    notify(
+        users=dispute_mediators(dispute),
+        title=f"{dispute.reference}: {title}",
+        body=body,
+        url=reverse("admin:disputes_dispute_change", args=[dispute.pk]),
+    )
+
+
+def when(moment: datetime | None) -> str:
+    """A deadline as people read it in notifications."""
+    return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else "—"
 
 
 # ---------------------------------------------------------------------------------------------
-# The engine: lock, check the map and the actor, move, record, tell.
+# Locks, the move, the timers.
 # ---------------------------------------------------------------------------------------------
 
 
-def _lock(dispute: Dispute | int) -> Dispute:
+def dispute_lock(dispute: Dispute | int) -> Dispute:
+    """Lock the dispute row, NO KEY, so rows that merely point at it (a capture hook writing a
+    timeline event) are not blocked; the order and its parties come along unlocked."""
     pk = dispute if isinstance(dispute, int) else dispute.pk
     found = (
         Dispute.objects.select_for_update(of=("self",), no_key=True)
@@ -93,7 +143,7 @@ def _lock(dispute: Dispute | int) -> Dispute:
     return found
 
 
-def _lock_order_and_escrow(order: Order | int) -> Order:
+def escrow_and_order_lock(order: Order | int) -> Order:
     """Lock the order's escrow, then the order (the order every money path and the payments
     capture hook use), so a dispute service never waits on them in the opposite order."""
     from orders.services import order_lock_for_update
@@ -101,25 +151,18 @@ def _lock_order_and_escrow(order: Order | int) -> Order:
     return order_lock_for_update(order=order if isinstance(order, int) else order.pk)
 
 
-def _status_label(status: str) -> str:
-    return S(status).label.lower() if status in S.values else status
+def dispute_event_publish(dispute: Dispute, action: str, payload: dict[str, Any]) -> None:
+    """The domain event `dispute.<action>`, seen by both organisations."""
+    event_publish(
+        topic=f"dispute.{action}",
+        subject_type="dispute",
+        subject_id=dispute.pk,
+        audience=[dispute.order.buyer_organisation_id, dispute.order.supplier.organisation_id],
+        payload=payload,
+    )
 
 
-def _check(dispute: Dispute, action: str, party: str | None) -> Transition:
-    rows = transitions_from(action, dispute.status)
-    if not rows:
-        raise InvalidTransition(
-            f"“{label_for(action)}” is not possible while the dispute is "
-            f"{_status_label(dispute.status)}.",
-            code="invalid_transition",
-        )
-    row = transition_for(dispute.status, action, party)
-    if row is None:
-        raise NotAllowed(f"You may not “{rows[0].label}” on this dispute.", code="not_allowed")
-    return row
-
-
-def _move(
+def dispute_move(
     dispute: Dispute,
     row: Transition,
     *,
@@ -128,32 +171,18 @@ def _move(
     note: str = "",
     data: dict[str, Any] | None = None,
 ) -> DisputeEvent:
-    """Apply a checked transition to a locked dispute: status, event row, domain event."""
-    from_status = dispute.status
-    dispute.status = row.target
-    dispute.save()
-    event = DisputeEvent.objects.create(
-        dispute=dispute,
-        action=row.action,
-        actor_party=party,
-        actor=actor,
-        from_status=from_status,
-        to_status=row.target,
-        note=note,
-        data=data or {},
-        created_at=clock.now(),
-    )
-    event_publish(
-        topic=f"dispute.{row.action}",
-        subject_type="dispute",
-        subject_id=dispute.pk,
-        audience=[dispute.order.buyer_organisation_id, dispute.order.supplier.organisation_id],
-        payload={
+    """Apply a checked transition to a locked dispute: status and timeline row (the kernel's
+    move), then the domain event."""
+    event = LIFECYCLE.move(dispute, row, party=party, actor=actor, note=note, data=data)
+    dispute_event_publish(
+        dispute,
+        row.action,
+        {
             "dispute": dispute.reference,
             "order": dispute.order.reference,
             "action": row.action,
-            "from_status": from_status,
-            "to_status": row.target,
+            "from_status": event.from_status,
+            "to_status": event.to_status,
             "actor": party,
             **(data or {}),
         },
@@ -161,72 +190,8 @@ def _move(
     return event
 
 
-def _members(organisation_id: int, role: str) -> list[User]:
-    return list(User.objects.filter(organisation_id=organisation_id, role=role, is_active=True))
-
-
-def _buyers(dispute: Dispute) -> list[User]:
-    return _members(dispute.order.buyer_organisation_id, User.Role.BUYER)
-
-
-def _suppliers(dispute: Dispute) -> list[User]:
-    return _members(dispute.order.supplier.organisation_id, User.Role.SUPPLIER_STAFF)
-
-
-def _mediators(dispute: Dispute) -> list[User]:
-    if dispute.mediator_id:
-        return [dispute.mediator]
-    return list(User.objects.filter(role=User.Role.MEDIATOR, is_staff=True, is_active=True))
-
-
-def _party_users(dispute: Dispute, party: str) -> list[User]:
-    return _buyers(dispute) if party == P.BUYER else _suppliers(dispute)
-
-
-def _other(party: str) -> str:
-    return P.SUPPLIER if party == P.BUYER else P.BUYER
-
-
-def _tell(dispute: Dispute, users: Iterable[User], title: str, body: str = "") -> None:
-    notify(
-        users=users,
-        title=f"{dispute.reference} ({dispute.order.reference}): {title}",
-        body=body,
-        url=dispute.get_absolute_url(),
-    )
-
-
-def _tell_mediators(dispute: Dispute, title: str, body: str = "") -> None:
-    notify(
-        users=_mediators(dispute),
-        title=f"{dispute.reference}: {title}",
-        body=body,
-        url=reverse("admin:disputes_dispute_change", args=[dispute.pk]),
-    )
-
-
-def _held(order: Order) -> Decimal:
-    from payments.selectors import escrow_summary
-
-    return escrow_summary(escrow_reference=order.escrow_reference).held
-
-
-def _when(moment: datetime | None) -> str:
-    return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else "—"
-
-
-def _require_mediator(dispute: Dispute, actor: User, *, assigned: bool = True) -> str:
-    party = party_of(dispute=dispute, user=actor)
-    if party != P.MEDIATOR or not actor.has_perm("disputes.mediate_dispute"):
-        raise NotAllowed("Only mediators can do this.", code="not_allowed")
-    if assigned and dispute.mediator_id != actor.pk:
-        raise NotAllowed(
-            "This dispute is assigned to another mediator; take it over first.", code="not_assigned"
-        )
-    return party
-
-
-def _clear_timers(dispute: Dispute) -> None:
+def dispute_clear_timers(dispute: Dispute) -> None:
+    """A closed dispute waits for nobody: its answer, escalation and pickup deadlines go."""
     dispute.supplier_response_due_at = None
     dispute.escalation_due_at = None
     dispute.pickup_due_at = None
@@ -237,9 +202,9 @@ def _clear_timers(dispute: Dispute) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _store_files(files: Sequence[File]) -> list[Any]:
+def evidence_files_store(files: Sequence[File]) -> list[Any]:
     """Check EVERY file first (so a bad one refuses all), then store them privately."""
-    limit = _dispute_rules()["MAX_FILES_PER_UPLOAD"]
+    limit = settings.DISPUTES["MAX_FILES_PER_UPLOAD"]
     files = [file for file in files if file is not None]
     if len(files) > limit:
         raise ValidationFailed(
@@ -277,11 +242,11 @@ _pending_uploads: ContextVar[list[str] | None] = ContextVar(
 )
 
 
-def _uploads_removed_on_error(service):
+def uploads_removed_on_error(service: Callable[Params, Result]) -> Callable[Params, Result]:
     """Files stored by a service that then fails (and rolls back) are deleted again."""
 
     @functools.wraps(service)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: Params.args, **kwargs: Params.kwargs) -> Result:
         names: list[str] = []
         token = _pending_uploads.set(names)
         try:
@@ -296,7 +261,7 @@ def _uploads_removed_on_error(service):
     return wrapper
 
 
-def _evidence_create(
+def evidence_create(
     *,
     dispute: Dispute,
     party: str,
@@ -325,18 +290,29 @@ def _evidence_create(
     )
 
 
-def _due_ids(queryset, batch: int | None = None) -> list[int]:
-    batch = batch or _rules()["SWEEP_BATCH_SIZE"]
-    return list(queryset.order_by("pk").values_list("pk", flat=True)[:batch])
+# ---------------------------------------------------------------------------------------------
+# Sweeps (Celery beat).
+# ---------------------------------------------------------------------------------------------
 
 
-def _sweep(ids: Iterable[int], service) -> int:
-    """Run a per-row service in its own transaction; one failure stops no other row."""
-    done = 0
-    for pk in ids:
-        try:
-            if service(pk):
-                done += 1
-        except Exception:
-            logger.exception("Dispute sweep failed for %s", pk)
-    return done
+def disputes_sweep(
+    *, name: str, noun: str, due: Callable[[datetime], QuerySet], handle: Callable[[int], bool]
+) -> int:
+    """The kernel's `sweep_due` with the disputes batch size; a row that fails is skipped for this
+    run and reported to staff as a SystemAlert (source "disputes.<name>")."""
+
+    def alert(pk: int, error: Exception) -> None:
+        message = error.message if isinstance(error, DomainError) else repr(error)
+        SystemAlert.objects.create(
+            source=f"disputes.{name}",
+            message=f"{noun} {pk}: {message}"[:2000],
+            created_at=clock.now(),
+        )
+
+    return sweep_due(
+        due=due,
+        handle=handle,
+        batch_size=settings.TRADE_ASSURANCE["SWEEP_BATCH_SIZE"],
+        name=f"disputes.{name}",
+        on_failure=alert,
+    )

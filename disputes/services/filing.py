@@ -3,27 +3,26 @@
 from collections.abc import Sequence
 from datetime import datetime
 
+from django.conf import settings
 from django.core.files import File
 from django.db import IntegrityError, transaction
 
 from accounts.models import User
 from disputes.models import OPEN_STATUSES, Dispute, DisputeParty, DisputeStatus, DisputeType
 from disputes.services._engine import (
-    QUALITY_TYPES,
-    _evidence_create,
-    _lock_order_and_escrow,
-    _move,
-    _rules,
-    _store_files,
-    _suppliers,
-    _tell,
-    _uploads_removed_on_error,
-    _when,
+    dispute_move,
+    dispute_tell,
+    escrow_and_order_lock,
+    evidence_create,
+    evidence_files_store,
+    uploads_removed_on_error,
+    when,
 )
-from disputes.services.negotiation import _proposal_create
+from disputes.services.negotiation import proposal_create
 from disputes.terms import OutcomeTerms, describe_terms, outcome_terms_check
-from disputes.transitions import Transition, transitions_from
+from disputes.transitions import LIFECYCLE
 from orders.models import Coverage, Order, OrderStatus
+from orders.parties import order_supplier_staff
 from orders.transitions import PAID_NOT_SHIPPED
 from tradeassure import clock
 from tradeassure.errors import Conflict, NotAllowed, ValidationFailed
@@ -31,6 +30,8 @@ from tradeassure.errors import Conflict, NotAllowed, ValidationFailed
 S = DisputeStatus
 P = DisputeParty
 OS = OrderStatus
+
+QUALITY_TYPES = (DisputeType.QUALITY, DisputeType.QUANTITY_SHORT, DisputeType.DAMAGED)
 
 
 def _claim_refusal(order: Order, dispute_type: str, now: datetime) -> str | None:
@@ -96,12 +97,7 @@ def dispute_open_refusal(*, order: Order, user: User) -> str | None:
     return None
 
 
-# ---------------------------------------------------------------------------------------------
-# Filing.
-# ---------------------------------------------------------------------------------------------
-
-
-@_uploads_removed_on_error
+@uploads_removed_on_error
 @transaction.atomic
 def dispute_open(
     *,
@@ -116,7 +112,7 @@ def dispute_open(
     transaction, the request becomes the first proposal, and the supplier has 3 days to answer."""
     from orders.services import order_dispute_opened
 
-    order = _lock_order_and_escrow(order)
+    order = escrow_and_order_lock(order)
     refusal = dispute_open_refusal(order=order, user=actor)
     if refusal and refusal.startswith("Only the buyer"):
         raise NotAllowed(refusal, code="not_allowed")
@@ -139,8 +135,8 @@ def dispute_open(
             errors.setdefault(name, []).extend(messages)
     if errors:
         raise ValidationFailed("The dispute cannot be filed as it is.", fields=errors)
-    stored = _store_files(evidence_files)
-    rules = _rules()
+    stored = evidence_files_store(evidence_files)
+    rules = settings.TRADE_ASSURANCE
     dispute = Dispute(
         order=order,
         type=type,
@@ -166,12 +162,12 @@ def dispute_open(
     order_dispute_opened(
         order=order, actor=actor, note=f"Dispute {dispute.reference}: {dispute.get_type_display()}"
     )
-    _proposal_create(
+    proposal_create(
         dispute=dispute, party=P.BUYER, actor=actor, terms=terms, message=dispute.description
     )
-    _evidence_create(dispute=dispute, party=P.BUYER, actor=actor, stored=stored)
-    row = _check_open()
-    _move(
+    evidence_create(dispute=dispute, party=P.BUYER, actor=actor, stored=stored)
+    row = LIFECYCLE.rows_from("open", "")[0]
+    dispute_move(
         dispute,
         row,
         party=P.BUYER,
@@ -183,16 +179,12 @@ def dispute_open(
             "evidence_files": len(stored),
         },
     )
-    _tell(
+    dispute_tell(
         dispute,
-        _suppliers(dispute),
-        f"the buyer opened a dispute — answer by {_when(dispute.supplier_response_due_at)}",
+        order_supplier_staff(dispute.order),
+        f"the buyer opened a dispute — answer by {when(dispute.supplier_response_due_at)}",
         f"{dispute.get_type_display()}: {describe_terms(terms, order.currency)}. Accept, "
         "counter-propose or reject with evidence; without an answer the dispute escalates to a "
         "mediator.",
     )
     return dispute
-
-
-def _check_open() -> Transition:
-    return transitions_from("open", "")[0]

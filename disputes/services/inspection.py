@@ -6,48 +6,44 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.core.files import File
 from django.db import transaction
 
 from accounts.models import Organisation, User
-from disputes.models import Dispute, DisputeEvent, DisputeParty, Inspection
+from accounts.selectors import organisation_members
+from disputes.models import Dispute, DisputeParty, Inspection
 from disputes.services._engine import (
-    _buyers,
-    _check,
-    _dispute_rules,
-    _due_ids,
-    _evidence_create,
-    _lock,
-    _lock_order_and_escrow,
-    _members,
-    _move,
-    _require_mediator,
-    _store_files,
-    _suppliers,
-    _sweep,
-    _tell,
-    _tell_mediators,
-    _uploads_removed_on_error,
-    _when,
+    dispute_event_publish,
+    dispute_lock,
+    dispute_move,
+    dispute_tell,
+    dispute_tell_mediators,
+    dispute_tell_parties,
+    disputes_sweep,
+    escrow_and_order_lock,
+    evidence_create,
+    evidence_files_store,
     party_of,
+    require_mediator,
+    uploads_removed_on_error,
+    when,
 )
-from disputes.transitions import transition_for
+from disputes.transitions import LIFECYCLE
+from orders.parties import order_buyers, order_supplier_staff
+from payments.references import EscrowReference
 from tradeassure import clock
 from tradeassure.errors import InvalidTransition, NotAllowed, NotFound, ValidationFailed
-from tradeassure.events import event_publish, notify
+from tradeassure.events import notify
 from tradeassure.models import SystemAlert
 from tradeassure.money import format_money, is_exact
 
 P = DisputeParty
 
 
-# ---------------------------------------------------------------------------------------------
-# Inspection.
-# ---------------------------------------------------------------------------------------------
-
-
 def inspection_fee_default(currency: str) -> Decimal:
-    return _dispute_rules()["INSPECTION_FEE"].get(currency, Decimal("300.00"))
+    """The fee a mediator proposes when ordering an inspection in this currency."""
+    return settings.DISPUTES["INSPECTION_FEE"].get(currency, Decimal("300.00"))
 
 
 @transaction.atomic
@@ -60,9 +56,9 @@ def dispute_order_inspection(
     fee_amount: Decimal,
 ) -> Inspection:
     """A mediator orders a third-party inspection; the buyer pays the fee up front."""
-    dispute = _lock(dispute)
-    party = _require_mediator(dispute, actor)
-    row = _check(dispute, "order_inspection", party)
+    dispute = dispute_lock(dispute)
+    party = require_mediator(dispute, actor)
+    row = LIFECYCLE.check(dispute, "order_inspection", party)
     currency = dispute.currency
     errors: dict[str, list[str]] = {}
     if organisation is None or organisation.kind != Organisation.Kind.INSPECTION:
@@ -82,9 +78,9 @@ def dispute_order_inspection(
         currency=currency,
         ordered_by=actor,
         ordered_at=now,
-        fee_due_at=now + _dispute_rules()["INSPECTION_FEE_PAYMENT_WINDOW"],
+        fee_due_at=now + settings.DISPUTES["INSPECTION_FEE_PAYMENT_WINDOW"],
     )
-    _move(
+    dispute_move(
         dispute,
         row,
         party=party,
@@ -96,16 +92,18 @@ def dispute_order_inspection(
             "fee": str(fee_amount),
         },
     )
-    _tell(
+    dispute_tell(
         dispute,
-        _buyers(dispute),
-        f"pay the inspection fee ({format_money(fee_amount, currency)}) by {_when(inspection.fee_due_at)}",
+        order_buyers(dispute.order),
+        f"pay the inspection fee ({format_money(fee_amount, currency)}) by {when(inspection.fee_due_at)}",
         "The mediator ordered a third-party inspection. The fee is refunded to you and charged to "
         "the supplier if the supplier is at fault. Without the fee the mediator decides on the "
         "evidence there is.",
     )
-    _tell(
-        dispute, _suppliers(dispute), f"the mediator ordered an inspection by {organisation.name}"
+    dispute_tell(
+        dispute,
+        order_supplier_staff(dispute.order),
+        f"the mediator ordered an inspection by {organisation.name}",
     )
     return inspection
 
@@ -115,9 +113,9 @@ def dispute_inspection_fee_pay(*, inspection: Inspection, actor: User, method: s
     from payments.services import payment_start
 
     with transaction.atomic():
-        dispute = _lock(inspection.dispute_id)
+        dispute = dispute_lock(inspection.dispute_id)
         # escrow → inspection, the order the capture hook uses
-        _lock_order_and_escrow(dispute.order_id)
+        escrow_and_order_lock(dispute.order_id)
         inspection = Inspection.objects.select_for_update(no_key=True).get(pk=inspection.pk)
         if party_of(dispute=dispute, user=actor) != P.BUYER:
             raise NotAllowed("Only the buyer pays the inspection fee.", code="not_allowed")
@@ -163,7 +161,7 @@ def dispute_inspection_fee_captured(*, payment: Any) -> None:
                 "dispute__order__supplier__organisation", "dispute__order__buyer_organisation"
             )
             .filter(
-                dispute__order_id=_order_id_of(payment),
+                dispute__order_id=EscrowReference.parse(payment.escrow.reference).order_id,
                 state=Inspection.State.AWAITING_FEE,
                 fee_amount=payment.amount,
             )
@@ -190,38 +188,28 @@ def dispute_inspection_fee_captured(*, payment: Any) -> None:
     Inspection.objects.filter(pk=inspection.pk).update(
         state=Inspection.State.ASSIGNED, fee_payment=payment, fee_paid_at=now, fee_due_at=None
     )
-    row = transition_for(dispute.status, "inspection_fee_paid", P.SYSTEM)
-    DisputeEvent.objects.create(
-        dispute=dispute,
-        action=row.action if row else "inspection_fee_paid",
-        actor_party=P.SYSTEM,
-        from_status=dispute.status,
-        to_status=dispute.status,
+    # A step on the timeline, not a move: the dispute stays awaiting the inspection.
+    LIFECYCLE.record(
+        dispute,
+        action="inspection_fee_paid",
+        party=P.SYSTEM,
+        actor=None,
         note=f"Inspection fee {format_money(payment.amount, payment.currency)} paid.",
         data={"inspection": inspection.pk, "payment": payment.pk},
-        created_at=now,
     )
-    event_publish(
-        topic="dispute.inspection_fee_paid",
-        subject_type="dispute",
-        subject_id=dispute.pk,
-        audience=[dispute.order.buyer_organisation_id, dispute.order.supplier.organisation_id],
-        payload={"dispute": dispute.reference, "inspection": inspection.pk},
+    dispute_event_publish(
+        dispute,
+        "inspection_fee_paid",
+        {"dispute": dispute.reference, "inspection": inspection.pk},
     )
     notify(
-        users=_members(inspection.organisation_id, User.Role.INSPECTOR),
+        users=organisation_members(
+            organisation_id=inspection.organisation_id, role=User.Role.INSPECTOR
+        ),
         title=f"New inspection: {dispute.order.reference} ({dispute.get_type_display()})",
         body=inspection.instructions[:500],
         url=inspection.get_absolute_url(),
     )
-
-
-def _order_id_of(payment: Any) -> int | None:
-    reference = str(payment.escrow.reference)
-    try:
-        return int(reference.split(":", 1)[1]) if reference.startswith("order:") else None
-    except ValueError:
-        return None
 
 
 @transaction.atomic
@@ -231,7 +219,7 @@ def inspection_fee_expire(*, inspection: Inspection | int) -> bool:
     dispute_id = Inspection.objects.filter(pk=pk).values_list("dispute_id", flat=True).first()
     if dispute_id is None:
         return False
-    dispute = _lock(dispute_id)
+    dispute = dispute_lock(dispute_id)
     inspection = Inspection.objects.select_for_update(no_key=True).get(pk=pk)
     if (
         inspection.state != Inspection.State.AWAITING_FEE
@@ -243,21 +231,31 @@ def inspection_fee_expire(*, inspection: Inspection | int) -> bool:
     note = "The buyer did not pay the inspection fee in time: decide on the evidence there is."
     dispute.flagged_for_decision = True
     dispute.flag_reason = note
-    row = _check(dispute, "inspection_fee_missed", P.SYSTEM)
-    _move(dispute, row, party=P.SYSTEM, actor=None, note=note, data={"inspection": pk})
-    _tell_mediators(dispute, "inspection fee not paid — decide", note)
-    _tell(dispute, _buyers(dispute), "the inspection was cancelled: its fee was not paid", note)
+    row = LIFECYCLE.check(dispute, "inspection_fee_missed", P.SYSTEM)
+    dispute_move(dispute, row, party=P.SYSTEM, actor=None, note=note, data={"inspection": pk})
+    dispute_tell_mediators(dispute, "inspection fee not paid — decide", note)
+    dispute_tell(
+        dispute,
+        order_buyers(dispute.order),
+        "the inspection was cancelled: its fee was not paid",
+        note,
+    )
     return True
 
 
 def disputes_sweep_inspection_fees() -> int:
-    due = Inspection.objects.filter(
-        state=Inspection.State.AWAITING_FEE, fee_due_at__lte=clock.now()
+    """Beat: enforce inspection fee due dates."""
+    return disputes_sweep(
+        name="sweep_inspection_fees",
+        noun="Inspection",
+        due=lambda now: Inspection.objects.filter(
+            state=Inspection.State.AWAITING_FEE, fee_due_at__lte=now
+        ),
+        handle=lambda pk: inspection_fee_expire(inspection=pk),
     )
-    return _sweep(_due_ids(due), lambda pk: inspection_fee_expire(inspection=pk))
 
 
-@_uploads_removed_on_error
+@uploads_removed_on_error
 @transaction.atomic
 def inspection_report_submit(
     *, inspection: Inspection, actor: User, verdict: str, findings: str, files: Sequence[File]
@@ -268,7 +266,7 @@ def inspection_report_submit(
     )
     if dispute_id is None:
         raise NotFound("No such inspection.", code="inspection_not_found")
-    dispute = _lock(dispute_id)
+    dispute = dispute_lock(dispute_id)
     inspection = Inspection.objects.select_for_update(no_key=True).get(pk=inspection.pk)
     if not (
         actor.is_authenticated
@@ -281,7 +279,7 @@ def inspection_report_submit(
             f"This inspection cannot take a report now ({inspection.get_state_display().lower()}).",
             code="invalid_transition",
         )
-    row = _check(dispute, "inspection_reported", P.INSPECTOR)
+    row = LIFECYCLE.check(dispute, "inspection_reported", P.INSPECTOR)
     errors: dict[str, list[str]] = {}
     if verdict not in Inspection.Verdict.values:
         errors["verdict"] = ["Choose whether the goods conform to the contract."]
@@ -291,7 +289,7 @@ def inspection_report_submit(
         errors["files"] = ["Attach the report (PDF or images)."]
     if errors:
         raise ValidationFailed("The report is not complete.", fields=errors)
-    stored = _store_files(files)
+    stored = evidence_files_store(files)
     now = clock.now()
     Inspection.objects.filter(pk=inspection.pk).update(
         state=Inspection.State.REPORTED,
@@ -301,7 +299,7 @@ def inspection_report_submit(
         reported_at=now,
     )
     inspection.refresh_from_db()
-    _evidence_create(
+    evidence_create(
         dispute=dispute,
         party=P.INSPECTOR,
         actor=actor,
@@ -309,7 +307,7 @@ def inspection_report_submit(
         description=f"Inspection report ({inspection.get_verdict_display()})",
         inspection=inspection,
     )
-    _move(
+    dispute_move(
         dispute,
         row,
         party=P.INSPECTOR,
@@ -318,13 +316,12 @@ def inspection_report_submit(
         data={"inspection": inspection.pk, "verdict": verdict},
     )
     text = f"inspection report: {inspection.get_verdict_display().lower()}"
-    _tell_mediators(dispute, f"{text} — decide", findings[:500])
-    for users in (_buyers(dispute), _suppliers(dispute)):
-        _tell(dispute, users, text, findings[:500])
+    dispute_tell_mediators(dispute, f"{text} — decide", findings[:500])
+    dispute_tell_parties(dispute, text, findings[:500])
     return inspection
 
 
-def _cancel_inspections(dispute: Dispute, *, settle_fault: bool | None) -> list[int]:
+def inspections_close(dispute: Dispute, *, settle_fault: bool | None) -> list[int]:
     """On close: settle any paid fee (when the fault is known) and cancel open inspections."""
     from payments.services import inspection_fee_settle
 

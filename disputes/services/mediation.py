@@ -9,57 +9,49 @@ from django.db import transaction
 from accounts.models import User
 from disputes.models import Dispute, DisputeParty, EvidenceRequest
 from disputes.services._engine import (
-    _buyers,
-    _check,
-    _due_ids,
-    _lock,
-    _move,
-    _party_users,
-    _require_mediator,
-    _suppliers,
-    _sweep,
-    _tell,
-    _tell_mediators,
-    _when,
+    dispute_lock,
+    dispute_move,
+    dispute_tell,
+    dispute_tell_mediators,
+    dispute_tell_parties,
+    disputes_sweep,
+    party_users,
+    require_mediator,
+    when,
 )
-from disputes.services.outcome import _close
+from disputes.services.outcome import dispute_close
+from disputes.transitions import LIFECYCLE
+from orders.parties import order_supplier_staff
 from tradeassure import clock
 from tradeassure.errors import InvalidTransition, ValidationFailed
 
 P = DisputeParty
 
 
-# ---------------------------------------------------------------------------------------------
-# Mediation.
-# ---------------------------------------------------------------------------------------------
-
-
 @transaction.atomic
 def dispute_assign(*, dispute: Dispute, actor: User) -> Dispute:
     """A mediator picks the dispute up (or takes it over): it is under their review."""
-    dispute = _lock(dispute)
-    party = _require_mediator(dispute, actor, assigned=False)
-    row = _check(dispute, "assign", party)
+    dispute = dispute_lock(dispute)
+    party = require_mediator(dispute, actor, assigned=False)
+    row = LIFECYCLE.check(dispute, "assign", party)
     if dispute.mediator_id == actor.pk:
         raise InvalidTransition("This dispute is already assigned to you.", code="already_assigned")
     previous = dispute.mediator
     dispute.mediator = actor
     dispute.assigned_at = clock.now()
     dispute.pickup_due_at = None
-    _move(
+    dispute_move(
         dispute,
         row,
         party=party,
         actor=actor,
         data={"mediator": actor.email, "previous": previous.email if previous else None},
     )
-    for users in (_buyers(dispute), _suppliers(dispute)):
-        _tell(
-            dispute,
-            users,
-            "a mediator is reviewing the dispute",
-            "The mediator may ask you for evidence; you may still settle between yourselves.",
-        )
+    dispute_tell_parties(
+        dispute,
+        "a mediator is reviewing the dispute",
+        "The mediator may ask you for evidence; you may still settle between yourselves.",
+    )
     return dispute
 
 
@@ -69,9 +61,9 @@ def dispute_request_evidence(
 ) -> EvidenceRequest:
     """Ask one party for evidence by a date. Missed by the buyer: the dispute is cancelled;
     missed by the supplier: the mediator decides on what is there."""
-    dispute = _lock(dispute)
-    party = _require_mediator(dispute, actor)
-    row = _check(dispute, "request_evidence", party)
+    dispute = dispute_lock(dispute)
+    party = require_mediator(dispute, actor)
+    row = LIFECYCLE.check(dispute, "request_evidence", party)
     errors: dict[str, list[str]] = {}
     if requested_from not in (P.BUYER, P.SUPPLIER):
         errors["requested_from"] = ["Ask the buyer or the supplier."]
@@ -92,7 +84,7 @@ def dispute_request_evidence(
         requested_by=actor,
         created_at=now,
     )
-    _move(
+    dispute_move(
         dispute,
         row,
         party=party,
@@ -105,10 +97,10 @@ def dispute_request_evidence(
         if requested_from == P.BUYER
         else "If you do not provide it in time, the mediator decides on the evidence there is."
     )
-    _tell(
+    dispute_tell(
         dispute,
-        _party_users(dispute, requested_from),
-        f"the mediator asks you for evidence by {_when(due_at)}",
+        party_users(dispute, requested_from),
+        f"the mediator asks you for evidence by {when(due_at)}",
         f"{note.strip()}\n\n{consequence}",
     )
     return request
@@ -121,7 +113,7 @@ def evidence_request_expire(*, request: EvidenceRequest | int) -> bool:
     dispute_id = EvidenceRequest.objects.filter(pk=pk).values_list("dispute_id", flat=True).first()
     if dispute_id is None:
         return False
-    dispute = _lock(dispute_id)
+    dispute = dispute_lock(dispute_id)
     request = EvidenceRequest.objects.select_for_update(no_key=True).get(pk=pk)
     if request.state != EvidenceRequest.State.OPEN or request.due_at > clock.now():
         return False
@@ -129,24 +121,33 @@ def evidence_request_expire(*, request: EvidenceRequest | int) -> bool:
         state=EvidenceRequest.State.MISSED, answered_at=clock.now()
     )
     if request.requested_from == P.BUYER:
-        row = _check(dispute, "evidence_missed_by_buyer", P.SYSTEM)
+        row = LIFECYCLE.check(dispute, "evidence_missed_by_buyer", P.SYSTEM)
         note = "The buyer did not provide the evidence the mediator asked for in time."
-        _close(dispute, row, party=P.SYSTEM, actor=None, note=note)
-        for users in (_buyers(dispute), _suppliers(dispute)):
-            _tell(dispute, users, "dispute cancelled: the buyer's evidence did not arrive", note)
-        _tell_mediators(dispute, "cancelled: the buyer missed the evidence due date")
+        dispute_close(dispute, row, party=P.SYSTEM, actor=None, note=note)
+        dispute_tell_parties(
+            dispute, "dispute cancelled: the buyer's evidence did not arrive", note
+        )
+        dispute_tell_mediators(dispute, "cancelled: the buyer missed the evidence due date")
         return True
-    row = _check(dispute, "evidence_missed_by_supplier", P.SYSTEM)
+    row = LIFECYCLE.check(dispute, "evidence_missed_by_supplier", P.SYSTEM)
     note = "The supplier did not provide the evidence in time: decide on what is there."
     dispute.flagged_for_decision = True
     dispute.flag_reason = note
-    _move(dispute, row, party=P.SYSTEM, actor=None, note=note, data={"evidence_request": pk})
-    _tell_mediators(dispute, "the supplier missed the evidence due date — decide", note)
-    _tell(dispute, _suppliers(dispute), "you missed the evidence due date", note)
+    dispute_move(dispute, row, party=P.SYSTEM, actor=None, note=note, data={"evidence_request": pk})
+    dispute_tell_mediators(dispute, "the supplier missed the evidence due date — decide", note)
+    dispute_tell(
+        dispute, order_supplier_staff(dispute.order), "you missed the evidence due date", note
+    )
     return True
 
 
 def disputes_sweep_evidence_requests() -> int:
     """Beat: enforce evidence due dates."""
-    due = EvidenceRequest.objects.filter(state=EvidenceRequest.State.OPEN, due_at__lte=clock.now())
-    return _sweep(_due_ids(due), lambda pk: evidence_request_expire(request=pk))
+    return disputes_sweep(
+        name="sweep_evidence_requests",
+        noun="Evidence request",
+        due=lambda now: EvidenceRequest.objects.filter(
+            state=EvidenceRequest.State.OPEN, due_at__lte=now
+        ),
+        handle=lambda pk: evidence_request_expire(request=pk),
+    )

@@ -19,21 +19,21 @@ from disputes.models import (
     Proposal,
 )
 from disputes.services._engine import (
-    _check,
-    _evidence_create,
-    _lock,
-    _move,
-    _other,
-    _party_users,
-    _store_files,
-    _tell,
-    _tell_mediators,
-    _uploads_removed_on_error,
-    _when,
+    dispute_lock,
+    dispute_move,
+    dispute_tell,
+    dispute_tell_mediators,
+    evidence_create,
+    evidence_files_store,
+    other_party,
     party_of,
+    party_users,
+    uploads_removed_on_error,
+    when,
 )
 from disputes.services.outcome import dispute_outcome_execute
 from disputes.terms import OutcomeTerms, describe_terms, outcome_terms_check, terms_of_proposal
+from disputes.transitions import LIFECYCLE
 from tradeassure import clock
 from tradeassure.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 
@@ -41,9 +41,11 @@ S = DisputeStatus
 P = DisputeParty
 
 
-def _proposal_create(
+def proposal_create(
     *, dispute: Dispute, party: str, actor: User, terms: OutcomeTerms, message: str
 ) -> Proposal:
+    """The party's new open proposal; any open one is superseded, so only the latest offer can be
+    accepted."""
     now = clock.now()
     Proposal.objects.filter(dispute=dispute, state=Proposal.State.OPEN).update(
         state=Proposal.State.SUPERSEDED, answered_at=now, answered_by=actor
@@ -63,11 +65,6 @@ def _proposal_create(
     )
 
 
-# ---------------------------------------------------------------------------------------------
-# Negotiation.
-# ---------------------------------------------------------------------------------------------
-
-
 def _mark_supplier_answered(dispute: Dispute) -> None:
     if dispute.supplier_answered_at is None:
         dispute.supplier_answered_at = clock.now()
@@ -77,21 +74,21 @@ def _mark_supplier_answered(dispute: Dispute) -> None:
 @transaction.atomic
 def dispute_message_send(*, dispute: Dispute, actor: User, body: str) -> DisputeMessage:
     """A message on the dispute (parties or the mediator); the others are told."""
-    dispute = _lock(dispute)
+    dispute = dispute_lock(dispute)
     party = party_of(dispute=dispute, user=actor)
-    row = _check(dispute, "message", party)
+    row = LIFECYCLE.check(dispute, "message", party)
     body = (body or "").strip()
     if not body:
         raise ValidationFailed("Write a message.", fields={"body": ["Write a message."]})
     message = DisputeMessage.objects.create(
         dispute=dispute, author=actor, author_party=party, body=body[:5000], created_at=clock.now()
     )
-    _move(dispute, row, party=party, actor=actor, note=body[:500])
+    dispute_move(dispute, row, party=party, actor=actor, note=body[:500])
     title = f"new message from the {P(party).label.lower()}"
     for other in {P.BUYER, P.SUPPLIER} - {party}:
-        _tell(dispute, _party_users(dispute, other), title, body[:500])
+        dispute_tell(dispute, party_users(dispute, other), title, body[:500])
     if party != P.MEDIATOR and dispute.mediator_id:
-        _tell_mediators(dispute, title, body[:500])
+        dispute_tell_mediators(dispute, title, body[:500])
     return message
 
 
@@ -101,17 +98,17 @@ def dispute_propose(
 ) -> Proposal:
     """A party offers a remedy (a supplier's counter-proposal answers the claim). Replaces any
     open proposal; the other side accepts it to settle at once."""
-    dispute = _lock(dispute)
+    dispute = dispute_lock(dispute)
     party = party_of(dispute=dispute, user=actor)
-    row = _check(dispute, "propose", party)
+    row = LIFECYCLE.check(dispute, "propose", party)
     terms = outcome_terms_check(dispute=dispute, terms=terms)
-    proposal = _proposal_create(
+    proposal = proposal_create(
         dispute=dispute, party=party, actor=actor, terms=terms, message=(message or "").strip()
     )
     if party == P.SUPPLIER:
         _mark_supplier_answered(dispute)
     text = describe_terms(terms, dispute.currency)
-    _move(
+    dispute_move(
         dispute,
         row,
         party=party,
@@ -119,25 +116,25 @@ def dispute_propose(
         note=message,
         data={"proposal": proposal.pk, "terms": text},
     )
-    _tell(
+    dispute_tell(
         dispute,
-        _party_users(dispute, _other(party)),
+        party_users(dispute, other_party(party)),
         f"the {P(party).label.lower()} proposes: {text}",
         "Accept it to settle the dispute now, or answer with your own proposal.",
     )
     return proposal
 
 
-@_uploads_removed_on_error
+@uploads_removed_on_error
 @transaction.atomic
 def dispute_reject(
     *, dispute: Dispute, actor: User, message: str, evidence_files: Sequence[File] = ()
 ) -> Dispute:
     """A party rejects the other side's open proposal (the supplier may reject the claim itself),
     saying why and optionally attaching evidence."""
-    dispute = _lock(dispute)
+    dispute = dispute_lock(dispute)
     party = party_of(dispute=dispute, user=actor)
-    row = _check(dispute, "reject", party)
+    row = LIFECYCLE.check(dispute, "reject", party)
     message = (message or "").strip()
     if not message:
         raise ValidationFailed(
@@ -148,15 +145,15 @@ def dispute_reject(
         raise InvalidTransition(
             "There is no proposal from the other side to reject.", code="no_proposal"
         )
-    stored = _store_files(evidence_files)
+    stored = evidence_files_store(evidence_files)
     now = clock.now()
     Proposal.objects.filter(pk=proposal.pk).update(
         state=Proposal.State.REJECTED, answered_at=now, answered_by=actor
     )
-    _evidence_create(dispute=dispute, party=party, actor=actor, stored=stored)
+    evidence_create(dispute=dispute, party=party, actor=actor, stored=stored)
     if party == P.SUPPLIER:
         _mark_supplier_answered(dispute)
-    _move(
+    dispute_move(
         dispute,
         row,
         party=party,
@@ -168,11 +165,11 @@ def dispute_reject(
     if party == P.SUPPLIER and dispute.status in (S.AWAITING_SUPPLIER, S.NEGOTIATING):
         body += (
             f"\n\nMake a new proposal, or escalate to a mediator from "
-            f"{_when(dispute.buyer_may_escalate_at)}."
+            f"{when(dispute.buyer_may_escalate_at)}."
         )
-    _tell(
+    dispute_tell(
         dispute,
-        _party_users(dispute, _other(party)),
+        party_users(dispute, other_party(party)),
         f"the {P(party).label.lower()} rejected the proposal",
         body,
     )
@@ -182,9 +179,9 @@ def dispute_reject(
 @transaction.atomic
 def dispute_accept(*, dispute: Dispute, actor: User, proposal_id: int) -> Dispute:
     """Accept the other side's open proposal: the dispute settles at once (the outcome runs)."""
-    dispute = _lock(dispute)
+    dispute = dispute_lock(dispute)
     party = party_of(dispute=dispute, user=actor)
-    _check(dispute, "accept", party)
+    LIFECYCLE.check(dispute, "accept", party)
     proposal = (
         Proposal.objects.select_for_update(no_key=True)
         .filter(dispute=dispute, pk=proposal_id)
@@ -216,25 +213,25 @@ def dispute_accept(*, dispute: Dispute, actor: User, proposal_id: int) -> Disput
     )
 
 
-@_uploads_removed_on_error
+@uploads_removed_on_error
 @transaction.atomic
 def dispute_evidence_add(
     *, dispute: Dispute, actor: User, files: Sequence[File], description: str = ""
 ) -> list[Evidence]:
     """A party adds evidence; it answers any open evidence request to that party."""
-    dispute = _lock(dispute)
+    dispute = dispute_lock(dispute)
     party = party_of(dispute=dispute, user=actor)
-    row = _check(dispute, "add_evidence", party)
+    row = LIFECYCLE.check(dispute, "add_evidence", party)
     if not [file for file in files if file is not None]:
         raise ValidationFailed("Choose at least one file.", fields={"files": ["Choose a file."]})
-    stored = _store_files(files)
+    stored = evidence_files_store(files)
     request = (
         EvidenceRequest.objects.select_for_update(no_key=True)
         .filter(dispute=dispute, requested_from=party, state=EvidenceRequest.State.OPEN)
         .order_by("due_at")
         .first()
     )
-    evidence = _evidence_create(
+    evidence = evidence_create(
         dispute=dispute,
         party=party,
         actor=actor,
@@ -248,9 +245,9 @@ def dispute_evidence_add(
             state=EvidenceRequest.State.FULFILLED, answered_at=clock.now()
         )
         data["evidence_request"] = request.pk
-    _move(dispute, row, party=party, actor=actor, note=description, data=data)
+    dispute_move(dispute, row, party=party, actor=actor, note=description, data=data)
     title = f"the {P(party).label.lower()} added evidence"
-    _tell(dispute, _party_users(dispute, _other(party)), title, description)
+    dispute_tell(dispute, party_users(dispute, other_party(party)), title, description)
     if dispute.mediator_id:
-        _tell_mediators(dispute, title, description)
+        dispute_tell_mediators(dispute, title, description)
     return evidence

@@ -17,20 +17,16 @@ from disputes.models import (
     Remedy,
 )
 from disputes.services._engine import (
-    _buyers,
-    _check,
-    _clear_timers,
-    _held,
-    _lock,
-    _lock_order_and_escrow,
-    _move,
-    _require_mediator,
-    _suppliers,
-    _tell,
-    _tell_mediators,
+    dispute_clear_timers,
+    dispute_lock,
+    dispute_move,
+    dispute_tell_mediators,
+    dispute_tell_parties,
+    escrow_and_order_lock,
     party_of,
+    require_mediator,
 )
-from disputes.services.inspection import _cancel_inspections
+from disputes.services.inspection import inspections_close
 from disputes.terms import (
     OutcomeTerms,
     describe_terms,
@@ -38,7 +34,8 @@ from disputes.terms import (
     outcome_terms_check,
     reduced_contract_terms,
 )
-from disputes.transitions import Transition
+from disputes.transitions import LIFECYCLE, Transition
+from payments.selectors import escrow_held
 from tradeassure import clock
 from tradeassure.errors import InvalidTransition, ValidationFailed
 
@@ -46,11 +43,13 @@ S = DisputeStatus
 P = DisputeParty
 
 
-def _close(dispute: Dispute, row: Transition, *, party: str, actor: User | None, note: str) -> None:
+def dispute_close(
+    dispute: Dispute, row: Transition, *, party: str, actor: User | None, note: str
+) -> None:
     """Cancel a dispute: the order resumes where it was, money stays held, timers restart."""
     from orders.services import DisputeOutcome, order_dispute_resolved
 
-    _lock_order_and_escrow(dispute.order_id)
+    escrow_and_order_lock(dispute.order_id)
     order_dispute_resolved(
         order=dispute.order,
         actor=actor if party != P.SYSTEM else None,
@@ -59,15 +58,16 @@ def _close(dispute: Dispute, row: Transition, *, party: str, actor: User | None,
         note=f"Dispute {dispute.reference} cancelled: {note}",
     )
     _end_open_items(dispute)
-    _cancel_inspections(dispute, settle_fault=False)
+    inspections_close(dispute, settle_fault=False)
     dispute.outcome_reason = note
     dispute.closed_at = clock.now()
     dispute.closed_by = actor
-    _clear_timers(dispute)
-    _move(dispute, row, party=party, actor=actor, note=note)
+    dispute_clear_timers(dispute)
+    dispute_move(dispute, row, party=party, actor=actor, note=note)
 
 
 def _end_open_items(dispute: Dispute) -> None:
+    """A closing dispute leaves no proposal to accept and no evidence request to enforce."""
     now = clock.now()
     Proposal.objects.filter(dispute=dispute, state=Proposal.State.OPEN).update(
         state=Proposal.State.CLOSED, answered_at=now
@@ -75,11 +75,6 @@ def _end_open_items(dispute: Dispute) -> None:
     EvidenceRequest.objects.filter(dispute=dispute, state=EvidenceRequest.State.OPEN).update(
         state=EvidenceRequest.State.CLOSED, answered_at=now
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# Deciding, and executing an outcome (the ONE place).
-# ---------------------------------------------------------------------------------------------
 
 
 @transaction.atomic
@@ -93,9 +88,9 @@ def dispute_decide(
 ) -> Dispute:
     """The assigned mediator decides with a reason: full/partial refund, no refund or a new
     agreement. `supplier_at_fault` defaults to True for every remedy but no_refund."""
-    dispute = _lock(dispute)
-    party = _require_mediator(dispute, actor)
-    _check(dispute, "decide", party)
+    dispute = dispute_lock(dispute)
+    party = require_mediator(dispute, actor)
+    LIFECYCLE.check(dispute, "decide", party)
     if not (reason or "").strip():
         raise ValidationFailed(
             "Give the reason for the decision (both parties read it).",
@@ -140,14 +135,14 @@ def dispute_outcome_execute(
     )
     from suppliers.services import supplier_metrics_recompute
 
-    dispute = _lock(dispute)
+    dispute = dispute_lock(dispute)
     party = party_of(dispute=dispute, user=actor)
-    row = _check(dispute, action, party)
+    row = LIFECYCLE.check(dispute, action, party)
     if row.target != S.RESOLVED:
         raise InvalidTransition(
             "This action does not resolve a dispute.", code="invalid_transition"
         )
-    _lock_order_and_escrow(dispute.order_id)
+    escrow_and_order_lock(dispute.order_id)
     terms = outcome_terms_check(dispute=dispute, terms=terms, allow_no_refund=via == "decision")
     if supplier_at_fault is None:
         supplier_at_fault = terms.remedy != Remedy.NO_REFUND
@@ -158,7 +153,7 @@ def dispute_outcome_execute(
     version_number = None
     if terms.remedy == Remedy.FULL_REFUND:
         outcome = DisputeOutcome.FULL_REFUND
-        refund = _held(order)
+        refund = escrow_held(escrow_reference=order.escrow_reference)
     elif terms.remedy == Remedy.PARTIAL_REFUND:
         outcome = DisputeOutcome.PARTIAL_REFUND
         refund = terms.refund_amount
@@ -172,7 +167,9 @@ def dispute_outcome_execute(
             new_total = contract_totals(terms=new_terms).total
             initial = min(new_terms.initial_payment_amount, new_total)
             new_terms = dataclasses.replace(new_terms, initial_payment_amount=initial)
-            refund = max(Decimal(0), _held(order) - new_total)
+            refund = max(
+                Decimal(0), escrow_held(escrow_reference=order.escrow_reference) - new_total
+            )
         version = order_contract_amend_by_dispute(
             order=order, actor=actor, terms=new_terms, dispute_reference=reference, note=note
         )
@@ -186,7 +183,7 @@ def dispute_outcome_execute(
         supplier_at_fault=bool(supplier_at_fault) and via == "decision",
         note=note,
     )
-    settled = _cancel_inspections(dispute, settle_fault=bool(supplier_at_fault))
+    settled = inspections_close(dispute, settle_fault=bool(supplier_at_fault))
     _end_open_items(dispute)
     dispute.outcome = terms.remedy
     dispute.outcome_refund = refund
@@ -196,8 +193,8 @@ def dispute_outcome_execute(
     dispute.flagged_for_decision = False
     dispute.closed_at = clock.now()
     dispute.closed_by = actor
-    _clear_timers(dispute)
-    _move(
+    dispute_clear_timers(dispute)
+    dispute_move(
         dispute,
         row,
         party=party,
@@ -216,8 +213,7 @@ def dispute_outcome_execute(
     )
     supplier_metrics_recompute(supplier=order.supplier)
     title = f"resolved — {describe_terms(terms, order.currency)}"
-    for users in (_buyers(dispute), _suppliers(dispute)):
-        _tell(dispute, users, title, reason)
+    dispute_tell_parties(dispute, title, reason)
     if dispute.mediator_id and party != P.MEDIATOR:
-        _tell_mediators(dispute, "settled by the parties", reason)
+        dispute_tell_mediators(dispute, "settled by the parties", reason)
     return dispute
