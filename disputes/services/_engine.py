@@ -19,6 +19,7 @@ from django.db.models import QuerySet
 from django.urls import reverse
 
 from accounts.models import User
+from disputes.error_codes import DisputeErrorCode
 from disputes.models import (
     Dispute,
     DisputeEvent,
@@ -67,7 +68,7 @@ def require_mediator(dispute: Dispute, actor: User, *, assigned: bool = True) ->
     if assigned and dispute.mediator_id != actor.pk:
         raise NotAllowed(
             "This dispute is assigned to another mediator; take it over first.",
-            code="not_assigned",
+            code=DisputeErrorCode.NOT_ASSIGNED,
         )
     return party
 
@@ -139,7 +140,7 @@ def dispute_lock(dispute: Dispute | int) -> Dispute:
         .first()
     )
     if found is None:
-        raise NotFound("No such dispute.", code="dispute_not_found")
+        raise NotFound("No such dispute.", code=DisputeErrorCode.DISPUTE_NOT_FOUND)
     return found
 
 
@@ -209,7 +210,7 @@ def evidence_files_store(files: Sequence[File]) -> list[Any]:
     if len(files) > limit:
         raise ValidationFailed(
             f"Attach at most {limit} files at a time.",
-            code="too_many_files",
+            code=DisputeErrorCode.TOO_MANY_FILES,
             fields={"files": [f"Attach at most {limit} files at a time."]},
         )
     for file in files:

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from accounts.models import User
+from disputes.error_codes import DisputeErrorCode
 from disputes.models import Dispute, DisputeParty, DisputeStatus
 from disputes.services._engine import (
     dispute_lock,
@@ -83,7 +84,7 @@ def dispute_escalate(*, dispute: Dispute, actor: User, note: str = "") -> Disput
         raise InvalidTransition(
             f"The supplier has until {when(dispute.buyer_may_escalate_at)} to answer; you may "
             "escalate from then.",
-            code="too_early_to_escalate",
+            code=DisputeErrorCode.TOO_EARLY_TO_ESCALATE,
         )
     _escalate(
         dispute, row, party=party, actor=actor, note=note or "The buyer escalated the dispute."

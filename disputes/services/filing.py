@@ -8,6 +8,7 @@ from django.core.files import File
 from django.db import IntegrityError, transaction
 
 from accounts.models import User
+from disputes.error_codes import DisputeErrorCode
 from disputes.models import OPEN_STATUSES, Dispute, DisputeParty, DisputeStatus, DisputeType
 from disputes.services._engine import (
     dispute_move,
@@ -117,7 +118,9 @@ def dispute_open(
     if refusal and refusal.startswith("Only the buyer"):
         raise NotAllowed(refusal, code="not_allowed")
     if Dispute.objects.filter(order=order, status__in=OPEN_STATUSES).exists():
-        raise Conflict("A dispute is already open for this order.", code="dispute_already_open")
+        raise Conflict(
+            "A dispute is already open for this order.", code=DisputeErrorCode.DISPUTE_ALREADY_OPEN
+        )
     now = clock.now()
     errors: dict[str, list[str]] = {}
     claim_refusal = _claim_refusal(order, type, now)
@@ -157,7 +160,7 @@ def dispute_open(
             dispute.save()
     except IntegrityError:
         raise Conflict(
-            "A dispute is already open for this order.", code="dispute_already_open"
+            "A dispute is already open for this order.", code=DisputeErrorCode.DISPUTE_ALREADY_OPEN
         ) from None
     order_dispute_opened(
         order=order, actor=actor, note=f"Dispute {dispute.reference}: {dispute.get_type_display()}"

@@ -12,6 +12,7 @@ from django.db import transaction
 
 from accounts.models import Organisation, User
 from accounts.selectors import organisation_members
+from disputes.error_codes import DisputeErrorCode
 from disputes.models import Dispute, DisputeParty, Inspection
 from disputes.services._engine import (
     dispute_event_publish,
@@ -121,7 +122,7 @@ def dispute_inspection_fee_pay(*, inspection: Inspection, actor: User, method: s
             raise NotAllowed("Only the buyer pays the inspection fee.", code="not_allowed")
         if inspection.state != Inspection.State.AWAITING_FEE:
             raise InvalidTransition(
-                "This inspection fee is not waiting for payment.", code="fee_not_due"
+                "This inspection fee is not waiting for payment.", code=DisputeErrorCode.FEE_NOT_DUE
             )
         payment = payment_start(
             escrow_reference=dispute.order.escrow_reference,
@@ -265,7 +266,7 @@ def inspection_report_submit(
         Inspection.objects.filter(pk=inspection.pk).values_list("dispute_id", flat=True).first()
     )
     if dispute_id is None:
-        raise NotFound("No such inspection.", code="inspection_not_found")
+        raise NotFound("No such inspection.", code=DisputeErrorCode.INSPECTION_NOT_FOUND)
     dispute = dispute_lock(dispute_id)
     inspection = Inspection.objects.select_for_update(no_key=True).get(pk=inspection.pk)
     if not (
@@ -273,7 +274,7 @@ def inspection_report_submit(
         and actor.is_inspector
         and actor.organisation_id == inspection.organisation_id
     ):
-        raise NotFound("No such inspection.", code="inspection_not_found")
+        raise NotFound("No such inspection.", code=DisputeErrorCode.INSPECTION_NOT_FOUND)
     if inspection.state != Inspection.State.ASSIGNED:
         raise InvalidTransition(
             f"This inspection cannot take a report now ({inspection.get_state_display().lower()}).",

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 
 from accounts.models import User
+from disputes.error_codes import DisputeErrorCode
 from disputes.models import Dispute, DisputeParty, EvidenceRequest
 from disputes.services._engine import (
     dispute_lock,
@@ -35,7 +36,9 @@ def dispute_assign(*, dispute: Dispute, actor: User) -> Dispute:
     party = require_mediator(dispute, actor, assigned=False)
     row = LIFECYCLE.check(dispute, "assign", party)
     if dispute.mediator_id == actor.pk:
-        raise InvalidTransition("This dispute is already assigned to you.", code="already_assigned")
+        raise InvalidTransition(
+            "This dispute is already assigned to you.", code=DisputeErrorCode.ALREADY_ASSIGNED
+        )
     previous = dispute.mediator
     dispute.mediator = actor
     dispute.assigned_at = clock.now()

@@ -9,6 +9,7 @@ from django.core.files import File
 from django.db import transaction
 
 from accounts.models import User
+from disputes.error_codes import DisputeErrorCode
 from disputes.models import (
     Dispute,
     DisputeMessage,
@@ -143,7 +144,7 @@ def dispute_reject(
     proposal = dispute.proposals.filter(state=Proposal.State.OPEN).first()
     if proposal is None or proposal.party == party:
         raise InvalidTransition(
-            "There is no proposal from the other side to reject.", code="no_proposal"
+            "There is no proposal from the other side to reject.", code=DisputeErrorCode.NO_PROPOSAL
         )
     stored = evidence_files_store(evidence_files)
     now = clock.now()
@@ -188,15 +189,16 @@ def dispute_accept(*, dispute: Dispute, actor: User, proposal_id: int) -> Disput
         .first()
     )
     if proposal is None:
-        raise NotFound("No such proposal.", code="proposal_not_found")
+        raise NotFound("No such proposal.", code=DisputeErrorCode.PROPOSAL_NOT_FOUND)
     if proposal.state != Proposal.State.OPEN:
         raise Conflict(
             "This proposal is no longer open (it was answered or replaced); look at the latest.",
-            code="proposal_not_open",
+            code=DisputeErrorCode.PROPOSAL_NOT_OPEN,
         )
     if proposal.party == party:
         raise InvalidTransition(
-            "You made this proposal; the other side must accept it.", code="own_proposal"
+            "You made this proposal; the other side must accept it.",
+            code=DisputeErrorCode.OWN_PROPOSAL,
         )
     Proposal.objects.filter(pk=proposal.pk).update(
         state=Proposal.State.ACCEPTED, answered_at=clock.now(), answered_by=actor
