@@ -17,7 +17,7 @@ from django.utils.html import format_html
 from disputes import selectors, services
 from disputes.forms import DecisionForm, EvidenceRequestForm, InspectionOrderForm
 from disputes.models import MEDIATION_STATUSES, OPEN_STATUSES, Dispute, Remedy
-from disputes.services import OutcomeTerms
+from disputes.terms import OutcomeTerms, describe_terms, outcome_preview, outcome_terms_check
 from tradeassure.core import clock
 from tradeassure.core.errors import DomainError
 
@@ -337,9 +337,7 @@ class DisputeAdmin(admin.ModelAdmin):
         if request.method == "POST" and form.is_valid():
             terms: OutcomeTerms = form.terms()
             try:
-                checked = services.outcome_terms_check(
-                    dispute=dispute, terms=terms, allow_no_refund=True
-                )
+                checked = outcome_terms_check(dispute=dispute, terms=terms, allow_no_refund=True)
                 if request.POST.get("confirm") == "yes":
                     services.dispute_decide(
                         dispute=dispute,
@@ -350,15 +348,15 @@ class DisputeAdmin(admin.ModelAdmin):
                     )
                     self.message_user(
                         request,
-                        f"{dispute.reference} decided: {services.describe_terms(checked, dispute.currency)}.",
+                        f"{dispute.reference} decided: {describe_terms(checked, dispute.currency)}.",
                         messages.SUCCESS,
                     )
                     return HttpResponseRedirect(self._case_url(dispute))
             except DomainError as error:
                 self._errors(form, error)
             else:
-                preview = services.outcome_preview(dispute=dispute, terms=checked)
-                preview["text"] = services.describe_terms(checked, dispute.currency)
+                preview = outcome_preview(dispute=dispute, terms=checked)
+                preview["text"] = describe_terms(checked, dispute.currency)
                 preview["no_refund_resumes"] = (
                     checked.remedy == Remedy.NO_REFUND and preview["release"] == 0
                 )

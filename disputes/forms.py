@@ -7,7 +7,7 @@ from django import forms
 
 from accounts.models import Organisation
 from disputes.models import REQUESTABLE_REMEDIES, DisputeParty, Inspection, Remedy
-from disputes.services import OutcomeTerms
+from disputes.terms import OutcomeTerms
 from tradeassure.core import clock
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from django.db.models import F, Prefetch, Q, QuerySet
 
 from accounts.models import Organisation, User
+from disputes.error_codes import DisputeErrorCode
 from disputes.models import (
     MEDIATION_STATUSES,
     OPEN_STATUSES,
@@ -92,7 +93,7 @@ def dispute_for_user(*, user, pk: int) -> Dispute:
     """One dispute with everything its page shows, or NotFound for anyone who may not see it."""
     dispute = _with_everything(disputes_visible_to(user)).filter(pk=pk).first()
     if dispute is None:
-        raise NotFound("No such dispute.", code="dispute_not_found")
+        raise NotFound("No such dispute.", code=DisputeErrorCode.DISPUTE_NOT_FOUND)
     return dispute
 
 
@@ -128,7 +129,7 @@ def evidence_for_user(*, user, dispute_pk: int, pk: int) -> Evidence:
             .first()
         )
     if evidence is None:
-        raise NotFound("No such file.", code="evidence_not_found")
+        raise NotFound("No such file.", code=DisputeErrorCode.EVIDENCE_NOT_FOUND)
     return evidence
 
 
@@ -162,7 +163,7 @@ def inspection_for_inspector(*, user, pk: int) -> Inspection:
         .first()
     )
     if inspection is None:
-        raise NotFound("No such inspection.", code="inspection_not_found")
+        raise NotFound("No such inspection.", code=DisputeErrorCode.INSPECTION_NOT_FOUND)
     return inspection
 
 

@@ -14,7 +14,7 @@ from disputes.models import (
     Inspection,
     Proposal,
 )
-from disputes.services import OutcomeTerms
+from disputes.terms import OutcomeTerms
 from payments.models import Payment
 from tradeassure.core.money import AMOUNT_DECIMAL_PLACES, AMOUNT_MAX_DIGITS
 

@@ -35,6 +35,7 @@ from disputes.api.serializers import (
     RejectProposalInputSerializer,
     outcome_terms_from,
 )
+from disputes.error_codes import DisputeErrorCode
 from disputes.models import Dispute, DisputeStatus, DisputeType
 from orders.selectors import order_for_user
 from payments.api.serializers import PaymentSerializer
@@ -109,7 +110,7 @@ class DisputeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
         try:
             return int(self.kwargs["pk"])
         except (TypeError, ValueError) as exc:
-            raise NotFound("No such dispute.", code="dispute_not_found") from exc
+            raise NotFound("No such dispute.", code=DisputeErrorCode.DISPUTE_NOT_FOUND) from exc
 
     def _visible(self) -> Dispute:
         return selectors.dispute_for_user(user=self.request.user, pk=self._dispute_id())
@@ -282,7 +283,9 @@ class DisputeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
             (i for i in dispute.inspections.all() if i.pk == data["inspection_id"]), None
         )
         if inspection is None:
-            raise NotFound("No such inspection on this dispute.", code="inspection_not_found")
+            raise NotFound(
+                "No such inspection on this dispute.", code=DisputeErrorCode.INSPECTION_NOT_FOUND
+            )
         payment = services.dispute_inspection_fee_pay(
             inspection=inspection, actor=request.user, method=data["method"]
         )

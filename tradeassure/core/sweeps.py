@@ -3,8 +3,8 @@ service lock and re-check it.
 
 Picking ids holds no lock across the batch, so a sweep never holds row A while waiting for row
 B, and a person acting on an order as its deadline passes waits for at most one row's work. Each
-row's service takes its locks in the same order as every other service (escrow, then order, then
-dispute) and re-checks the deadline under them, so two sweeps at once, or a retried one, do each
+row's service takes its locks in the same order as every other service of its lifecycle (for an
+order: escrow, then order) and re-checks the deadline under them, so two sweeps at once, or a retried one, do each
 transition exactly once. The ids are walked in primary-key order (keyset), so every due row is
 visited at most once per run and a row that fails is left for the next run, never retried in a
 loop. A Celery soft time limit stops the sweep at once: the row in hand rolls back whole and

@@ -1,0 +1,319 @@
+"""The disputes engine every stage shares: who acts, the dispute lock, the move with its domain
+event, who is told, evidence files, and the sweep.
+
+The map and its check are the kernel's (`disputes.transitions.LIFECYCLE`); who a user is on a
+dispute is who they are on its order (`orders.parties`), so both rules exist once. Lock order in
+every service: dispute → escrow → order → inspection (see the package docstring).
+"""
+
+import functools
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from contextvars import ContextVar
+from datetime import datetime
+from typing import Any, ParamSpec, TypeVar
+
+from django.conf import settings
+from django.core.files import File
+from django.db.models import QuerySet
+from django.urls import reverse
+
+from accounts.models import User
+from disputes.error_codes import DisputeErrorCode
+from disputes.models import (
+    Dispute,
+    DisputeEvent,
+    DisputeParty,
+    Evidence,
+    EvidenceRequest,
+    Inspection,
+)
+from disputes.transitions import LIFECYCLE, Transition
+from orders import parties
+from orders.models import Order
+from tradeassure.core import clock
+from tradeassure.core.errors import DomainError, NotAllowed, NotFound, ValidationFailed
+from tradeassure.core.sweeps import sweep_due
+from tradeassure.core.uploads import DOCUMENT_KINDS, upload_check, upload_delete, upload_store
+from tradeassure.platform.events import event_publish, notify
+from tradeassure.platform.models import SystemAlert
+
+logger = logging.getLogger(__name__)
+P = DisputeParty
+Params = ParamSpec("Params")
+Result = TypeVar("Result")
+
+EVIDENCE_FOLDER = "disputes/evidence"
+
+
+# ---------------------------------------------------------------------------------------------
+# Who acts, and who is told.
+# ---------------------------------------------------------------------------------------------
+
+
+def party_of(*, dispute: Dispute, user: User | None) -> str | None:
+    """The party a user acts as on this dispute (None: not involved). No user: the system.
+
+    A dispute's parties are its order's (`orders.parties.party_of`); the inspector acts only
+    through their own inspection (`inspection_report_submit` checks them there)."""
+    party = parties.party_of(order=dispute.order, user=user)
+    return None if party is None else P(party)
+
+
+def require_mediator(dispute: Dispute, actor: User, *, assigned: bool = True) -> str:
+    """The actor as the dispute's mediator (with the permission, and assigned unless not needed)."""
+    party = party_of(dispute=dispute, user=actor)
+    if party != P.MEDIATOR or not actor.has_perm("disputes.mediate_dispute"):
+        raise NotAllowed("Only mediators can do this.", code="not_allowed")
+    if assigned and dispute.mediator_id != actor.pk:
+        raise NotAllowed(
+            "This dispute is assigned to another mediator; take it over first.",
+            code=DisputeErrorCode.NOT_ASSIGNED,
+        )
+    return party
+
+
+def dispute_mediators(dispute: Dispute) -> list[User]:
+    """The assigned mediator, or every active mediator while nobody has picked it up."""
+    if dispute.mediator_id:
+        return [dispute.mediator]
+    return list(User.objects.filter(role=User.Role.MEDIATOR, is_staff=True, is_active=True))
+
+
+def party_users(dispute: Dispute, party: str) -> list[User]:
+    """The people who act for the buyer or the supplier side of this dispute."""
+    if party == P.BUYER:
+        return parties.order_buyers(dispute.order)
+    return parties.order_supplier_staff(dispute.order)
+
+
+def other_party(party: str) -> str:
+    return P.SUPPLIER if party == P.BUYER else P.BUYER
+
+
+def dispute_tell(dispute: Dispute, users: Iterable[User], title: str, body: str = "") -> None:
+    """Notify the parties' people, linking to the dispute page."""
+    notify(
+        users=users,
+        title=f"{dispute.reference} ({dispute.order.reference}): {title}",
+        body=body,
+        url=dispute.get_absolute_url(),
+    )
+
+
+def dispute_tell_parties(dispute: Dispute, title: str, body: str = "") -> None:
+    """Notify both sides (buyers first, then the supplier's staff)."""
+    for users in (parties.order_buyers(dispute.order), parties.order_supplier_staff(dispute.order)):
+        dispute_tell(dispute, users, title, body)
+
+
+def dispute_tell_mediators(dispute: Dispute, title: str, body: str = "") -> None:
+    """Notify the mediator(s), linking to the case in the admin where they work."""
+    notify(
+        users=dispute_mediators(dispute),
+        title=f"{dispute.reference}: {title}",
+        body=body,
+        url=reverse("admin:disputes_dispute_change", args=[dispute.pk]),
+    )
+
+
+def when(moment: datetime | None) -> str:
+    """A deadline as people read it in notifications."""
+    return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else "—"
+
+
+# ---------------------------------------------------------------------------------------------
+# Locks, the move, the timers.
+# ---------------------------------------------------------------------------------------------
+
+
+def dispute_lock(dispute: Dispute | int) -> Dispute:
+    """Lock the dispute row, NO KEY, so rows that merely point at it (a capture hook writing a
+    timeline event) are not blocked; the order and its parties come along unlocked."""
+    pk = dispute if isinstance(dispute, int) else dispute.pk
+    found = (
+        Dispute.objects.select_for_update(of=("self",), no_key=True)
+        .select_related(
+            "order__supplier__organisation", "order__buyer_organisation", "order__current_version"
+        )
+        .filter(pk=pk)
+        .first()
+    )
+    if found is None:
+        raise NotFound("No such dispute.", code=DisputeErrorCode.DISPUTE_NOT_FOUND)
+    return found
+
+
+def escrow_and_order_lock(order: Order | int) -> Order:
+    """Lock the order's escrow, then the order (the order every money path and the payments
+    capture hook use), so a dispute service never waits on them in the opposite order."""
+    from orders.services import order_lock_for_update
+
+    return order_lock_for_update(order=order if isinstance(order, int) else order.pk)
+
+
+def dispute_event_publish(dispute: Dispute, action: str, payload: dict[str, Any]) -> None:
+    """The domain event `dispute.<action>`, seen by both organisations."""
+    event_publish(
+        topic=f"dispute.{action}",
+        subject_type="dispute",
+        subject_id=dispute.pk,
+        audience=[dispute.order.buyer_organisation_id, dispute.order.supplier.organisation_id],
+        payload=payload,
+    )
+
+
+def dispute_move(
+    dispute: Dispute,
+    row: Transition,
+    *,
+    party: str,
+    actor: User | None,
+    note: str = "",
+    data: dict[str, Any] | None = None,
+) -> DisputeEvent:
+    """Apply a checked transition to a locked dispute: status and timeline row (the kernel's
+    move), then the domain event."""
+    event = LIFECYCLE.move(dispute, row, party=party, actor=actor, note=note, data=data)
+    dispute_event_publish(
+        dispute,
+        row.action,
+        {
+            "dispute": dispute.reference,
+            "order": dispute.order.reference,
+            "action": row.action,
+            "from_status": event.from_status,
+            "to_status": event.to_status,
+            "actor": party,
+            **(data or {}),
+        },
+    )
+    return event
+
+
+def dispute_clear_timers(dispute: Dispute) -> None:
+    """A closed dispute waits for nobody: its answer, escalation and pickup deadlines go."""
+    dispute.supplier_response_due_at = None
+    dispute.escalation_due_at = None
+    dispute.pickup_due_at = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Evidence files.
+# ---------------------------------------------------------------------------------------------
+
+
+def evidence_files_store(files: Sequence[File]) -> list[Any]:
+    """Check EVERY file first (so a bad one refuses all), then store them privately."""
+    limit = settings.DISPUTES["MAX_FILES_PER_UPLOAD"]
+    files = [file for file in files if file is not None]
+    if len(files) > limit:
+        raise ValidationFailed(
+            f"Attach at most {limit} files at a time.",
+            code=DisputeErrorCode.TOO_MANY_FILES,
+            fields={"files": [f"Attach at most {limit} files at a time."]},
+        )
+    for file in files:
+        try:
+            upload_check(file=file, allowed_kinds=DOCUMENT_KINDS)
+        except ValidationFailed as error:
+            message = f"{_display_name(file)}: {error.message}"
+            raise ValidationFailed(message, code=error.code, fields={"files": [message]}) from None
+    stored = []
+    try:
+        for file in files:
+            stored.append(upload_store(file=file, folder=EVIDENCE_FOLDER))
+    except Exception:
+        for item in stored:
+            upload_delete(name=item.name)
+        raise
+    pending = _pending_uploads.get()
+    if pending is not None:
+        pending.extend(item.name for item in stored)
+    return stored
+
+
+def _display_name(file: File) -> str:
+    name = str(getattr(file, "name", "") or "file")
+    return name.replace("\\", "/").rsplit("/", 1)[-1][:80] or "file"
+
+
+_pending_uploads: ContextVar[list[str] | None] = ContextVar(
+    "disputes_pending_uploads", default=None
+)
+
+
+def uploads_removed_on_error(service: Callable[Params, Result]) -> Callable[Params, Result]:
+    """Files stored by a service that then fails (and rolls back) are deleted again."""
+
+    @functools.wraps(service)
+    def wrapper(*args: Params.args, **kwargs: Params.kwargs) -> Result:
+        names: list[str] = []
+        token = _pending_uploads.set(names)
+        try:
+            return service(*args, **kwargs)
+        except BaseException:
+            for name in names:
+                upload_delete(name=name)
+            raise
+        finally:
+            _pending_uploads.reset(token)
+
+    return wrapper
+
+
+def evidence_create(
+    *,
+    dispute: Dispute,
+    party: str,
+    actor: User,
+    stored: Sequence[Any],
+    description: str = "",
+    request: EvidenceRequest | None = None,
+    inspection: Inspection | None = None,
+) -> list[Evidence]:
+    now = clock.now()
+    return Evidence.objects.bulk_create(
+        Evidence(
+            dispute=dispute,
+            party=party,
+            uploaded_by=actor,
+            description=description[:300],
+            stored_name=item.name,
+            original_name=item.original_name,
+            content_type=item.content_type,
+            size=item.size,
+            uploaded_at=now,
+            request=request,
+            inspection=inspection,
+        )
+        for item in stored
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Sweeps (Celery beat).
+# ---------------------------------------------------------------------------------------------
+
+
+def disputes_sweep(
+    *, name: str, noun: str, due: Callable[[datetime], QuerySet], handle: Callable[[int], bool]
+) -> int:
+    """The kernel's `sweep_due` with the disputes batch size; a row that fails is skipped for this
+    run and reported to staff as a SystemAlert (source "disputes.<name>")."""
+
+    def alert(pk: int, error: Exception) -> None:
+        message = error.message if isinstance(error, DomainError) else repr(error)
+        SystemAlert.objects.create(
+            source=f"disputes.{name}",
+            message=f"{noun} {pk}: {message}"[:2000],
+            created_at=clock.now(),
+        )
+
+    return sweep_due(
+        due=due,
+        handle=handle,
+        batch_size=settings.TRADE_ASSURANCE["SWEEP_BATCH_SIZE"],
+        name=f"disputes.{name}",
+        on_failure=alert,
+    )
