@@ -158,13 +158,15 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet)
         order = selectors.order_for_user(
             user=self.request.user, pk=order_id if order_id is not None else self._order_id()
         )
-        order.your_party = selectors.order_party(order=order, user=self.request.user)
-        order.actions = [
+        # OrderDetailSerializer reads these four extras off the instance; Order does not declare
+        # them (a detail dataclass, as disputes' context has, would; see DESIGN §2 selectors).
+        order.your_party = selectors.order_party(order=order, user=self.request.user)  # type: ignore[attr-defined]
+        order.actions = [  # type: ignore[attr-defined]
             {"action": row.action, "label": row.label}
             for row in selectors.order_actions(order=order, user=self.request.user)
         ]
         summary = escrow_summary(escrow_reference=order.escrow_reference)
-        order.money = {
+        order.money = {  # type: ignore[attr-defined]
             "currency": summary.currency or order.currency,
             "frozen": summary.frozen,
             "captured": summary.captured,
@@ -175,7 +177,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet)
             "supplier_net": summary.supplier_net,
         }
         due = services.order_payment_due(order)
-        order.payment_due = {"purpose": due[0], "amount": due[1]} if due else None
+        order.payment_due = {"purpose": due[0], "amount": due[1]} if due else None  # type: ignore[attr-defined]
         return OrderDetailSerializer(order, context=self.get_serializer_context()).data
 
     def retrieve(self, request, *args, **kwargs):
