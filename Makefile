@@ -15,12 +15,13 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: help install dirs run test lint format bench schema lock
+.PHONY: help install dirs run test lint typecheck format bench schema lock
 
 help:
 	@echo "make run     start web (http://$(HOST):$(PORT)/) + Celery worker + beat, with demo data"
 	@echo "make test    run the whole test suite (PostgreSQL when DATABASE_URL points at it)"
 	@echo "make lint    ruff check + ruff format --check"
+	@echo "make typecheck  mypy (django/drf plugins) + lint-imports (layer contracts)"
 	@echo "make format  ruff fix + format"
 	@echo "make bench   run the benchmarks in bench/ and print ratios"
 	@echo "make schema  write the OpenAPI schema to var/openapi.yaml"
@@ -79,6 +80,10 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: install
 	$(BIN)/ruff check --fix .

@@ -1,5 +1,7 @@
 """Identity: users log in by email and act for one organisation, in one role."""
 
+from typing import Any, ClassVar
+
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
 
@@ -26,10 +28,10 @@ class Organisation(models.Model):
         return self.name
 
 
-class UserManager(BaseUserManager):
+class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
-    def _create_user(self, email: str, password: str | None, **extra):
+    def _create_user(self, email: str, password: str | None, **extra: Any) -> "User":
         if not email:
             raise ValueError("An email address is required.")
         user = self.model(email=self.normalize_email(email).lower(), **extra)
@@ -37,16 +39,16 @@ class UserManager(BaseUserManager):
         user.save(using=self._db)
         return user
 
-    def get_by_natural_key(self, username: str):
+    def get_by_natural_key(self, username: str | None) -> "User":
         """Log-in by email ignores case everywhere (site and admin): addresses are stored lower-case."""
         return self.get(**{f"{self.model.USERNAME_FIELD}__iexact": username})
 
-    def create_user(self, email: str, password: str | None = None, **extra):
+    def create_user(self, email: str, password: str | None = None, **extra: Any) -> "User":
         extra.setdefault("is_staff", False)
         extra.setdefault("is_superuser", False)
         return self._create_user(email, password, **extra)
 
-    def create_superuser(self, email: str, password: str | None = None, **extra):
+    def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> "User":
         extra.setdefault("is_staff", True)
         extra.setdefault("is_superuser", True)
         extra.setdefault("role", User.Role.MEDIATOR)
@@ -62,8 +64,9 @@ class User(AbstractUser):
         INSPECTOR = "inspector", "Inspector"
         PARTNER = "partner", "Partner developer"
 
-    # The organisation kind each role belongs to; staff roles belong to none.
-    ORGANISATION_KIND_FOR_ROLE = {
+    # The organisation kind each role belongs to; staff roles belong to none. Keyed by str: the
+    # role column holds plain strings, and a Role member is equal to (and hashes as) its value.
+    ORGANISATION_KIND_FOR_ROLE: ClassVar[dict[str, Organisation.Kind]] = {
         Role.BUYER: Organisation.Kind.BUYER,
         Role.SUPPLIER_STAFF: Organisation.Kind.SUPPLIER,
         Role.INSPECTOR: Organisation.Kind.INSPECTION,
@@ -71,7 +74,9 @@ class User(AbstractUser):
     }
     STAFF_ROLES = {Role.MEDIATOR, Role.VETTING}
 
-    username = None
+    # Removing the inherited field is Django's documented way to log in by email; the stubs
+    # declare AbstractUser.username a CharField and cannot express a removed one.
+    username = None  # type: ignore[assignment]
     email = models.EmailField("email address", unique=True)
     full_name = models.CharField(max_length=150, blank=True)
     role = models.CharField(max_length=20, choices=Role.choices)
@@ -80,9 +85,11 @@ class User(AbstractUser):
     )
 
     USERNAME_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
 
-    objects = UserManager()
+    # An email-keyed manager; the stubs type AbstractUser.objects as Django's username-keyed
+    # UserManager, whose create_user signature this one deliberately does not share.
+    objects: ClassVar[UserManager] = UserManager()  # type: ignore[assignment]
 
     class Meta:
         ordering = ["email"]

@@ -26,8 +26,10 @@ def _due_disputes() -> dict:
     from tradeassure.core import clock
 
     supplier = trade_assured_supplier()
-    buyer = BuyerFactory()
-    terms = ContractTermsFactory(
+    # .create() is what calling a factory does; the factories are not generic, so the result
+    # is typed Any instead of the factory class.
+    buyer = BuyerFactory.create()
+    terms = ContractTermsFactory.create(
         items=[LineItemTermsFactory(quantity=Decimal(1), unit_price=Decimal(100))],
         shipping_fee=Decimal(50),
         initial_payment_amount=Decimal(50),

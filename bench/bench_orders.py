@@ -23,8 +23,10 @@ def _due_orders() -> dict:
 
     # Small orders (USD 150 each), so all of them fit the supplier's floor limit.
     supplier = trade_assured_supplier()
-    buyer = BuyerFactory()
-    terms = ContractTermsFactory(
+    # .create() is what calling a factory does; the factories are not generic, so the result
+    # is typed Any instead of the factory class.
+    buyer = BuyerFactory.create()
+    terms = ContractTermsFactory.create(
         items=[LineItemTermsFactory(quantity=Decimal(1), unit_price=Decimal(100))],
         shipping_fee=Decimal(50),
         initial_payment_amount=Decimal(50),

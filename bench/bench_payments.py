@@ -79,7 +79,7 @@ def _supplier_client() -> dict:
     context = _funded_escrows()
     _release_all(context)
     client = Client()
-    client.force_login(SupplierStaffFactory(organisation=context["supplier"]))
+    client.force_login(SupplierStaffFactory.create(organisation=context["supplier"]))
     return {"client": client}
 
 

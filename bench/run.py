@@ -75,6 +75,8 @@ def discover(name_filter: str = "") -> list[tuple[str, Benchmark]]:
     found = []
     for path in sorted(BENCH_DIR.glob("bench_*.py")):
         spec = importlib.util.spec_from_file_location(f"bench.{path.stem}", path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"Cannot load {path}")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         for benchmark in getattr(module, "BENCHMARKS", []):

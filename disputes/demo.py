@@ -36,12 +36,13 @@ def _pdf(name: str) -> File:
 def _eligible_suppliers(users: dict[str, User]) -> list[tuple[Supplier, User]]:
     from suppliers.selectors import supplier_failed_rules
 
-    found = []
+    found: list[tuple[Supplier, User]] = []
     for key in ("supplier", "supplier2"):
         user = users.get(key)
-        supplier = Supplier.objects.filter(
-            organisation_id=getattr(user, "organisation_id", None)
-        ).first()
+        # Without that user (or its organisation) there is no supplier to find.
+        if user is None or user.organisation_id is None:
+            continue
+        supplier = Supplier.objects.filter(organisation_id=user.organisation_id).first()
         if supplier is not None and not supplier_failed_rules(supplier=supplier):
             found.append((supplier, user))
     return found
@@ -399,6 +400,7 @@ def _tell_story(dispute: Dispute, story: str, *, buyer, supplier_user, mediator,
         organisation = (
             inspector.organisation or Organisation.objects.filter(kind="inspection").first()
         )
+        assert organisation is not None, "the demo seeds an inspection company"
         inspection = services.dispute_order_inspection(
             dispute=dispute,
             actor=mediator,

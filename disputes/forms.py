@@ -93,7 +93,9 @@ class DisputeOpenForm(TermsForm):
         max_length=5000,
         help_text="Compare with the contract: which requirement is not met, how many units, what you found.",
     )
-    files = MultipleFileField(
+    # A declared field: the form metaclass moves it off the class, so it does not shadow
+    # BaseForm.files (the uploaded files) at run time as the stubs assume.
+    files = MultipleFileField(  # type: ignore[assignment]
         label="Evidence",
         help_text="Required for quality, quantity and damage claims. " + FILES_HELP,
     )
@@ -120,12 +122,14 @@ class RejectForm(forms.Form):
     message = forms.CharField(
         label="Why you reject it", max_length=5000, widget=forms.Textarea(attrs={"rows": 3})
     )
-    files = MultipleFileField(label="Evidence (optional)", help_text=FILES_HELP)
+    # Declared field, moved off the class by the form metaclass (see DisputeOpenForm.files).
+    files = MultipleFileField(label="Evidence (optional)", help_text=FILES_HELP)  # type: ignore[assignment]
 
 
 class EvidenceForm(forms.Form):
     description = forms.CharField(required=False, max_length=300)
-    files = MultipleFileField(label="Files", help_text=FILES_HELP, required=True)
+    # Declared field, moved off the class by the form metaclass (see DisputeOpenForm.files).
+    files = MultipleFileField(label="Files", help_text=FILES_HELP, required=True)  # type: ignore[assignment]
 
 
 class NoteForm(forms.Form):
@@ -143,7 +147,8 @@ class InspectionFeeForm(forms.Form):
 class InspectionReportForm(forms.Form):
     verdict = forms.ChoiceField(choices=Inspection.Verdict.choices, widget=forms.RadioSelect)
     findings = forms.CharField(max_length=10000, widget=forms.Textarea(attrs={"rows": 6}))
-    files = MultipleFileField(label="Report (PDF or images)", help_text=FILES_HELP, required=True)
+    # Declared field, moved off the class by the form metaclass (see DisputeOpenForm.files).
+    files = MultipleFileField(label="Report (PDF or images)", help_text=FILES_HELP, required=True)  # type: ignore[assignment]
 
 
 # --- mediation (admin intermediate forms) -----------------------------------------------------

@@ -1,6 +1,8 @@
 """Dispute pages for buyers, suppliers and inspectors. Views parse input, call a service or a
 selector, and render; a refused action becomes a form error or a message, never a 500."""
 
+from typing import cast
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponseRedirect
@@ -20,6 +22,7 @@ from disputes.forms import (
 )
 from disputes.models import DisputeStatus
 from orders import selectors as order_selectors
+from orders.models import ContractVersion
 from tradeassure.core.errors import DomainError, NotFound
 from tradeassure.core.uploads import upload_response
 
@@ -377,7 +380,8 @@ def inspection_detail(request, pk: int):
             "inspection": inspection,
             "dispute": dispute,
             "order": dispute.order,
-            "items": list(dispute.order.current_version.items.all()),
+            # A placed order always has a current version (null only inside order_place).
+            "items": list(cast(ContractVersion, dispute.order.current_version).items.all()),
             "evidence": list(dispute.evidence.all()),
             "form": form,
         },

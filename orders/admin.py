@@ -20,7 +20,7 @@ from tradeassure.platform.admin import ReadOnlyAdminMixin
 
 class OrderEventInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = OrderEvent
-    fields = [
+    fields = readonly_fields = (
         "created_at",
         "action",
         "actor_party",
@@ -29,8 +29,7 @@ class OrderEventInline(ReadOnlyAdminMixin, admin.TabularInline):
         "to_status",
         "note",
         "data",
-    ]
-    readonly_fields = fields
+    )
     extra = 0
     ordering = ["id"]
 
@@ -40,7 +39,7 @@ class OrderEventInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 class ContractVersionInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = ContractVersion
-    fields = [
+    fields = readonly_fields = (
         "number",
         "state",
         "proposed_by_party",
@@ -50,8 +49,7 @@ class ContractVersionInline(ReadOnlyAdminMixin, admin.TabularInline):
         "initial_payment_amount",
         "shipment_deadline",
         "proposal_note",
-    ]
-    readonly_fields = fields
+    )
     extra = 0
     show_change_link = True
 
@@ -184,7 +182,7 @@ class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 class ContractLineItemInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = ContractLineItem
-    fields = [
+    fields = readonly_fields = (
         "position",
         "description",
         "specifications",
@@ -194,8 +192,7 @@ class ContractLineItemInline(ReadOnlyAdminMixin, admin.TabularInline):
         "unit_price",
         "line_total",
         "product",
-    ]
-    readonly_fields = fields
+    )
     extra = 0
 
 
@@ -210,8 +207,7 @@ class ContractVersionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 class ShipmentDocumentInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = ShipmentDocument
-    fields = ["kind", "original_name", "size", "uploaded_at", "download"]
-    readonly_fields = fields
+    fields = readonly_fields = ("kind", "original_name", "size", "uploaded_at", "download")
     extra = 0
 
     @admin.display(description="File")

@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from typing import cast
 
 from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -263,7 +264,8 @@ def _play(story: Story, buyer: User, supplier: Supplier, staff: User) -> Order:
     if story.state == "proposed":
         from dataclasses import replace
 
-        terms = services.contract_terms_of(order.current_version)
+        # order_place has just set the first version.
+        terms = services.contract_terms_of(cast(ContractVersion, order.current_version))
         item = terms.items[0]
         services.order_propose_changes(
             order=order,
@@ -327,7 +329,9 @@ def _set_timer(order: Order, field: str, minutes: int) -> None:
     values = {field: due}
     if field == "shipment_due_at":
         values["shipment_deadline"] = due
-        ContractVersion.objects.filter(pk=order.current_version_id).update(shipment_deadline=due)
+        # A placed order always has a current version (null only inside order_place).
+        version_id = cast(int, order.current_version_id)
+        ContractVersion.objects.filter(pk=version_id).update(shipment_deadline=due)
     Order.objects.filter(pk=order.pk).update(**values)
 
 
@@ -340,9 +344,12 @@ def seed(users: dict[str, User]) -> None:
     suppliers: dict[str, Supplier] = {}
     for key in ("supplier", "supplier2"):
         staff = users.get(key)
-        supplier = Supplier.objects.filter(
-            organisation_id=getattr(staff, "organisation_id", None)
-        ).first()
+        # Without that user (or its organisation) there is no supplier to find.
+        supplier = (
+            Supplier.objects.filter(organisation_id=staff.organisation_id).first()
+            if staff is not None and staff.organisation_id is not None
+            else None
+        )
         if supplier is not None:
             suppliers[key] = supplier
     for story in STORIES:

@@ -2,6 +2,7 @@
 
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from typing import cast
 
 from django import forms
 from django.conf import settings
@@ -114,7 +115,9 @@ class LineItemForm(forms.Form):
     ):
         super().__init__(*args, **kwargs)
         if supplier is not None:
-            self.fields["product"].queryset = Product.objects.filter(
+            # Declared above as a ModelChoiceField; Form.fields is typed dict[str, Field].
+            product_field = cast(forms.ModelChoiceField, self.fields["product"])
+            product_field.queryset = Product.objects.filter(
                 supplier=supplier, is_active=True
             ).order_by("name")
         if money_frozen:

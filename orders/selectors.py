@@ -94,9 +94,12 @@ def order_list(*, user, party: str, status_filter: str = "", search: str = "") -
             | Q(summary__icontains=search)
             | Q(supplier__legal_name__icontains=search)
             | Q(buyer_organisation__name__icontains=search)
-            | Exists(
-                ContractLineItem.objects.filter(
-                    version_id=OuterRef("current_version_id"), description__icontains=search
+            # Wrapped in Q (the same tree: Q | Exists wraps it too) so the whole stays a Q.
+            | Q(
+                Exists(
+                    ContractLineItem.objects.filter(
+                        version_id=OuterRef("current_version_id"), description__icontains=search
+                    )
                 )
             )
         )

@@ -1,6 +1,7 @@
 """Order pages for buyers and suppliers. Views parse input, call a service or selector, render."""
 
 from decimal import Decimal, InvalidOperation
+from typing import cast
 
 from django.conf import settings
 from django.contrib import messages
@@ -24,7 +25,7 @@ from orders.forms import (
     line_items_formset,
     terms_from_forms,
 )
-from orders.models import Order, OrderStatus, Party, ShipmentDocument
+from orders.models import ContractVersion, Order, OrderStatus, Party, ShipmentDocument
 from suppliers.models import Product, Supplier
 from tradeassure.core import clock
 from tradeassure.core.errors import DomainError, NotFound
@@ -198,7 +199,7 @@ def _live_totals(data) -> dict:
             product.pk: product
             for product in Product.objects.filter(pk__in=product_ids, currency=currency)
         }
-    lines = []
+    lines: list[Decimal | None] = []
     subtotal = Decimal(0)
     for index in range(count):
         if data.get(f"items-{index}-DELETE"):
@@ -535,7 +536,8 @@ def order_propose_changes(request, pk: int):
         messages.error(request, "You cannot propose changes to this order now.")
         return redirect(order)
     frozen = services.money_is_held(order)
-    terms = services.contract_terms_of(order.current_version)
+    # A placed order always has a current version (null only inside order_place).
+    terms = services.contract_terms_of(cast(ContractVersion, order.current_version))
     contract_initial, items_initial = initial_from_terms(terms)
     data = request.POST if request.method == "POST" else None
     adding = data is not None and data.get("step") == "add_line" and not frozen

@@ -22,8 +22,7 @@ from tradeassure.platform.admin import ReadOnlyAdminMixin
 
 class EntryInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Entry
-    fields = ["account", "amount", "currency"]
-    readonly_fields = fields
+    fields = readonly_fields = ("account", "amount", "currency")
     extra = 0
     can_delete = False
 
@@ -57,15 +56,29 @@ class AccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 class PaymentInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Payment
-    fields = ["purpose", "method", "amount", "currency", "status", "created_at", "captured_at"]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "purpose",
+        "method",
+        "amount",
+        "currency",
+        "status",
+        "created_at",
+        "captured_at",
+    )
     extra = 0
 
 
 class RefundInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Refund
-    fields = ["kind", "amount", "currency", "status", "reason", "created_at", "completed_at"]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "kind",
+        "amount",
+        "currency",
+        "status",
+        "reason",
+        "created_at",
+        "completed_at",
+    )
     extra = 0
 
 

@@ -7,6 +7,7 @@ The entries of one ledger transaction sum to zero per currency.
 """
 
 import uuid
+from typing import ClassVar
 
 from django.db import models
 from django.urls import reverse
@@ -215,8 +216,9 @@ class Payment(models.Model):
         FAILED = "failed", "Declined (you may try again)"
         CAPTURED = "captured", "Paid"
 
-    # The only moves the provider's reports can make; captured money is final.
-    TRANSITIONS = {
+    # The only moves the provider's reports can make; captured money is final. Keyed by str: the
+    # status column holds plain strings (a Status member equals and hashes as its value).
+    TRANSITIONS: ClassVar[dict[str, set[str]]] = {
         Status.PENDING: {Status.FAILED, Status.CAPTURED},
         Status.FAILED: {Status.CAPTURED, Status.PENDING},
         Status.CAPTURED: set(),
@@ -272,7 +274,12 @@ class Refund(models.Model):
         FAILED = "failed", "Failed (staff follow up)"
 
     # Provider reports only move a refund forward; a late "created" after "completed" is stale.
-    RANK = {Status.REQUESTED: 0, Status.PROCESSING: 1, Status.COMPLETED: 2, Status.FAILED: 2}
+    RANK: ClassVar[dict[str, int]] = {
+        Status.REQUESTED: 0,
+        Status.PROCESSING: 1,
+        Status.COMPLETED: 2,
+        Status.FAILED: 2,
+    }
 
     escrow = models.ForeignKey(Escrow, on_delete=models.PROTECT, related_name="refunds")
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.ESCROW)
@@ -306,7 +313,12 @@ class Payout(models.Model):
         PAID = "paid", "Paid"
         FAILED = "failed", "Failed (returned to your balance)"
 
-    RANK = {Status.REQUESTED: 0, Status.PROCESSING: 1, Status.PAID: 2, Status.FAILED: 2}
+    RANK: ClassVar[dict[str, int]] = {
+        Status.REQUESTED: 0,
+        Status.PROCESSING: 1,
+        Status.PAID: 2,
+        Status.FAILED: 2,
+    }
 
     organisation = models.ForeignKey(
         "accounts.Organisation", on_delete=models.PROTECT, related_name="+"

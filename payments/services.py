@@ -10,6 +10,7 @@ import logging
 import secrets
 import uuid
 from decimal import Decimal
+from typing import cast
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -27,7 +28,12 @@ from payments.models import (
     UnappliedTransfer,
 )
 from payments.providers import provider_get
-from payments.providers.base import MalformedEvent, ProviderEventData, WebhookSignatureInvalid
+from payments.providers.base import (
+    CardConfirmingProvider,
+    MalformedEvent,
+    ProviderEventData,
+    WebhookSignatureInvalid,
+)
 from payments.references import escrow_reference_for_order
 from tradeassure.core import clock
 from tradeassure.core.errors import Conflict, NotAllowed, NotFound, Unprocessable, ValidationFailed
@@ -459,7 +465,9 @@ def payment_card_submit(*, payment: Payment, card_number: str, actor) -> None:
         Payment.objects.filter(pk=payment.pk).update(
             status=Payment.Status.PENDING, failure_reason=""
         )
-    provider = provider_get(payment.provider)
+    # Cards are charged on the provider's hosted page; only adapters that host one (the
+    # sandbox) are configured for card payments, which the Protocol type cannot know.
+    provider = cast(CardConfirmingProvider, provider_get(payment.provider))
     transaction.on_commit(lambda: provider.confirm_card(payment=payment, card_number=number))
 
 
@@ -868,22 +876,31 @@ def _provider_event_apply(*, provider: str, data: ProviderEventData) -> Provider
         received_at=clock.now(),
     )
     family = data.type.split(".", 1)[0]
-    model = {"payment": Payment, "refund": Refund, "payout": Payout}[family]
+    models_by_family: dict[str, type[Payment] | type[Refund] | type[Payout]] = {
+        "payment": Payment,
+        "refund": Refund,
+        "payout": Payout,
+    }
+    model = models_by_family[family]
     target = (
         model.objects.select_related("escrow" if family != "payout" else "organisation")
         .filter(provider=provider, provider_reference=data.object_reference)
         .first()
     )
+    status: str
+    # The family picked the model, so each isinstance below holds exactly when the event type
+    # test beside it does.
     if target is None:
         status, note = UNMATCHED, "No object with this reference."
-    elif data.type == "payment.captured":
+    elif isinstance(target, Payment) and data.type == "payment.captured":
         status, note = _payment_captured(payment=target, data=data, event=event)
-    elif data.type == "payment.failed":
+    elif isinstance(target, Payment) and data.type == "payment.failed":
         status, note = _payment_failed(payment=target, data=data)
-    elif family == "refund":
+    elif isinstance(target, Refund):
         status, note = _refund_event(refund=target, data=data, event=event)
     else:
-        status, note = _payout_event(payout=target, data=data, event=event)
+        # A payout: the other payment types are not events (ProviderEventData.type).
+        status, note = _payout_event(payout=cast(Payout, target), data=data, event=event)
     if status == UNMATCHED:
         SystemAlert.objects.create(
             source="payments",

@@ -77,8 +77,7 @@ def decision_action(
 
 class VerificationDocumentInline(ReadOnlyInline):
     model = VerificationDocument
-    fields = ["kind", "document", "size", "uploaded_by", "uploaded_at"]
-    readonly_fields = fields
+    fields = readonly_fields = ("kind", "document", "size", "uploaded_by", "uploaded_at")
 
     @admin.display(description="File")
     def document(self, obj):
@@ -91,21 +90,26 @@ class VerificationDocumentInline(ReadOnlyInline):
 
 class ApplicationInline(ReadOnlyInline):
     model = TradeAssuranceApplication
-    fields = [
+    fields = readonly_fields = (
         "status",
         "submitted_at",
         "submitted_by",
         "decided_at",
         "decided_by",
         "decision_reason",
-    ]
-    readonly_fields = fields
+    )
 
 
 class StatusChangeInline(ReadOnlyInline):
     model = SupplierStatusChange
-    fields = ["created_at", "field", "from_display", "to_display", "actor", "reason"]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "created_at",
+        "field",
+        "from_display",
+        "to_display",
+        "actor",
+        "reason",
+    )
     verbose_name_plural = "status history (who, when, why)"
 
 
@@ -123,7 +127,7 @@ class SupplierAdmin(admin.ModelAdmin):
     list_filter = ["ta_status", "verification_status", "membership", "country"]
     search_fields = ["legal_name", "organisation__name"]
     list_select_related = ["organisation"]
-    readonly_fields = [
+    fields = readonly_fields = (
         "organisation",
         "legal_name",
         "country",
@@ -144,8 +148,7 @@ class SupplierAdmin(admin.ModelAdmin):
         "suspension_grace_until",
         "eligibility_now",
         "created_at",
-    ]
-    fields = readonly_fields
+    )
     inlines = [VerificationDocumentInline, ApplicationInline, StatusChangeInline]
     actions = [
         "approve_verification",
@@ -293,7 +296,7 @@ class TradeAssuranceApplicationAdmin(admin.ModelAdmin):
     list_filter = ["status"]
     search_fields = ["supplier__legal_name"]
     list_select_related = ["supplier", "submitted_by", "decided_by"]
-    readonly_fields = [
+    fields = readonly_fields = (
         "supplier",
         "status",
         "rules_at_submission",
@@ -303,8 +306,7 @@ class TradeAssuranceApplicationAdmin(admin.ModelAdmin):
         "decided_by",
         "decided_at",
         "decision_reason",
-    ]
-    fields = readonly_fields
+    )
     actions = ["approve_applications", "reject_applications"]
 
     def get_queryset(self, request):

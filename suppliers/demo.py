@@ -196,6 +196,8 @@ def seed(users: dict[str, User]) -> None:
     today = clock.now().date()
     for key, legal_name, country, year, capacity, tier, cats, story, products in SUPPLIERS:
         staff = _staff_user(key, legal_name, country, users)
+        # Supplier staff always belong to an organisation (user_outside_staff_has_organisation).
+        assert staff.organisation_id is not None
         if Supplier.objects.filter(organisation_id=staff.organisation_id).exists():
             continue
         supplier = services.supplier_profile_create(

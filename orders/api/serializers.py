@@ -2,6 +2,7 @@
 `orders.services` (which answer with ValidationFailed and per-field errors)."""
 
 from decimal import Decimal
+from typing import cast
 
 from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
@@ -49,7 +50,9 @@ class LineItemInputSerializer(serializers.Serializer):
 class ContractTermsInputSerializer(serializers.Serializer):
     currency = serializers.ChoiceField(choices=settings.SUPPORTED_CURRENCIES)
     coverage = serializers.ChoiceField(choices=Coverage.choices)
-    items = LineItemInputSerializer(many=True, allow_empty=False, max_length=100)
+    # many=True turns the call into a ListSerializer, which takes max_length; the stubs type
+    # only the child serializer's __init__.
+    items = LineItemInputSerializer(many=True, allow_empty=False, max_length=100)  # type: ignore[call-arg]
     shipment_deadline = serializers.DateTimeField()
     incoterm = serializers.ChoiceField(choices=Incoterm.choices)
     destination = serializers.CharField(max_length=200)
@@ -216,9 +219,13 @@ class ShipmentSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(ShipmentDocumentSerializer(many=True))
     def get_documents(self, shipment: Shipment) -> list:
-        return ShipmentDocumentSerializer(
-            shipment.documents.all(), many=True, context={"order_id": shipment.order_id}
-        ).data
+        # many=True builds a ListSerializer (data is a ReturnList); the stubs see Serializer.data.
+        return cast(
+            list,
+            ShipmentDocumentSerializer(
+                shipment.documents.all(), many=True, context={"order_id": shipment.order_id}
+            ).data,
+        )
 
 
 class RatingSerializer(serializers.ModelSerializer):
@@ -243,7 +250,9 @@ class MoneySerializer(serializers.Serializer):
 
 class ActionSerializer(serializers.Serializer):
     action = serializers.CharField(help_text="POST /orders/{id}/<action with - for _>/")
-    label = serializers.CharField()
+    # A declared field: the serializer metaclass moves it off the class, so it does not shadow
+    # Field.label at run time as the stubs assume.
+    label = serializers.CharField()  # type: ignore[assignment]
 
 
 class PaymentDueSerializer(serializers.Serializer):

@@ -68,3 +68,10 @@ class PaymentProvider(Protocol):
 
     def parse_event(self, *, body: bytes) -> ProviderEventData:
         """Turn a verified webhook body into a ProviderEventData, or raise MalformedEvent."""
+
+
+class CardConfirmingProvider(PaymentProvider, Protocol):
+    """An adapter that hosts the card page itself (the sandbox): the app hands it the number."""
+
+    def confirm_card(self, *, payment: "Payment", card_number: str) -> None:
+        """Charge the card; the outcome arrives as a payment.captured or payment.failed event."""

@@ -34,7 +34,10 @@ class SupplierMetricsSerializer(serializers.ModelSerializer):
 
 
 class SupplierSerializer(serializers.ModelSerializer):
-    categories = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+    # many=True makes DRF build a ManyRelatedField around the slug field (the stubs see __init__).
+    categories: "serializers.RelatedField[Category, str, str] | serializers.ManyRelatedField" = (
+        serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+    )
     trade_assurance = serializers.BooleanField(
         source="has_trade_assurance",
         read_only=True,
@@ -77,7 +80,9 @@ class SupplierSerializer(serializers.ModelSerializer):
 
 class ProductSerializer(serializers.ModelSerializer):
     supplier_id = serializers.IntegerField(read_only=True)
-    category = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    category: "serializers.SlugRelatedField[Category]" = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = Product
