@@ -1,0 +1,365 @@
+"""Placing an order, changing its contract, and cancelling it before money is held."""
+
+from django.db import transaction
+
+from accounts.models import User
+from orders.models import ContractVersion, Order, OrderStatus, Party
+from orders.services._engine import (
+    _buyers,
+    _check,
+    _clear_timers,
+    _lock,
+    _move,
+    _rules,
+    _suppliers,
+    _tell,
+    party_of,
+)
+from orders.services.contract import (
+    ContractTerms,
+    ContractTotals,
+    _adopt_version,
+    _money_terms_changed,
+    _version_create,
+    contract_terms_of,
+    contract_terms_validate,
+    money_is_held,
+)
+from orders.transitions import Transition, transitions_from
+from suppliers.models import Supplier
+from tradeassure import clock
+from tradeassure.errors import NotAllowed, Unprocessable, ValidationFailed
+from tradeassure.money import format_money
+
+S = OrderStatus
+
+
+@transaction.atomic
+def order_terms_check(*, supplier: Supplier, terms: ContractTerms) -> ContractTotals:
+    """Everything order_place checks, without placing: for the buyer's review step."""
+    from suppliers.services import supplier_assert_can_take_order
+
+    totals = contract_terms_validate(supplier=supplier, terms=terms)
+    supplier_assert_can_take_order(supplier=supplier, amount=totals.total, currency=terms.currency)
+    return totals
+
+
+@transaction.atomic
+def order_place(
+    *,
+    buyer: User,
+    supplier: Supplier,
+    terms: ContractTerms,
+    purchase_order_number: str = "",
+    note: str = "",
+) -> Order:
+    """The buyer submits the contract (version 1); the supplier has the confirmation window."""
+    if not buyer.is_buyer or buyer.organisation_id is None:
+        raise NotAllowed("Only buyers can place orders.", code="not_a_buyer")
+    totals = contract_terms_validate(supplier=supplier, terms=terms)
+    from suppliers.services import supplier_assert_can_take_order
+
+    supplier_assert_can_take_order(supplier=supplier, amount=totals.total, currency=terms.currency)
+    now = clock.now()
+    order = Order.objects.create(
+        buyer_organisation_id=buyer.organisation_id,
+        buyer=buyer,
+        supplier=supplier,
+        purchase_order_number=purchase_order_number.strip()[:40],
+        status=S.PENDING_CONFIRMATION,
+        currency=terms.currency,
+        coverage=terms.coverage,
+        subtotal=totals.subtotal,
+        shipping_fee=totals.shipping_fee,
+        total=totals.total,
+        initial_payment_amount=totals.initial_payment_amount,
+        balance_amount=totals.balance_amount,
+        shipment_deadline=terms.shipment_deadline,
+        placed_at=now,
+        confirmation_due_at=now + _rules()["SUPPLIER_CONFIRMATION_WINDOW"],
+    )
+    version = _version_create(
+        order=order,
+        terms=terms,
+        totals=totals,
+        state=ContractVersion.State.ACCEPTED,
+        party=Party.BUYER,
+        actor=buyer,
+        note=note,
+    )
+    _adopt_version(order, version)
+    order.save()
+    order = _lock(order)
+    row = transitions_from("place", "")[0]
+    order.status = ""  # the order did not exist before: the event reads "" → pending
+    _move(
+        order,
+        row,
+        party=Party.BUYER,
+        actor=buyer,
+        note=note,
+        data={"version": 1},
+        topic="order.placed",
+    )
+    _tell(
+        order,
+        _suppliers(order),
+        "new order to confirm",
+        f"{buyer.organisation} placed an order for {format_money(order.total, order.currency)}. "
+        f"Confirm it or propose changes by {order.confirmation_due_at:%Y-%m-%d %H:%M} UTC, "
+        "or it is cancelled automatically.",
+    )
+    return order
+
+
+@transaction.atomic
+def order_confirm(*, order: Order, actor: User, note: str = "") -> Order:
+    """The supplier accepts the contract as it stands; the buyer now has the payment window."""
+    from suppliers.services import supplier_assert_can_take_order
+
+    order = _lock(order)
+    party = party_of(order=order, user=actor)
+    row = _check(order, "confirm", party)
+    # The supplier's exposure may have grown since the order was placed: it must still fit.
+    supplier_assert_can_take_order(
+        supplier=order.supplier,
+        amount=order.total,
+        currency=order.currency,
+        exclude_order_reference=order.escrow_reference,
+    )
+    _start_payment_window(order)
+    _move(order, row, party=party, actor=actor, note=note, topic="order.confirmed")
+    _tell_confirmed(order)
+    return order
+
+
+def _start_payment_window(order: Order) -> None:
+    from payments.services import escrow_open
+
+    now = clock.now()
+    order.confirmed_at = now
+    order.confirmation_due_at = None
+    order.payment_due_at = now + _rules()["INITIAL_PAYMENT_WINDOW"]
+    order.shipment_due_at = order.shipment_deadline
+    escrow_open(
+        escrow_reference=order.escrow_reference,
+        currency=order.currency,
+        buyer_organisation=order.buyer_organisation,
+        supplier_organisation=order.supplier.organisation,
+        description=f"{order.reference} — {order.summary}"[:200],
+    )
+
+
+def _tell_confirmed(order: Order) -> None:
+    _tell(
+        order,
+        _buyers(order),
+        "confirmed — pay the initial payment",
+        f"{order.supplier} confirmed your order. Pay the initial payment of "
+        f"{format_money(order.initial_payment_amount, order.currency)} by "
+        f"{order.payment_due_at:%Y-%m-%d} or the order is cancelled automatically. "
+        "The money is held in escrow until the contract is met.",
+    )
+
+
+@transaction.atomic
+def order_propose_changes(
+    *, order: Order, actor: User, terms: ContractTerms, note: str = ""
+) -> ContractVersion:
+    """A party proposes a new contract version; the other party accepts or declines it.
+
+    Before confirmation only the supplier proposes (instead of confirming). Once money is held,
+    price, quantities, currency, coverage and payment terms are frozen.
+    """
+    order = _lock(order)
+    party = party_of(order=order, user=actor)
+    row = _check(order, "propose_changes", party)
+    current = contract_terms_of(order.current_version)
+    if money_is_held(order):
+        changed = _money_terms_changed(current, terms)
+        if changed:
+            raise Unprocessable(
+                "Money is held for this order, so its price, quantities and payment terms can "
+                f"no longer change (you changed: {', '.join(changed)}). Open a dispute to agree "
+                "new money terms.",
+                code="money_terms_frozen",
+                fields={"__all__": [f"Frozen: {', '.join(changed)}"]},
+            )
+    if terms == current:
+        raise ValidationFailed("The proposal changes nothing.", code="no_changes")
+    deadline_changed = terms.shipment_deadline != current.shipment_deadline
+    totals = contract_terms_validate(
+        supplier=order.supplier, terms=terms, check_deadline=deadline_changed
+    )
+    version = _version_create(
+        order=order,
+        terms=terms,
+        totals=totals,
+        state=ContractVersion.State.PROPOSED,
+        party=party,
+        actor=actor,
+        note=note,
+    )
+    order.proposal_pending_from = party
+    if order.status == S.PENDING_CONFIRMATION:
+        # The buyer now has to answer; give them the same window the supplier had.
+        order.confirmation_due_at = clock.now() + _rules()["SUPPLIER_CONFIRMATION_WINDOW"]
+    _move(
+        order,
+        row,
+        party=party,
+        actor=actor,
+        note=note,
+        data={"version": version.number},
+        topic="order.changes_proposed",
+    )
+    other = _buyers(order) if party == Party.SUPPLIER else _suppliers(order)
+    _tell(
+        order,
+        other,
+        f"changes proposed (version {version.number}) — accept or decline",
+        (note + "\n\n" if note else "")
+        + "Review the differences on the order page and accept or decline them.",
+    )
+    return version
+
+
+def _pending_version(order: Order) -> ContractVersion:
+    return order.versions.select_for_update().get(state=ContractVersion.State.PROPOSED)
+
+
+@transaction.atomic
+def order_accept_changes(*, order: Order, actor: User, note: str = "") -> Order:
+    """The other party accepts the proposed version; it becomes the contract in force.
+
+    Accepting the supplier's proposal before confirmation confirms the order.
+    """
+    order = _lock(order)
+    party = party_of(order=order, user=actor)
+    row = _check(order, "accept_changes", party)
+    version = _pending_version(order)
+    if money_is_held(order) and _money_terms_changed(
+        contract_terms_of(order.current_version), contract_terms_of(version)
+    ):
+        raise Unprocessable(
+            "Money is now held for this order; this proposal changes money terms and can no "
+            "longer be accepted.",
+            code="money_terms_frozen",
+        )
+    if version.total > order.total:
+        from suppliers.services import supplier_assert_can_take_order
+
+        # A larger order must still fit the supplier's limit (this order's old amount aside).
+        supplier_assert_can_take_order(
+            supplier=order.supplier,
+            amount=version.total,
+            currency=version.currency,
+            exclude_order_reference=order.escrow_reference,
+        )
+    now = clock.now()
+    previous = order.current_version
+    version.state = ContractVersion.State.ACCEPTED
+    version.decided_at = now
+    version.decided_by = actor
+    version.save()
+    order.proposal_pending_from = ""
+    was_pending = order.status == S.PENDING_CONFIRMATION
+    _adopt_version(order, version)
+    if was_pending:
+        _start_payment_window(order)
+    _move(
+        order,
+        row,
+        party=party,
+        actor=actor,
+        note=note,
+        data={"version": version.number, "previous_version": previous.number},
+        topic="order.changes_accepted",
+    )
+    if was_pending:
+        _tell_confirmed(order)
+        _tell(order, _suppliers(order), f"your changes were accepted (version {version.number})")
+    else:
+        other = _buyers(order) if party == Party.SUPPLIER else _suppliers(order)
+        _tell(order, other, f"your proposed change was accepted (version {version.number})")
+    return order
+
+
+@transaction.atomic
+def order_decline_changes(*, order: Order, actor: User, note: str = "") -> Order:
+    """The other party declines the proposal; the contract in force stays as it was."""
+    return _close_proposal(
+        order=order,
+        actor=actor,
+        note=note,
+        action="decline_changes",
+        state=ContractVersion.State.DECLINED,
+    )
+
+
+@transaction.atomic
+def order_withdraw_changes(*, order: Order, actor: User, note: str = "") -> Order:
+    """The proposer takes the proposal back."""
+    return _close_proposal(
+        order=order,
+        actor=actor,
+        note=note,
+        action="withdraw_changes",
+        state=ContractVersion.State.WITHDRAWN,
+    )
+
+
+def _close_proposal(*, order: Order, actor: User, note: str, action: str, state: str) -> Order:
+    order = _lock(order)
+    party = party_of(order=order, user=actor)
+    row = _check(order, action, party)
+    version = _pending_version(order)
+    version.state = state
+    version.decided_at = clock.now()
+    version.decided_by = actor
+    version.save()
+    proposer = order.proposal_pending_from
+    order.proposal_pending_from = ""
+    if order.status == S.PENDING_CONFIRMATION:
+        order.confirmation_due_at = clock.now() + _rules()["SUPPLIER_CONFIRMATION_WINDOW"]
+    _move(order, row, party=party, actor=actor, note=note, data={"version": version.number})
+    if action == "decline_changes":
+        to_tell = _suppliers(order) if proposer == Party.SUPPLIER else _buyers(order)
+        body = note or ""
+        if order.status == S.PENDING_CONFIRMATION:
+            body += "\nConfirm the order as placed, propose other changes, or it will be cancelled."
+        _tell(
+            order, to_tell, f"your proposed changes (version {version.number}) were declined", body
+        )
+    else:
+        to_tell = _buyers(order) if proposer == Party.SUPPLIER else _suppliers(order)
+        _tell(order, to_tell, f"proposal version {version.number} was withdrawn", note)
+    return order
+
+
+@transaction.atomic
+def order_cancel(*, order: Order, actor: User, reason: str = "") -> Order:
+    """Either party cancels before any money is held."""
+    order = _lock(order)
+    party = party_of(order=order, user=actor)
+    row = _check(order, "cancel", party)
+    _cancel(order, row, party=party, actor=actor, reason=reason or "Cancelled by the " + party)
+    other = _suppliers(order) if party == Party.BUYER else _buyers(order)
+    _tell(order, other, "cancelled", reason)
+    return order
+
+
+def _cancel(order: Order, row: Transition, *, party: str, actor: User | None, reason: str) -> None:
+    order.cancelled_at = clock.now()
+    order.cancel_reason = reason
+    _clear_timers(order)
+    _close_open_proposal(order)
+    _move(order, row, party=party, actor=actor, note=reason, topic="order.cancelled")
+
+
+def _close_open_proposal(order: Order) -> None:
+    if order.proposal_pending_from:
+        order.versions.filter(state=ContractVersion.State.PROPOSED).update(
+            state=ContractVersion.State.WITHDRAWN, decided_at=clock.now()
+        )
+        order.proposal_pending_from = ""
