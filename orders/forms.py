@@ -7,7 +7,7 @@ from django import forms
 from django.conf import settings
 
 from orders.models import Coverage, Incoterm, ShipmentDocument, ShippingMethod
-from orders.services import ContractTerms, LineItemTerms
+from orders.terms import ContractTerms, LineItemTerms
 from suppliers.models import Product, Supplier
 from tradeassure import clock
 from tradeassure.money import CURRENCY_CHOICES

@@ -19,7 +19,7 @@ from orders.models import (
     ShipmentDocument,
     ShippingMethod,
 )
-from orders.services import ContractTerms, LineItemTerms
+from orders.terms import ContractTerms, LineItemTerms
 from payments.models import Payment
 from tradeassure.money import AMOUNT_DECIMAL_PLACES, AMOUNT_MAX_DIGITS
 

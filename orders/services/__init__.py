@@ -4,21 +4,7 @@ This package re-exports the public names so `from orders.services import x` and
 `orders.services.x` keep working; code inside the package imports from the stage module."""
 
 from orders.services._engine import DUE_FIELDS, order_supplier_record_sync, party_of
-from orders.services.contract import (
-    MAX_AMOUNT,
-    MAX_QUANTITY,
-    MONEY_ITEM_TERMS,
-    MONEY_TERMS,
-    ContractTerms,
-    ContractTotals,
-    LineItemTerms,
-    contract_terms_of,
-    contract_terms_validate,
-    contract_totals,
-    money_is_held,
-)
 from orders.services.disputes import (
-    DisputeOutcome,
     order_contract_amend_by_dispute,
     order_dispute_opened,
     order_dispute_resolved,
@@ -34,6 +20,7 @@ from orders.services.payment import (
     order_request_balance,
 )
 from orders.services.placing import (
+    money_is_held,
     order_accept_changes,
     order_cancel,
     order_confirm,
@@ -67,6 +54,19 @@ from orders.services.sweeps import (
     orders_sweep_post_delivery_windows,
     orders_sweep_receipt_windows,
     orders_sweep_shipment_deadlines,
+)
+from orders.terms import (
+    MAX_AMOUNT,
+    MAX_QUANTITY,
+    MONEY_ITEM_TERMS,
+    MONEY_TERMS,
+    ContractTerms,
+    ContractTotals,
+    DisputeOutcome,
+    LineItemTerms,
+    contract_terms_of,
+    contract_terms_validate,
+    contract_totals,
 )
 
 __all__ = [

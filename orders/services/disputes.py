@@ -25,13 +25,12 @@ from orders.services._engine import (
     _tell,
     party_of,
 )
-from orders.services.contract import (
-    ContractTerms,
-    _adopt_version,
-    _version_create,
-    contract_terms_validate,
+from orders.services.placing import (
+    _close_open_proposal,
+    contract_version_adopt,
+    contract_version_create,
 )
-from orders.services.placing import _close_open_proposal
+from orders.terms import ContractTerms, DisputeOutcome, contract_terms_validate
 from orders.transitions import BACK_TO_PRIOR, PAID_NOT_SHIPPED
 from tradeassure import clock
 from tradeassure.errors import Conflict, Unprocessable, ValidationFailed
@@ -84,21 +83,6 @@ def order_dispute_opened(*, order: Order, actor: User | None, note: str = "") ->
 
 
 order_freeze_for_dispute = order_dispute_opened  # the name BRIEF.md announced
-
-
-class DisputeOutcome:
-    RESUME = "resume"  # dispute withdrawn/cancelled/rejected: the order continues as before
-    NEW_AGREEMENT = (
-        "new_agreement"  # terms amended (see order_contract_amend_by_dispute); continues
-    )
-    # New agreement with replacement goods (amend first, with the replacement's shipment
-    # deadline): money stays held, order back to ready_to_ship, the deadline timer runs.
-    REPLACEMENT = "replacement"
-    RELEASE = "release"  # release everything held to the supplier; order completed
-    PARTIAL_REFUND = "partial_refund"  # refund refund_amount, release the rest; order completed
-    FULL_REFUND = "full_refund"  # refund everything held; order refunded
-
-    ALL = (RESUME, NEW_AGREEMENT, REPLACEMENT, RELEASE, PARTIAL_REFUND, FULL_REFUND)
 
 
 @transaction.atomic
@@ -280,7 +264,7 @@ def order_contract_amend_by_dispute(
         supplier=order.supplier, terms=terms, check_deadline=deadline_changed
     )
     _close_open_proposal(order)
-    version = _version_create(
+    version = contract_version_create(
         order=order,
         terms=terms,
         totals=totals,
@@ -290,7 +274,7 @@ def order_contract_amend_by_dispute(
         note=note or f"New agreement in dispute {dispute_reference}",
     )
     previous = order.current_version.number
-    _adopt_version(order, version)
+    contract_version_adopt(order, version)
     if order.status_before_dispute == S.AWAITING_BALANCE and order.balance_amount == 0:
         # The new agreement leaves no balance to pay: resume ready to ship, not waiting for 0.
         order.status_before_dispute = S.READY_TO_SHIP

@@ -1,9 +1,10 @@
-"""Placing an order, changing its contract, and cancelling it before money is held."""
+"""Placing an order, changing its contract (versions, proposals), and cancelling it before money
+is held."""
 
 from django.db import transaction
 
 from accounts.models import User
-from orders.models import ContractVersion, Order, OrderStatus, Party
+from orders.models import ContractLineItem, ContractVersion, Order, OrderStatus, Party
 from orders.services._engine import (
     _buyers,
     _check,
@@ -15,23 +16,105 @@ from orders.services._engine import (
     _tell,
     party_of,
 )
-from orders.services.contract import (
+from orders.terms import (
     ContractTerms,
     ContractTotals,
-    _adopt_version,
-    _money_terms_changed,
-    _version_create,
     contract_terms_of,
     contract_terms_validate,
-    money_is_held,
+    money_terms_changed,
 )
-from orders.transitions import Transition, transitions_from
+from orders.transitions import PAID_NOT_SHIPPED, Transition, transitions_from
 from suppliers.models import Supplier
 from tradeassure import clock
 from tradeassure.errors import NotAllowed, Unprocessable, ValidationFailed
 from tradeassure.money import format_money
 
 S = OrderStatus
+
+
+def money_is_held(order: Order) -> bool:
+    """From the initial payment's capture on, price, quantities and payment terms are frozen."""
+    return order.initial_paid_at is not None
+
+
+def contract_version_create(
+    *,
+    order: Order,
+    terms: ContractTerms,
+    totals: ContractTotals,
+    state: str,
+    party: str,
+    actor: User | None,
+    note: str,
+) -> ContractVersion:
+    now = clock.now()
+    last = order.versions.order_by("-number").values_list("number", flat=True).first() or 0
+    version = ContractVersion.objects.create(
+        order=order,
+        number=last + 1,
+        state=state,
+        proposed_by_party=party,
+        proposed_by=actor,
+        proposal_note=note,
+        created_at=now,
+        decided_at=now if state == ContractVersion.State.ACCEPTED else None,
+        decided_by=actor if state == ContractVersion.State.ACCEPTED else None,
+        currency=terms.currency,
+        coverage=terms.coverage,
+        packaging=terms.packaging,
+        customisation=terms.customisation,
+        shipment_deadline=terms.shipment_deadline,
+        incoterm=terms.incoterm,
+        destination=terms.destination.strip(),
+        shipping_method=terms.shipping_method,
+        shipping_fee=totals.shipping_fee,
+        subtotal=totals.subtotal,
+        total=totals.total,
+        initial_payment_amount=totals.initial_payment_amount,
+        balance_amount=totals.balance_amount,
+    )
+    ContractLineItem.objects.bulk_create(
+        ContractLineItem(
+            version=version,
+            position=position,
+            product_id=item.product_id,
+            description=item.description.strip(),
+            specifications=item.specifications,
+            quality_requirements=item.quality_requirements,
+            quantity=item.quantity,
+            unit=item.unit.strip(),
+            unit_price=item.unit_price,
+            line_total=line_total,
+        )
+        for position, (item, line_total) in enumerate(
+            zip(terms.items, totals.line_totals, strict=True), start=1
+        )
+    )
+    return version
+
+
+def contract_version_adopt(order: Order, version: ContractVersion) -> None:
+    """Make a version the contract in force: copy its terms onto the order row."""
+    first = version.items.order_by("position").first()
+    count = version.items.count()
+    summary = first.description if first else ""
+    if count > 1:
+        summary = f"{summary} and {count - 1} more"
+    order.current_version = version
+    order.summary = summary[:250]
+    order.currency = version.currency
+    order.coverage = version.coverage
+    order.subtotal = version.subtotal
+    order.shipping_fee = version.shipping_fee
+    order.total = version.total
+    order.initial_payment_amount = version.initial_payment_amount
+    order.balance_amount = version.balance_amount
+    if order.shipment_deadline != version.shipment_deadline:
+        order.shipment_deadline = version.shipment_deadline
+        if order.status == S.AWAITING_PAYMENT or order.status in PAID_NOT_SHIPPED:
+            # The deadline timer runs from confirmation; a later deadline also ends lateness.
+            order.shipment_due_at = version.shipment_deadline
+            order.is_late = False
 
 
 @transaction.atomic
@@ -78,7 +161,7 @@ def order_place(
         placed_at=now,
         confirmation_due_at=now + _rules()["SUPPLIER_CONFIRMATION_WINDOW"],
     )
-    version = _version_create(
+    version = contract_version_create(
         order=order,
         terms=terms,
         totals=totals,
@@ -87,7 +170,7 @@ def order_place(
         actor=buyer,
         note=note,
     )
-    _adopt_version(order, version)
+    contract_version_adopt(order, version)
     order.save()
     order = _lock(order)
     row = transitions_from("place", "")[0]
@@ -176,7 +259,7 @@ def order_propose_changes(
     row = _check(order, "propose_changes", party)
     current = contract_terms_of(order.current_version)
     if money_is_held(order):
-        changed = _money_terms_changed(current, terms)
+        changed = money_terms_changed(current, terms)
         if changed:
             raise Unprocessable(
                 "Money is held for this order, so its price, quantities and payment terms can "
@@ -191,7 +274,7 @@ def order_propose_changes(
     totals = contract_terms_validate(
         supplier=order.supplier, terms=terms, check_deadline=deadline_changed
     )
-    version = _version_create(
+    version = contract_version_create(
         order=order,
         terms=terms,
         totals=totals,
@@ -238,7 +321,7 @@ def order_accept_changes(*, order: Order, actor: User, note: str = "") -> Order:
     party = party_of(order=order, user=actor)
     row = _check(order, "accept_changes", party)
     version = _pending_version(order)
-    if money_is_held(order) and _money_terms_changed(
+    if money_is_held(order) and money_terms_changed(
         contract_terms_of(order.current_version), contract_terms_of(version)
     ):
         raise Unprocessable(
@@ -264,7 +347,7 @@ def order_accept_changes(*, order: Order, actor: User, note: str = "") -> Order:
     version.save()
     order.proposal_pending_from = ""
     was_pending = order.status == S.PENDING_CONFIRMATION
-    _adopt_version(order, version)
+    contract_version_adopt(order, version)
     if was_pending:
         _start_payment_window(order)
     _move(

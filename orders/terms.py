@@ -1,22 +1,16 @@
-"""Contract terms: what a buyer submits, a party proposes, or a dispute agrees."""
+"""Contract terms: what a buyer submits, a party proposes, or a dispute agrees, and their checks.
+
+Value objects with no lock and no write, so forms, serializers, services and the disputes app
+share one definition (`orders.services` re-exports them for old callers)."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 
-from accounts.models import User
-from orders.models import (
-    ContractLineItem,
-    ContractVersion,
-    Coverage,
-    Incoterm,
-    Order,
-    OrderStatus,
-    ShippingMethod,
-)
-from orders.services._engine import _rules
-from orders.transitions import PAID_NOT_SHIPPED
+from django.conf import settings
+
+from orders.models import ContractVersion, Coverage, Incoterm, ShippingMethod
 from suppliers.models import Product, Supplier
 from tradeassure import clock
 from tradeassure.errors import ValidationFailed
@@ -29,8 +23,6 @@ from tradeassure.money import (
     is_exact,
     round_money,
 )
-
-S = OrderStatus
 
 # The largest amount a money column holds (14 digits, 2 after the point), and quantity likewise.
 MAX_AMOUNT = Decimal(10) ** (AMOUNT_MAX_DIGITS - AMOUNT_DECIMAL_PLACES)
@@ -172,13 +164,13 @@ def contract_terms_validate(
                 )
     if check_deadline:
         now = clock.now()
-        latest = now + _rules()["MAX_SHIPMENT_DEADLINE_AHEAD"]
+        latest = now + settings.TRADE_ASSURANCE["MAX_SHIPMENT_DEADLINE_AHEAD"]
         if terms.shipment_deadline <= now:
             add("shipment_deadline", "The shipment deadline must be in the future.")
         elif terms.shipment_deadline > latest:
             add(
                 "shipment_deadline",
-                f"The shipment deadline may be at most {_rules()['MAX_SHIPMENT_DEADLINE_AHEAD'].days} days ahead.",
+                f"The shipment deadline may be at most {settings.TRADE_ASSURANCE['MAX_SHIPMENT_DEADLINE_AHEAD'].days} days ahead.",
             )
     if errors:
         raise ValidationFailed("The contract is not valid.", fields=errors)
@@ -200,86 +192,6 @@ def contract_terms_validate(
     if errors:
         raise ValidationFailed("The contract is not valid.", fields=errors)
     return totals
-
-
-def _version_create(
-    *,
-    order: Order,
-    terms: ContractTerms,
-    totals: ContractTotals,
-    state: str,
-    party: str,
-    actor: User | None,
-    note: str,
-) -> ContractVersion:
-    now = clock.now()
-    last = order.versions.order_by("-number").values_list("number", flat=True).first() or 0
-    version = ContractVersion.objects.create(
-        order=order,
-        number=last + 1,
-        state=state,
-        proposed_by_party=party,
-        proposed_by=actor,
-        proposal_note=note,
-        created_at=now,
-        decided_at=now if state == ContractVersion.State.ACCEPTED else None,
-        decided_by=actor if state == ContractVersion.State.ACCEPTED else None,
-        currency=terms.currency,
-        coverage=terms.coverage,
-        packaging=terms.packaging,
-        customisation=terms.customisation,
-        shipment_deadline=terms.shipment_deadline,
-        incoterm=terms.incoterm,
-        destination=terms.destination.strip(),
-        shipping_method=terms.shipping_method,
-        shipping_fee=totals.shipping_fee,
-        subtotal=totals.subtotal,
-        total=totals.total,
-        initial_payment_amount=totals.initial_payment_amount,
-        balance_amount=totals.balance_amount,
-    )
-    ContractLineItem.objects.bulk_create(
-        ContractLineItem(
-            version=version,
-            position=position,
-            product_id=item.product_id,
-            description=item.description.strip(),
-            specifications=item.specifications,
-            quality_requirements=item.quality_requirements,
-            quantity=item.quantity,
-            unit=item.unit.strip(),
-            unit_price=item.unit_price,
-            line_total=line_total,
-        )
-        for position, (item, line_total) in enumerate(
-            zip(terms.items, totals.line_totals, strict=True), start=1
-        )
-    )
-    return version
-
-
-def _adopt_version(order: Order, version: ContractVersion) -> None:
-    """Make a version the contract in force: copy its terms onto the order row."""
-    first = version.items.order_by("position").first()
-    count = version.items.count()
-    summary = first.description if first else ""
-    if count > 1:
-        summary = f"{summary} and {count - 1} more"
-    order.current_version = version
-    order.summary = summary[:250]
-    order.currency = version.currency
-    order.coverage = version.coverage
-    order.subtotal = version.subtotal
-    order.shipping_fee = version.shipping_fee
-    order.total = version.total
-    order.initial_payment_amount = version.initial_payment_amount
-    order.balance_amount = version.balance_amount
-    if order.shipment_deadline != version.shipment_deadline:
-        order.shipment_deadline = version.shipment_deadline
-        if order.status == S.AWAITING_PAYMENT or order.status in PAID_NOT_SHIPPED:
-            # The deadline timer runs from confirmation; a later deadline also ends lateness.
-            order.shipment_due_at = version.shipment_deadline
-            order.is_late = False
 
 
 def contract_terms_of(version: ContractVersion) -> ContractTerms:
@@ -310,7 +222,8 @@ def contract_terms_of(version: ContractVersion) -> ContractTerms:
     )
 
 
-def _money_terms_changed(old: ContractTerms, new: ContractTerms) -> list[str]:
+def money_terms_changed(old: ContractTerms, new: ContractTerms) -> list[str]:
+    """The money terms `new` changes (frozen once money is held), as names a person reads."""
     changed = [name for name in MONEY_TERMS if getattr(old, name) != getattr(new, name)]
     if len(old.items) != len(new.items):
         changed.append("line items")
@@ -322,6 +235,18 @@ def _money_terms_changed(old: ContractTerms, new: ContractTerms) -> list[str]:
     return sorted(set(changed))
 
 
-def money_is_held(order: Order) -> bool:
-    """From the initial payment's capture on, price, quantities and payment terms are frozen."""
-    return order.initial_paid_at is not None
+class DisputeOutcome:
+    """What a dispute decided for its order: the vocabulary of `order_dispute_resolved`."""
+
+    RESUME = "resume"  # dispute withdrawn/cancelled/rejected: the order continues as before
+    NEW_AGREEMENT = (
+        "new_agreement"  # terms amended (see order_contract_amend_by_dispute); continues
+    )
+    # New agreement with replacement goods (amend first, with the replacement's shipment
+    # deadline): money stays held, order back to ready_to_ship, the deadline timer runs.
+    REPLACEMENT = "replacement"
+    RELEASE = "release"  # release everything held to the supplier; order completed
+    PARTIAL_REFUND = "partial_refund"  # refund refund_amount, release the rest; order completed
+    FULL_REFUND = "full_refund"  # refund everything held; order refunded
+
+    ALL = (RESUME, NEW_AGREEMENT, REPLACEMENT, RELEASE, PARTIAL_REFUND, FULL_REFUND)
