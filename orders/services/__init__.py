@@ -3,7 +3,8 @@
 This package re-exports the public names so `from orders.services import x` and
 `orders.services.x` keep working; code inside the package imports from the stage module."""
 
-from orders.services._engine import DUE_FIELDS, order_supplier_record_sync, party_of
+from orders.parties import party_of
+from orders.services._engine import DUE_FIELDS, order_supplier_record_sync
 from orders.services.disputes import (
     order_contract_amend_by_dispute,
     order_dispute_opened,

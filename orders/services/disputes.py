@@ -1,4 +1,8 @@
-"""The disputes hand-off: the disputes app calls these inside its own transaction."""
+"""The disputes hand-off: the disputes app calls these inside its own transaction.
+
+It takes the locks in the project's order: `order_lock_for_update` (the order's escrow, then the
+order), then its dispute row, then these services (which re-take the same locks, already held).
+`DisputeOutcome` (from `orders.terms`) is re-exported here with the services that use it."""
 
 from datetime import timedelta
 from decimal import Decimal
@@ -8,42 +12,48 @@ from django.db import transaction
 
 from accounts.models import User
 from orders.models import ContractVersion, Order, OrderStatus
+from orders.parties import order_buyers, order_supplier_staff, party_of
 from orders.services._engine import (
     DUE_FIELDS,
-    _buyers,
-    _check,
-    _clear_timers,
-    _held,
-    _key,
-    _lock,
-    _move,
-    _recompute_supplier_metrics,
-    _refund,
-    _release_all,
-    _status_label,
-    _suppliers,
-    _tell,
-    party_of,
+    order_lock,
+    order_money_key,
+    order_move,
+    order_refund,
+    order_release_all,
+    order_supplier_metrics_recompute,
+    order_tell,
+    order_timers_clear,
 )
 from orders.services.placing import (
-    _close_open_proposal,
     contract_version_adopt,
     contract_version_create,
+    order_open_proposal_close,
 )
 from orders.terms import ContractTerms, DisputeOutcome, contract_terms_validate
-from orders.transitions import BACK_TO_PRIOR, PAID_NOT_SHIPPED
+from orders.transitions import BACK_TO_PRIOR, LIFECYCLE, PAID_NOT_SHIPPED
+from payments.selectors import escrow_held
+from payments.services import escrow_freeze, escrow_unfreeze
 from tradeassure import clock
 from tradeassure.errors import Conflict, Unprocessable, ValidationFailed
 from tradeassure.money import format_money, is_exact
 
 S = OrderStatus
 
+__all__ = [
+    "DisputeOutcome",
+    "order_contract_amend_by_dispute",
+    "order_dispute_opened",
+    "order_dispute_resolved",
+    "order_freeze_for_dispute",
+    "order_lock_for_update",
+]
+
 
 def order_lock_for_update(*, order: Order | int, escrow_first: bool = True) -> Order:
     """For callers (disputes) that lock an order before calling a service that moves money:
     take the escrow lock first, like every orders service does, so no path deadlocks with the
     payments capture hook (which holds the escrow and then locks the order)."""
-    return _lock(order, escrow_first=escrow_first)
+    return order_lock(order, escrow_first=escrow_first)
 
 
 @transaction.atomic
@@ -53,11 +63,9 @@ def order_dispute_opened(*, order: Order, actor: User | None, note: str = "") ->
     The status before is remembered (`status_before_dispute`); each running deadline is stored
     as the time it had left (`paused_timers`) and cleared, so no sweep fires while disputed.
     """
-    from payments.services import escrow_freeze
-
-    order = _lock(order, escrow_first=True)
+    order = order_lock(order, escrow_first=True)
     party = party_of(order=order, user=actor)
-    row = _check(order, "dispute_opened", party)
+    row = LIFECYCLE.check(order, "dispute_opened", party)
     now = clock.now()
     paused = {}
     for name in DUE_FIELDS:
@@ -70,7 +78,7 @@ def order_dispute_opened(*, order: Order, actor: User | None, note: str = "") ->
     order.disputed_at = now
     order.ever_disputed = True
     escrow_freeze(escrow_reference=order.escrow_reference)
-    _move(
+    order_move(
         order,
         row,
         party=party,
@@ -105,11 +113,9 @@ def order_dispute_resolved(
     restart when the replacement ships; release/partial_refund → completed; full_refund →
     refunded. `refund_amount` applies to partial_refund, new_agreement and replacement.
     """
-    from payments.services import escrow_unfreeze
-
     if outcome not in DisputeOutcome.ALL:
         raise ValidationFailed(f"Unknown dispute outcome {outcome!r}.", code="unknown_outcome")
-    order = _lock(order, escrow_first=True)
+    order = order_lock(order, escrow_first=True)
     party = party_of(order=order, user=actor)
     action = {
         DisputeOutcome.RESUME: "dispute_resolved_resume",
@@ -119,7 +125,7 @@ def order_dispute_resolved(
         DisputeOutcome.PARTIAL_REFUND: "dispute_resolved_complete",
         DisputeOutcome.FULL_REFUND: "dispute_resolved_refund",
     }[outcome]
-    row = _check(order, action, party)
+    row = LIFECYCLE.check(order, action, party)
     refund_amount = Decimal(refund_amount or 0)
     if refund_amount < 0 or not is_exact(refund_amount, order.currency):
         raise ValidationFailed("The refund amount is not a valid amount.", code="bad_amount")
@@ -130,7 +136,7 @@ def order_dispute_resolved(
             code="replacement_deadline_missing",
         )
     escrow_unfreeze(escrow_reference=order.escrow_reference)
-    held = _held(order)
+    held = escrow_held(escrow_reference=order.escrow_reference)
     refunded = released = Decimal(0)
     reason = f"Dispute {dispute_reference}: {outcome.replace('_', ' ')}"
     if outcome == DisputeOutcome.FULL_REFUND:
@@ -139,10 +145,10 @@ def order_dispute_resolved(
                 "Nothing is held in escrow for this order, so it cannot be refunded in full.",
                 code="nothing_held",
             )
-        refunded = _refund(
+        refunded = order_refund(
             order,
             amount=held,
-            key=_key(order, "dispute", dispute_reference, "refund"),
+            key=order_money_key(order, "dispute", dispute_reference, "refund"),
             reason=reason,
         )
     elif outcome in (
@@ -156,17 +162,19 @@ def order_dispute_resolved(
                 f"{format_money(refund_amount, order.currency)}.",
                 code="insufficient_escrow",
             )
-        refunded = _refund(
+        refunded = order_refund(
             order,
             amount=refund_amount,
-            key=_key(order, "dispute", dispute_reference, "refund"),
+            key=order_money_key(order, "dispute", dispute_reference, "refund"),
             reason=reason,
         )
     if outcome in (DisputeOutcome.RELEASE, DisputeOutcome.PARTIAL_REFUND):
-        released = _release_all(order, key=_key(order, "dispute", dispute_reference, "release"))
+        released = order_release_all(
+            order, key=order_money_key(order, "dispute", dispute_reference, "release")
+        )
 
     now = clock.now()
-    target = row.target_for(order)
+    target = LIFECYCLE.target_for(order, row)
     replaced: dict[str, Any] = {}
     is_replacement = outcome == DisputeOutcome.REPLACEMENT
     if is_replacement:
@@ -180,7 +188,7 @@ def order_dispute_resolved(
                 "tracking_number": previous.tracking_number,
                 "shipped_on": previous.shipped_on.isoformat(),
             }
-        _clear_timers(order)
+        order_timers_clear(order)
         order.shipment_due_at = order.shipment_deadline
         order.is_late = False
         order.late_flagged_at = None
@@ -195,7 +203,7 @@ def order_dispute_resolved(
             if name == "shipment_due_at":
                 order.shipment_deadline = due
     else:
-        _clear_timers(order)
+        order_timers_clear(order)
         if target == S.COMPLETED:
             order.completed_at = now
         else:
@@ -205,7 +213,7 @@ def order_dispute_resolved(
     order.paused_timers = {}
     order.status_before_dispute = ""
     order.dispute_lost = order.dispute_lost or supplier_at_fault
-    _move(
+    order_move(
         order,
         row,
         party=party,
@@ -223,18 +231,18 @@ def order_dispute_resolved(
         to_status=target,
     )
     if target in (S.COMPLETED, S.REFUNDED):
-        _recompute_supplier_metrics(order)
-    for users in (_buyers(order), _suppliers(order)):
-        _tell(
+        order_supplier_metrics_recompute(order)
+    for users in (order_buyers(order), order_supplier_staff(order)):
+        order_tell(
             order,
             users,
-            f"dispute resolved — order {_status_label(target).lower()}",
+            f"dispute resolved — order {LIFECYCLE.status_label(target).lower()}",
             note,
         )
     if is_replacement:
-        _tell(
+        order_tell(
             order,
-            _suppliers(order),
+            order_supplier_staff(order),
             f"ship the replacement by {order.shipment_deadline:%Y-%m-%d}",
             "Record the replacement shipment with its documents on the order page. The payment "
             "stays in escrow until the buyer has the replacement and accepts it.",
@@ -256,14 +264,14 @@ def order_contract_amend_by_dispute(
     Call while the order is disputed, before `order_dispute_resolved(outcome="new_agreement")`.
     The version is accepted at once (both parties agreed in the dispute, or a mediator decided).
     """
-    order = _lock(order)
+    order = order_lock(order)
     party = party_of(order=order, user=actor)
-    row = _check(order, "contract_amended_by_dispute", party)
+    row = LIFECYCLE.check(order, "contract_amended_by_dispute", party)
     deadline_changed = terms.shipment_deadline != order.current_version.shipment_deadline
     totals = contract_terms_validate(
         supplier=order.supplier, terms=terms, check_deadline=deadline_changed
     )
-    _close_open_proposal(order)
+    order_open_proposal_close(order)
     version = contract_version_create(
         order=order,
         terms=terms,
@@ -285,7 +293,7 @@ def order_contract_amend_by_dispute(
             0, int((terms.shipment_deadline - clock.now()).total_seconds())
         )
         order.is_late = False
-    _move(
+    order_move(
         order,
         row,
         party=party,

@@ -7,20 +7,19 @@ from django.db import transaction
 
 from accounts.models import User
 from orders.models import Order, OrderEvent, OrderStatus, Party
+from orders.parties import order_buyers, order_supplier_staff, party_of
 from orders.services._engine import (
-    _buyers,
-    _check,
-    _key,
-    _lock,
-    _move,
-    _record_event,
-    _refund,
-    _status_label,
-    _suppliers,
-    _tell,
-    party_of,
+    order_lock,
+    order_money_key,
+    order_move,
+    order_record,
+    order_refund,
+    order_tell,
 )
-from orders.transitions import transitions_from
+from orders.transitions import LIFECYCLE
+from payments.references import EscrowReference
+from payments.selectors import escrow_summary
+from payments.services import escrow_freeze, escrow_unfreeze, payment_start
 from tradeassure import clock
 from tradeassure.errors import InvalidTransition, NotAllowed
 from tradeassure.money import format_money
@@ -47,19 +46,17 @@ def order_payment_start(*, order: Order, actor: User, method: str, return_url: s
     """Start the payment the buyer owes now (initial or balance); returns the payments' Payment.
 
     Idempotent per order, purpose, contract version and method: pressing "Pay" twice opens the
-    same payment.
+    same payment. `payment_start` locks the escrow, so it is locked before the order.
     """
-    from payments.services import payment_start
-
     with transaction.atomic():
-        order = _lock(order)
+        order = order_lock(order, escrow_first=True)
         party = party_of(order=order, user=actor)
         if party != Party.BUYER:
             raise NotAllowed("Only the buyer pays for an order.", code="not_allowed")
         due = order_payment_due(order)
         if due is None:
             raise InvalidTransition(
-                f"Nothing is due while the order is {_status_label(order.status).lower()}.",
+                f"Nothing is due while the order is {LIFECYCLE.status_label(order.status).lower()}.",
                 code="invalid_transition",
             )
         purpose, amount = due
@@ -70,7 +67,9 @@ def order_payment_start(*, order: Order, actor: User, method: str, return_url: s
             currency=order.currency,
             method=method,
             payer_organisation=order.buyer_organisation,
-            idempotency_key=_key(order, "pay", purpose, f"v{order.current_version.number}", method),
+            idempotency_key=order_money_key(
+                order, "pay", purpose, f"v{order.current_version.number}", method
+            ),
             return_url=return_url or order.get_absolute_url(),
         )
 
@@ -81,20 +80,18 @@ def order_payment_captured(*, payment: Any) -> None:
     Runs inside the payments' capture transaction and never raises for money that has arrived:
     if the order is waiting for exactly this payment it moves on; otherwise the money goes back
     to the buyer (refund) and the timeline says why. Called twice for one payment: no effect.
+    The capture holds the escrow lock already, so only the order is locked here.
     """
     reference = str(getattr(payment, "escrow_reference", "") or payment.escrow.reference)
     purpose = getattr(payment, "purpose", "")
-    if not reference.startswith("order:") or purpose not in PAYMENT_STEPS:
-        return
-    try:
-        order_id = int(reference.split(":", 1)[1])
-    except ValueError:
+    order_id = EscrowReference.parse(reference).order_id
+    if order_id is None or purpose not in PAYMENT_STEPS:
         return
     with transaction.atomic():
         order = Order.objects.filter(pk=order_id).first()
         if order is None:
             return
-        order = _lock(order)
+        order = order_lock(order)
         if OrderEvent.objects.filter(order=order, data__payment_id=payment.pk).exists():
             return
         status, amount_field, action = PAYMENT_STEPS[purpose]
@@ -108,20 +105,22 @@ def order_payment_captured(*, payment: Any) -> None:
             "currency": payment.currency,
         }
         if matches and order.status == status:
-            row = transitions_from(action, order.status)[0]
+            row = LIFECYCLE.rows_from(action, order.status)[0]
             _apply_capture(order, purpose)
-            _move(order, row, party=Party.SYSTEM, actor=None, data=data, topic=f"order.{action}")
+            order_move(
+                order, row, party=Party.SYSTEM, actor=None, data=data, topic=f"order.{action}"
+            )
             _tell_captured(order, purpose)
             return
         if matches and order.status == S.DISPUTED and order.status_before_dispute == status:
             # Money that was due arrived while a dispute is open: take it, and resume the
             # order after the dispute as if it had arrived before.
-            row = transitions_from(action, status)[0]
+            row = LIFECYCLE.rows_from(action, status)[0]
             _apply_capture(order, purpose)
             order.paused_timers.pop("payment_due_at", None)
             order.status_before_dispute = row.target
             order.save()
-            _record_event(
+            order_record(
                 order,
                 action=action,
                 party=Party.SYSTEM,
@@ -144,33 +143,35 @@ def _apply_capture(order: Order, purpose: str) -> None:
 
 def _tell_captured(order: Order, purpose: str) -> None:
     if purpose == "initial":
-        _tell(
+        order_tell(
             order,
-            _suppliers(order),
+            order_supplier_staff(order),
             "initial payment held in escrow — start production",
             f"Ship by {order.shipment_deadline:%Y-%m-%d %H:%M} UTC.",
         )
     else:
-        _tell(order, _suppliers(order), "balance paid — ship the goods and record the shipment")
+        order_tell(
+            order,
+            order_supplier_staff(order),
+            "balance paid — ship the goods and record the shipment",
+        )
 
 
-def _return_payment(order: Order, payment: Any, data: dict) -> None:
-    from payments.selectors import escrow_summary
-    from payments.services import escrow_freeze, escrow_unfreeze
-
+def _return_payment(order: Order, payment: Any, data: dict[str, Any]) -> None:
+    """Money the order was not waiting for goes back to the buyer (even while frozen)."""
     reason = "The order was not waiting for this payment (amount or status changed)."
     frozen = escrow_summary(escrow_reference=order.escrow_reference).frozen
     if frozen:
         escrow_unfreeze(escrow_reference=order.escrow_reference)
-    _refund(
+    order_refund(
         order,
         amount=payment.amount,
-        key=_key(order, "refund", "payment", str(payment.pk)),
+        key=order_money_key(order, "refund", "payment", str(payment.pk)),
         reason=reason,
     )
     if frozen:
         escrow_freeze(escrow_reference=order.escrow_reference)
-    _record_event(
+    order_record(
         order,
         action="payment_returned",
         party=Party.SYSTEM,
@@ -178,9 +179,9 @@ def _return_payment(order: Order, payment: Any, data: dict) -> None:
         note=f"{format_money(payment.amount, payment.currency)} returned to the buyer. {reason}",
         data=data,
     )
-    _tell(
+    order_tell(
         order,
-        _buyers(order),
+        order_buyers(order),
         "a payment was returned to you",
         f"{format_money(payment.amount, payment.currency)}: {reason}",
     )
@@ -189,14 +190,14 @@ def _return_payment(order: Order, payment: Any, data: dict) -> None:
 @transaction.atomic
 def order_request_balance(*, order: Order, actor: User, note: str = "") -> Order:
     """Production is done; the supplier asks for the balance before shipping."""
-    order = _lock(order)
+    order = order_lock(order)
     party = party_of(order=order, user=actor)
-    row = _check(order, "request_balance", party)
+    row = LIFECYCLE.check(order, "request_balance", party)
     order.balance_requested_at = clock.now()
-    _move(order, row, party=party, actor=actor, note=note, topic="order.balance_requested")
-    _tell(
+    order_move(order, row, party=party, actor=actor, note=note, topic="order.balance_requested")
+    order_tell(
         order,
-        _buyers(order),
+        order_buyers(order),
         "pay the balance",
         f"{order.supplier} finished production and asks for the balance of "
         f"{format_money(order.balance_amount, order.currency)}. It is held in escrow too.",
@@ -207,9 +208,9 @@ def order_request_balance(*, order: Order, actor: User, note: str = "") -> Order
 @transaction.atomic
 def order_mark_ready(*, order: Order, actor: User, note: str = "") -> Order:
     """Production is done and no balance is due: the goods are ready to ship."""
-    order = _lock(order)
+    order = order_lock(order)
     party = party_of(order=order, user=actor)
-    row = _check(order, "mark_ready", party)
-    _move(order, row, party=party, actor=actor, note=note, topic="order.ready_to_ship")
-    _tell(order, _buyers(order), "goods ready to ship", note)
+    row = LIFECYCLE.check(order, "mark_ready", party)
+    order_move(order, row, party=party, actor=actor, note=note, topic="order.ready_to_ship")
+    order_tell(order, order_buyers(order), "goods ready to ship", note)
     return order

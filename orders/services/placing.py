@@ -1,21 +1,13 @@
 """Placing an order, changing its contract (versions, proposals), and cancelling it before money
-is held."""
+is held. Confirming opens the escrow, so confirm and accept lock it before the order."""
 
+from django.conf import settings
 from django.db import transaction
 
 from accounts.models import User
 from orders.models import ContractLineItem, ContractVersion, Order, OrderStatus, Party
-from orders.services._engine import (
-    _buyers,
-    _check,
-    _clear_timers,
-    _lock,
-    _move,
-    _rules,
-    _suppliers,
-    _tell,
-    party_of,
-)
+from orders.parties import order_buyers, order_supplier_staff, party_of
+from orders.services._engine import order_lock, order_move, order_tell, order_timers_clear
 from orders.terms import (
     ContractTerms,
     ContractTotals,
@@ -23,8 +15,10 @@ from orders.terms import (
     contract_terms_validate,
     money_terms_changed,
 )
-from orders.transitions import PAID_NOT_SHIPPED, Transition, transitions_from
+from orders.transitions import LIFECYCLE, PAID_NOT_SHIPPED, Transition
+from payments.services import escrow_open
 from suppliers.models import Supplier
+from suppliers.services import supplier_assert_can_take_order
 from tradeassure import clock
 from tradeassure.errors import NotAllowed, Unprocessable, ValidationFailed
 from tradeassure.money import format_money
@@ -47,6 +41,7 @@ def contract_version_create(
     actor: User | None,
     note: str,
 ) -> ContractVersion:
+    """Store terms as the order's next contract version, with its lines and computed totals."""
     now = clock.now()
     last = order.versions.order_by("-number").values_list("number", flat=True).first() or 0
     version = ContractVersion.objects.create(
@@ -120,8 +115,6 @@ def contract_version_adopt(order: Order, version: ContractVersion) -> None:
 @transaction.atomic
 def order_terms_check(*, supplier: Supplier, terms: ContractTerms) -> ContractTotals:
     """Everything order_place checks, without placing: for the buyer's review step."""
-    from suppliers.services import supplier_assert_can_take_order
-
     totals = contract_terms_validate(supplier=supplier, terms=terms)
     supplier_assert_can_take_order(supplier=supplier, amount=totals.total, currency=terms.currency)
     return totals
@@ -140,8 +133,6 @@ def order_place(
     if not buyer.is_buyer or buyer.organisation_id is None:
         raise NotAllowed("Only buyers can place orders.", code="not_a_buyer")
     totals = contract_terms_validate(supplier=supplier, terms=terms)
-    from suppliers.services import supplier_assert_can_take_order
-
     supplier_assert_can_take_order(supplier=supplier, amount=totals.total, currency=terms.currency)
     now = clock.now()
     order = Order.objects.create(
@@ -159,7 +150,7 @@ def order_place(
         balance_amount=totals.balance_amount,
         shipment_deadline=terms.shipment_deadline,
         placed_at=now,
-        confirmation_due_at=now + _rules()["SUPPLIER_CONFIRMATION_WINDOW"],
+        confirmation_due_at=now + settings.TRADE_ASSURANCE["SUPPLIER_CONFIRMATION_WINDOW"],
     )
     version = contract_version_create(
         order=order,
@@ -172,10 +163,10 @@ def order_place(
     )
     contract_version_adopt(order, version)
     order.save()
-    order = _lock(order)
-    row = transitions_from("place", "")[0]
+    order = order_lock(order)
+    row = LIFECYCLE.rows_from("place", "")[0]
     order.status = ""  # the order did not exist before: the event reads "" → pending
-    _move(
+    order_move(
         order,
         row,
         party=Party.BUYER,
@@ -184,9 +175,9 @@ def order_place(
         data={"version": 1},
         topic="order.placed",
     )
-    _tell(
+    order_tell(
         order,
-        _suppliers(order),
+        order_supplier_staff(order),
         "new order to confirm",
         f"{buyer.organisation} placed an order for {format_money(order.total, order.currency)}. "
         f"Confirm it or propose changes by {order.confirmation_due_at:%Y-%m-%d %H:%M} UTC, "
@@ -198,11 +189,9 @@ def order_place(
 @transaction.atomic
 def order_confirm(*, order: Order, actor: User, note: str = "") -> Order:
     """The supplier accepts the contract as it stands; the buyer now has the payment window."""
-    from suppliers.services import supplier_assert_can_take_order
-
-    order = _lock(order)
+    order = order_lock(order, escrow_first=True)
     party = party_of(order=order, user=actor)
-    row = _check(order, "confirm", party)
+    row = LIFECYCLE.check(order, "confirm", party)
     # The supplier's exposure may have grown since the order was placed: it must still fit.
     supplier_assert_can_take_order(
         supplier=order.supplier,
@@ -211,18 +200,16 @@ def order_confirm(*, order: Order, actor: User, note: str = "") -> Order:
         exclude_order_reference=order.escrow_reference,
     )
     _start_payment_window(order)
-    _move(order, row, party=party, actor=actor, note=note, topic="order.confirmed")
+    order_move(order, row, party=party, actor=actor, note=note, topic="order.confirmed")
     _tell_confirmed(order)
     return order
 
 
 def _start_payment_window(order: Order) -> None:
-    from payments.services import escrow_open
-
     now = clock.now()
     order.confirmed_at = now
     order.confirmation_due_at = None
-    order.payment_due_at = now + _rules()["INITIAL_PAYMENT_WINDOW"]
+    order.payment_due_at = now + settings.TRADE_ASSURANCE["INITIAL_PAYMENT_WINDOW"]
     order.shipment_due_at = order.shipment_deadline
     escrow_open(
         escrow_reference=order.escrow_reference,
@@ -234,9 +221,9 @@ def _start_payment_window(order: Order) -> None:
 
 
 def _tell_confirmed(order: Order) -> None:
-    _tell(
+    order_tell(
         order,
-        _buyers(order),
+        order_buyers(order),
         "confirmed — pay the initial payment",
         f"{order.supplier} confirmed your order. Pay the initial payment of "
         f"{format_money(order.initial_payment_amount, order.currency)} by "
@@ -254,9 +241,9 @@ def order_propose_changes(
     Before confirmation only the supplier proposes (instead of confirming). Once money is held,
     price, quantities, currency, coverage and payment terms are frozen.
     """
-    order = _lock(order)
+    order = order_lock(order)
     party = party_of(order=order, user=actor)
-    row = _check(order, "propose_changes", party)
+    row = LIFECYCLE.check(order, "propose_changes", party)
     current = contract_terms_of(order.current_version)
     if money_is_held(order):
         changed = money_terms_changed(current, terms)
@@ -286,8 +273,10 @@ def order_propose_changes(
     order.proposal_pending_from = party
     if order.status == S.PENDING_CONFIRMATION:
         # The buyer now has to answer; give them the same window the supplier had.
-        order.confirmation_due_at = clock.now() + _rules()["SUPPLIER_CONFIRMATION_WINDOW"]
-    _move(
+        order.confirmation_due_at = (
+            clock.now() + settings.TRADE_ASSURANCE["SUPPLIER_CONFIRMATION_WINDOW"]
+        )
+    order_move(
         order,
         row,
         party=party,
@@ -296,8 +285,8 @@ def order_propose_changes(
         data={"version": version.number},
         topic="order.changes_proposed",
     )
-    other = _buyers(order) if party == Party.SUPPLIER else _suppliers(order)
-    _tell(
+    other = order_buyers(order) if party == Party.SUPPLIER else order_supplier_staff(order)
+    order_tell(
         order,
         other,
         f"changes proposed (version {version.number}) — accept or decline",
@@ -317,9 +306,9 @@ def order_accept_changes(*, order: Order, actor: User, note: str = "") -> Order:
 
     Accepting the supplier's proposal before confirmation confirms the order.
     """
-    order = _lock(order)
+    order = order_lock(order, escrow_first=True)
     party = party_of(order=order, user=actor)
-    row = _check(order, "accept_changes", party)
+    row = LIFECYCLE.check(order, "accept_changes", party)
     version = _pending_version(order)
     if money_is_held(order) and money_terms_changed(
         contract_terms_of(order.current_version), contract_terms_of(version)
@@ -330,8 +319,6 @@ def order_accept_changes(*, order: Order, actor: User, note: str = "") -> Order:
             code="money_terms_frozen",
         )
     if version.total > order.total:
-        from suppliers.services import supplier_assert_can_take_order
-
         # A larger order must still fit the supplier's limit (this order's old amount aside).
         supplier_assert_can_take_order(
             supplier=order.supplier,
@@ -350,7 +337,7 @@ def order_accept_changes(*, order: Order, actor: User, note: str = "") -> Order:
     contract_version_adopt(order, version)
     if was_pending:
         _start_payment_window(order)
-    _move(
+    order_move(
         order,
         row,
         party=party,
@@ -361,10 +348,14 @@ def order_accept_changes(*, order: Order, actor: User, note: str = "") -> Order:
     )
     if was_pending:
         _tell_confirmed(order)
-        _tell(order, _suppliers(order), f"your changes were accepted (version {version.number})")
+        order_tell(
+            order,
+            order_supplier_staff(order),
+            f"your changes were accepted (version {version.number})",
+        )
     else:
-        other = _buyers(order) if party == Party.SUPPLIER else _suppliers(order)
-        _tell(order, other, f"your proposed change was accepted (version {version.number})")
+        other = order_buyers(order) if party == Party.SUPPLIER else order_supplier_staff(order)
+        order_tell(order, other, f"your proposed change was accepted (version {version.number})")
     return order
 
 
@@ -393,9 +384,9 @@ def order_withdraw_changes(*, order: Order, actor: User, note: str = "") -> Orde
 
 
 def _close_proposal(*, order: Order, actor: User, note: str, action: str, state: str) -> Order:
-    order = _lock(order)
+    order = order_lock(order)
     party = party_of(order=order, user=actor)
-    row = _check(order, action, party)
+    row = LIFECYCLE.check(order, action, party)
     version = _pending_version(order)
     version.state = state
     version.decided_at = clock.now()
@@ -404,43 +395,51 @@ def _close_proposal(*, order: Order, actor: User, note: str, action: str, state:
     proposer = order.proposal_pending_from
     order.proposal_pending_from = ""
     if order.status == S.PENDING_CONFIRMATION:
-        order.confirmation_due_at = clock.now() + _rules()["SUPPLIER_CONFIRMATION_WINDOW"]
-    _move(order, row, party=party, actor=actor, note=note, data={"version": version.number})
+        order.confirmation_due_at = (
+            clock.now() + settings.TRADE_ASSURANCE["SUPPLIER_CONFIRMATION_WINDOW"]
+        )
+    order_move(order, row, party=party, actor=actor, note=note, data={"version": version.number})
     if action == "decline_changes":
-        to_tell = _suppliers(order) if proposer == Party.SUPPLIER else _buyers(order)
+        to_tell = order_supplier_staff(order) if proposer == Party.SUPPLIER else order_buyers(order)
         body = note or ""
         if order.status == S.PENDING_CONFIRMATION:
             body += "\nConfirm the order as placed, propose other changes, or it will be cancelled."
-        _tell(
+        order_tell(
             order, to_tell, f"your proposed changes (version {version.number}) were declined", body
         )
     else:
-        to_tell = _buyers(order) if proposer == Party.SUPPLIER else _suppliers(order)
-        _tell(order, to_tell, f"proposal version {version.number} was withdrawn", note)
+        to_tell = order_buyers(order) if proposer == Party.SUPPLIER else order_supplier_staff(order)
+        order_tell(order, to_tell, f"proposal version {version.number} was withdrawn", note)
     return order
 
 
 @transaction.atomic
 def order_cancel(*, order: Order, actor: User, reason: str = "") -> Order:
     """Either party cancels before any money is held."""
-    order = _lock(order)
+    order = order_lock(order)
     party = party_of(order=order, user=actor)
-    row = _check(order, "cancel", party)
-    _cancel(order, row, party=party, actor=actor, reason=reason or "Cancelled by the " + party)
-    other = _suppliers(order) if party == Party.BUYER else _buyers(order)
-    _tell(order, other, "cancelled", reason)
+    row = LIFECYCLE.check(order, "cancel", party)
+    order_cancel_apply(
+        order, row, party=party, actor=actor, reason=reason or "Cancelled by the " + party
+    )
+    other = order_supplier_staff(order) if party == Party.BUYER else order_buyers(order)
+    order_tell(order, other, "cancelled", reason)
     return order
 
 
-def _cancel(order: Order, row: Transition, *, party: str, actor: User | None, reason: str) -> None:
+def order_cancel_apply(
+    order: Order, row: Transition, *, party: str, actor: User | None, reason: str
+) -> None:
+    """Cancel a locked order by a checked row: its timers stop and an open proposal closes."""
     order.cancelled_at = clock.now()
     order.cancel_reason = reason
-    _clear_timers(order)
-    _close_open_proposal(order)
-    _move(order, row, party=party, actor=actor, note=reason, topic="order.cancelled")
+    order_timers_clear(order)
+    order_open_proposal_close(order)
+    order_move(order, row, party=party, actor=actor, note=reason, topic="order.cancelled")
 
 
-def _close_open_proposal(order: Order) -> None:
+def order_open_proposal_close(order: Order) -> None:
+    """Withdraw the proposal waiting for an answer, if any (the order is ending or amended)."""
     if order.proposal_pending_from:
         order.versions.filter(state=ContractVersion.State.PROPOSED).update(
             state=ContractVersion.State.WITHDRAWN, decided_at=clock.now()

@@ -1,23 +1,20 @@
-"""Receipt, acceptance, completion, rating."""
+"""Receipt, acceptance, completion (releasing the money held), rating."""
 
+from django.conf import settings
 from django.db import transaction
 
 from accounts.models import User
 from orders.models import Order, OrderRating, OrderStatus, Party
+from orders.parties import order_buyers, order_supplier_staff, party_of
 from orders.services._engine import (
-    _buyers,
-    _check,
-    _key,
-    _lock,
-    _move,
-    _recompute_supplier_metrics,
-    _release_all,
-    _rules,
-    _suppliers,
-    _tell,
-    party_of,
+    order_lock,
+    order_money_key,
+    order_move,
+    order_release_all,
+    order_supplier_metrics_recompute,
+    order_tell,
 )
-from orders.transitions import Transition
+from orders.transitions import LIFECYCLE, Transition
 from tradeassure import clock
 from tradeassure.errors import ValidationFailed
 from tradeassure.money import format_money
@@ -28,9 +25,9 @@ S = OrderStatus
 @transaction.atomic
 def order_confirm_receipt(*, order: Order, actor: User, note: str = "") -> Order:
     """The buyer has the goods. Post-delivery: the claim window starts. Pre-shipment: done."""
-    order = _lock(order)
+    order = order_lock(order)
     party = party_of(order=order, user=actor)
-    row = _check(order, "confirm_receipt", party)
+    row = LIFECYCLE.check(order, "confirm_receipt", party)
     _receive(order, row, party=party, actor=actor, note=note)
     return order
 
@@ -38,14 +35,14 @@ def order_confirm_receipt(*, order: Order, actor: User, note: str = "") -> Order
 @transaction.atomic
 def order_auto_confirm_receipt(*, order: Order) -> bool:
     """System: the receipt window ended without confirmation. False if nothing was due."""
-    order = _lock(order)
+    order = order_lock(order)
     if (
         order.status != S.SHIPPED
         or order.receipt_due_at is None
         or order.receipt_due_at > clock.now()
     ):
         return False
-    row = _check(order, "auto_confirm_receipt", Party.SYSTEM)
+    row = LIFECYCLE.check(order, "auto_confirm_receipt", Party.SYSTEM)
     _receive(order, row, party=Party.SYSTEM, actor=None, note="Receipt window ended.")
     return True
 
@@ -55,37 +52,41 @@ def _receive(order: Order, row: Transition, *, party: str, actor: User | None, n
     order.delivered_at = now
     order.receipt_due_at = None
     if row.target == S.DELIVERED:
-        order.completion_due_at = now + _rules()["POST_DELIVERY_CLAIM_WINDOW"]
-        _move(order, row, party=party, actor=actor, note=note, topic="order.delivered")
-        _tell(
+        order.completion_due_at = now + settings.TRADE_ASSURANCE["POST_DELIVERY_CLAIM_WINDOW"]
+        order_move(order, row, party=party, actor=actor, note=note, topic="order.delivered")
+        order_tell(
             order,
-            _buyers(order),
+            order_buyers(order),
             "received — accept the goods or open a dispute",
             "Check the goods against the contract. Accept them to release the payment, or open a "
             f"dispute by {order.completion_due_at:%Y-%m-%d}; then the payment is released "
             "automatically.",
         )
-        _tell(order, _suppliers(order), "the buyer has the goods (claim window open)")
+        order_tell(
+            order, order_supplier_staff(order), "the buyer has the goods (claim window open)"
+        )
     else:
         order.completed_at = now
-        _move(order, row, party=party, actor=actor, note=note, topic="order.completed")
-        _recompute_supplier_metrics(order)
-        _tell(order, _buyers(order), "completed — rate your supplier")
-        _tell(order, _suppliers(order), "completed: the buyer has the goods")
+        order_move(order, row, party=party, actor=actor, note=note, topic="order.completed")
+        order_supplier_metrics_recompute(order)
+        order_tell(order, order_buyers(order), "completed — rate your supplier")
+        order_tell(order, order_supplier_staff(order), "completed: the buyer has the goods")
 
 
 @transaction.atomic
 def order_extend_receipt_window(*, order: Order, actor: User, note: str = "") -> Order:
     """Either party may move the receipt deadline by 15 days, once each."""
-    order = _lock(order)
+    order = order_lock(order)
     party = party_of(order=order, user=actor)
-    row = _check(order, "extend_receipt_window", party)
-    order.receipt_due_at = (order.receipt_due_at or clock.now()) + _rules()["RECEIPT_EXTENSION"]
+    row = LIFECYCLE.check(order, "extend_receipt_window", party)
+    order.receipt_due_at = (order.receipt_due_at or clock.now()) + settings.TRADE_ASSURANCE[
+        "RECEIPT_EXTENSION"
+    ]
     if party == Party.BUYER:
         order.receipt_extended_by_buyer = True
     else:
         order.receipt_extended_by_supplier = True
-    _move(
+    order_move(
         order,
         row,
         party=party,
@@ -94,17 +95,17 @@ def order_extend_receipt_window(*, order: Order, actor: User, note: str = "") ->
         data={"receipt_due_at": order.receipt_due_at.isoformat()},
         topic="order.receipt_window_extended",
     )
-    other = _suppliers(order) if party == Party.BUYER else _buyers(order)
-    _tell(order, other, f"receipt window extended to {order.receipt_due_at:%Y-%m-%d}", note)
+    other = order_supplier_staff(order) if party == Party.BUYER else order_buyers(order)
+    order_tell(order, other, f"receipt window extended to {order.receipt_due_at:%Y-%m-%d}", note)
     return order
 
 
 @transaction.atomic
 def order_accept_goods(*, order: Order, actor: User, note: str = "") -> Order:
     """The buyer accepts the goods (post-delivery): the order completes and funds are released."""
-    order = _lock(order, escrow_first=True)
+    order = order_lock(order, escrow_first=True)
     party = party_of(order=order, user=actor)
-    row = _check(order, "accept_goods", party)
+    row = LIFECYCLE.check(order, "accept_goods", party)
     _complete(order, row, party=party, actor=actor, note=note)
     return order
 
@@ -112,23 +113,23 @@ def order_accept_goods(*, order: Order, actor: User, note: str = "") -> Order:
 @transaction.atomic
 def order_complete_after_window(*, order: Order) -> bool:
     """System: the post-delivery window closed with no dispute. False if nothing was due."""
-    order = _lock(order, escrow_first=True)
+    order = order_lock(order, escrow_first=True)
     if (
         order.status != S.DELIVERED
         or order.completion_due_at is None
         or order.completion_due_at > clock.now()
     ):
         return False
-    row = _check(order, "complete_after_window", Party.SYSTEM)
+    row = LIFECYCLE.check(order, "complete_after_window", Party.SYSTEM)
     _complete(order, row, party=Party.SYSTEM, actor=None, note="Claim window ended.")
     return True
 
 
 def _complete(order: Order, row: Transition, *, party: str, actor: User | None, note: str) -> None:
-    released = _release_all(order, key=_key(order, "release", "completion"))
+    released = order_release_all(order, key=order_money_key(order, "release", "completion"))
     order.completed_at = clock.now()
     order.completion_due_at = None
-    _move(
+    order_move(
         order,
         row,
         party=party,
@@ -137,22 +138,22 @@ def _complete(order: Order, row: Transition, *, party: str, actor: User | None, 
         data={"released": str(released)},
         topic="order.completed",
     )
-    _recompute_supplier_metrics(order)
-    _tell(
+    order_supplier_metrics_recompute(order)
+    order_tell(
         order,
-        _suppliers(order),
+        order_supplier_staff(order),
         "completed — funds released",
         f"{format_money(released, order.currency)} released (the fee is deducted on release).",
     )
-    _tell(order, _buyers(order), "completed — rate your supplier")
+    order_tell(order, order_buyers(order), "completed — rate your supplier")
 
 
 @transaction.atomic
 def order_rate(*, order: Order, actor: User, score: int, comment: str = "") -> OrderRating:
     """The buyer rates a completed order 1 to 5 (feeds the supplier's metrics)."""
-    order = _lock(order)
+    order = order_lock(order)
     party = party_of(order=order, user=actor)
-    row = _check(order, "rate", party)
+    row = LIFECYCLE.check(order, "rate", party)
     if not isinstance(score, int) or not 1 <= score <= 5:
         raise ValidationFailed(
             "Rate from 1 to 5 stars.", fields={"score": ["Rate from 1 to 5 stars."]}
@@ -161,7 +162,7 @@ def order_rate(*, order: Order, actor: User, score: int, comment: str = "") -> O
         order=order, score=score, comment=comment, rated_by=actor, created_at=clock.now()
     )
     order.rating_score = score
-    _move(
+    order_move(
         order,
         row,
         party=party,
@@ -170,6 +171,6 @@ def order_rate(*, order: Order, actor: User, score: int, comment: str = "") -> O
         data={"score": score},
         topic="order.rated",
     )
-    _recompute_supplier_metrics(order)
-    _tell(order, _suppliers(order), f"the buyer rated this order {score}/5", comment)
+    order_supplier_metrics_recompute(order)
+    order_tell(order, order_supplier_staff(order), f"the buyer rated this order {score}/5", comment)
     return rating

@@ -1,4 +1,5 @@
-"""Shipment and the shipment deadline."""
+"""Shipment and the shipment deadline (flagged late by the sweep, extended, or cancelled with a
+full refund)."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -6,34 +7,34 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
 from accounts.models import User
 from orders.models import Coverage, Order, Party, Shipment, ShipmentDocument
+from orders.parties import order_buyers, order_supplier_staff, party_of
 from orders.services._engine import (
-    _buyers,
-    _check,
-    _clear_timers,
-    _held,
-    _key,
-    _lock,
-    _move,
-    _refund,
-    _release_all,
-    _rules,
-    _suppliers,
-    _tell,
-    party_of,
+    order_lock,
+    order_money_key,
+    order_move,
+    order_refund,
+    order_release_all,
+    order_tell,
+    order_timers_clear,
 )
-from orders.services.placing import _close_open_proposal
-from orders.transitions import PAID_NOT_SHIPPED
+from orders.services.placing import order_open_proposal_close
+from orders.transitions import LIFECYCLE, PAID_NOT_SHIPPED
+from payments.selectors import escrow_held
 from tradeassure import clock
 from tradeassure.errors import ValidationFailed
 from tradeassure.money import format_money
+from tradeassure.uploads import DOCUMENT_KINDS, upload_delete, upload_store
 
 
 @dataclass(frozen=True)
 class ShipmentDocumentUpload:
+    """One document the supplier uploads with the shipment, before it is stored."""
+
     kind: str
     file: Any  # an UploadedFile
 
@@ -59,8 +60,6 @@ def order_ship(
 
     Pre-shipment coverage releases the held funds to the supplier now.
     """
-    from tradeassure.uploads import DOCUMENT_KINDS, upload_delete, upload_store
-
     errors: dict[str, list[str]] = {}
     if not carrier.strip():
         errors.setdefault("carrier", []).append("Name the carrier.")
@@ -80,9 +79,9 @@ def order_ship(
     stored = []
     try:
         with transaction.atomic():
-            order = _lock(order, escrow_first=True)
+            order = order_lock(order, escrow_first=True)
             party = party_of(order=order, user=actor)
-            row = _check(order, "ship", party)
+            row = LIFECYCLE.check(order, "ship", party)
             if order.confirmed_at and shipped_on < order.confirmed_at.date():
                 raise ValidationFailed(
                     "The ship date is before the order was confirmed.",
@@ -129,11 +128,13 @@ def order_ship(
             )
             order.shipped_at = now
             order.shipment_due_at = None
-            order.receipt_due_at = now + _rules()["RECEIPT_CONFIRMATION_WINDOW"]
+            order.receipt_due_at = now + settings.TRADE_ASSURANCE["RECEIPT_CONFIRMATION_WINDOW"]
             released = Decimal(0)
             if order.coverage == Coverage.PRE_SHIPMENT:
-                released = _release_all(order, key=_key(order, "release", "shipment"))
-            _move(
+                released = order_release_all(
+                    order, key=order_money_key(order, "release", "shipment")
+                )
+            order_move(
                 order,
                 row,
                 party=party,
@@ -148,9 +149,9 @@ def order_ship(
                 },
                 topic="order.shipped",
             )
-            _tell(
+            order_tell(
                 order,
-                _buyers(order),
+                order_buyers(order),
                 "shipped — confirm receipt when the goods arrive",
                 f"{shipment.carrier}, tracking number {shipment.tracking_number}. Confirm receipt "
                 f"by {order.receipt_due_at:%Y-%m-%d}; after that receipt is confirmed automatically.",
@@ -165,28 +166,28 @@ def order_ship(
 @transaction.atomic
 def order_flag_late(*, order: Order) -> bool:
     """System: the shipment deadline passed unshipped. Returns False if nothing was due."""
-    order = _lock(order)
+    order = order_lock(order)
     if (
         order.status not in PAID_NOT_SHIPPED
         or order.shipment_due_at is None
         or order.shipment_due_at > clock.now()
     ):
         return False
-    row = _check(order, "flag_late", Party.SYSTEM)
+    row = LIFECYCLE.check(order, "flag_late", Party.SYSTEM)
     order.is_late = True
     order.late_flagged_at = clock.now()
     order.shipment_due_at = None
-    _move(order, row, party=Party.SYSTEM, actor=None, topic="order.shipment_late")
-    _tell(
+    order_move(order, row, party=Party.SYSTEM, actor=None, topic="order.shipment_late")
+    order_tell(
         order,
-        _buyers(order),
+        order_buyers(order),
         "shipment deadline passed — cancel with a full refund or extend",
         "The supplier has not recorded a shipment by the agreed deadline. You may cancel the "
         "order and get your payment back in full, or grant the supplier more time.",
     )
-    _tell(
+    order_tell(
         order,
-        _suppliers(order),
+        order_supplier_staff(order),
         "shipment deadline passed",
         "The buyer may now cancel with a full refund. Ship and record the shipment, or ask the "
         "buyer for an extension.",
@@ -199,26 +200,26 @@ def order_extend_shipment_deadline(
     *, order: Order, actor: User, new_deadline: datetime, note: str = ""
 ) -> Order:
     """The buyer grants the supplier more time to ship (clears the late flag)."""
-    order = _lock(order)
+    order = order_lock(order)
     party = party_of(order=order, user=actor)
-    row = _check(order, "extend_shipment_deadline", party)
+    row = LIFECYCLE.check(order, "extend_shipment_deadline", party)
     now = clock.now()
     if new_deadline <= max(now, order.shipment_deadline):
         raise ValidationFailed(
             "The new deadline must be later than the current one and in the future.",
             fields={"new_deadline": ["Choose a later date."]},
         )
-    if new_deadline > now + _rules()["MAX_SHIPMENT_DEADLINE_AHEAD"]:
+    if new_deadline > now + settings.TRADE_ASSURANCE["MAX_SHIPMENT_DEADLINE_AHEAD"]:
         raise ValidationFailed(
             "The new deadline may be at most "
-            f"{_rules()['MAX_SHIPMENT_DEADLINE_AHEAD'].days} days ahead.",
+            f"{settings.TRADE_ASSURANCE['MAX_SHIPMENT_DEADLINE_AHEAD'].days} days ahead.",
             fields={"new_deadline": ["Too far ahead."]},
         )
     previous = order.shipment_deadline
     order.shipment_deadline = new_deadline
     order.shipment_due_at = new_deadline
     order.is_late = False
-    _move(
+    order_move(
         order,
         row,
         party=party,
@@ -227,9 +228,9 @@ def order_extend_shipment_deadline(
         data={"previous_deadline": previous.isoformat(), "new_deadline": new_deadline.isoformat()},
         topic="order.shipment_deadline_extended",
     )
-    _tell(
+    order_tell(
         order,
-        _suppliers(order),
+        order_supplier_staff(order),
         f"shipment deadline extended to {new_deadline:%Y-%m-%d}",
         note,
     )
@@ -239,22 +240,22 @@ def order_extend_shipment_deadline(
 @transaction.atomic
 def order_cancel_late_with_refund(*, order: Order, actor: User, reason: str = "") -> Order:
     """The buyer cancels a late order and gets every held amount back, without supplier consent."""
-    order = _lock(order, escrow_first=True)
+    order = order_lock(order, escrow_first=True)
     party = party_of(order=order, user=actor)
-    row = _check(order, "cancel_late_with_refund", party)
-    refunded = _refund(
+    row = LIFECYCLE.check(order, "cancel_late_with_refund", party)
+    refunded = order_refund(
         order,
-        amount=_held(order),
-        key=_key(order, "refund", "late_cancellation"),
+        amount=escrow_held(escrow_reference=order.escrow_reference),
+        key=order_money_key(order, "refund", "late_cancellation"),
         reason="Shipment deadline missed; cancelled by the buyer.",
     )
     now = clock.now()
     order.cancelled_at = now
     order.refunded_at = now
     order.cancel_reason = reason or "The supplier missed the shipment deadline."
-    _clear_timers(order)
-    _close_open_proposal(order)
-    _move(
+    order_timers_clear(order)
+    order_open_proposal_close(order)
+    order_move(
         order,
         row,
         party=party,
@@ -263,9 +264,9 @@ def order_cancel_late_with_refund(*, order: Order, actor: User, reason: str = ""
         data={"refunded": str(refunded)},
         topic="order.refunded",
     )
-    _tell(
+    order_tell(
         order,
-        _suppliers(order),
+        order_supplier_staff(order),
         "cancelled by the buyer: shipment deadline missed",
         f"{format_money(refunded, order.currency)} was refunded to the buyer.",
     )
