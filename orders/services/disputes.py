@@ -11,6 +11,7 @@ from typing import Any
 from django.db import transaction
 
 from accounts.models import User
+from orders.error_codes import OrderErrorCode
 from orders.models import ContractVersion, Order, OrderStatus
 from orders.parties import order_buyers, order_supplier_staff, party_of
 from orders.services._engine import (
@@ -114,7 +115,9 @@ def order_dispute_resolved(
     refunded. `refund_amount` applies to partial_refund, new_agreement and replacement.
     """
     if outcome not in DisputeOutcome.ALL:
-        raise ValidationFailed(f"Unknown dispute outcome {outcome!r}.", code="unknown_outcome")
+        raise ValidationFailed(
+            f"Unknown dispute outcome {outcome!r}.", code=OrderErrorCode.UNKNOWN_OUTCOME
+        )
     order = order_lock(order, escrow_first=True)
     party = party_of(order=order, user=actor)
     action = {
@@ -128,12 +131,14 @@ def order_dispute_resolved(
     row = LIFECYCLE.check(order, action, party)
     refund_amount = Decimal(refund_amount or 0)
     if refund_amount < 0 or not is_exact(refund_amount, order.currency):
-        raise ValidationFailed("The refund amount is not a valid amount.", code="bad_amount")
+        raise ValidationFailed(
+            "The refund amount is not a valid amount.", code=OrderErrorCode.BAD_AMOUNT
+        )
     if outcome == DisputeOutcome.REPLACEMENT and order.shipment_deadline <= clock.now():
         raise Unprocessable(
             "A replacement needs a shipment deadline in the future: agree the date by which "
             "the supplier ships it.",
-            code="replacement_deadline_missing",
+            code=OrderErrorCode.REPLACEMENT_DEADLINE_MISSING,
         )
     escrow_unfreeze(escrow_reference=order.escrow_reference)
     held = escrow_held(escrow_reference=order.escrow_reference)
@@ -143,7 +148,7 @@ def order_dispute_resolved(
         if held <= 0:
             raise Unprocessable(
                 "Nothing is held in escrow for this order, so it cannot be refunded in full.",
-                code="nothing_held",
+                code=OrderErrorCode.NOTHING_HELD,
             )
         refunded = order_refund(
             order,
@@ -160,7 +165,7 @@ def order_dispute_resolved(
             raise Conflict(
                 f"Only {format_money(held, order.currency)} is held; cannot refund "
                 f"{format_money(refund_amount, order.currency)}.",
-                code="insufficient_escrow",
+                code=OrderErrorCode.INSUFFICIENT_ESCROW,
             )
         refunded = order_refund(
             order,

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.db import transaction
 
 from accounts.models import User
+from orders.error_codes import OrderErrorCode
 from orders.models import ContractLineItem, ContractVersion, Order, OrderStatus, Party
 from orders.parties import order_buyers, order_supplier_staff, party_of
 from orders.services._engine import order_lock, order_move, order_tell, order_timers_clear
@@ -131,7 +132,7 @@ def order_place(
 ) -> Order:
     """The buyer submits the contract (version 1); the supplier has the confirmation window."""
     if not buyer.is_buyer or buyer.organisation_id is None:
-        raise NotAllowed("Only buyers can place orders.", code="not_a_buyer")
+        raise NotAllowed("Only buyers can place orders.", code=OrderErrorCode.NOT_A_BUYER)
     totals = contract_terms_validate(supplier=supplier, terms=terms)
     supplier_assert_can_take_order(supplier=supplier, amount=totals.total, currency=terms.currency)
     now = clock.now()
@@ -252,11 +253,11 @@ def order_propose_changes(
                 "Money is held for this order, so its price, quantities and payment terms can "
                 f"no longer change (you changed: {', '.join(changed)}). Open a dispute to agree "
                 "new money terms.",
-                code="money_terms_frozen",
+                code=OrderErrorCode.MONEY_TERMS_FROZEN,
                 fields={"__all__": [f"Frozen: {', '.join(changed)}"]},
             )
     if terms == current:
-        raise ValidationFailed("The proposal changes nothing.", code="no_changes")
+        raise ValidationFailed("The proposal changes nothing.", code=OrderErrorCode.NO_CHANGES)
     deadline_changed = terms.shipment_deadline != current.shipment_deadline
     totals = contract_terms_validate(
         supplier=order.supplier, terms=terms, check_deadline=deadline_changed
@@ -316,7 +317,7 @@ def order_accept_changes(*, order: Order, actor: User, note: str = "") -> Order:
         raise Unprocessable(
             "Money is now held for this order; this proposal changes money terms and can no "
             "longer be accepted.",
-            code="money_terms_frozen",
+            code=OrderErrorCode.MONEY_TERMS_FROZEN,
         )
     if version.total > order.total:
         # A larger order must still fit the supplier's limit (this order's old amount aside).
