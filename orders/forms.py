@@ -8,7 +8,7 @@ from django import forms
 from django.conf import settings
 
 from orders.models import Coverage, Incoterm, ShipmentDocument, ShippingMethod
-from orders.services import ContractTerms, LineItemTerms
+from orders.terms import ContractTerms, LineItemTerms
 from suppliers.models import Product, Supplier
 from tradeassure.core import clock
 from tradeassure.core.money import CURRENCY_CHOICES

@@ -1,15 +1,16 @@
 """The order lifecycle (DESIGN.md §3) as ONE explicit map: action x source status → target, actors.
 
-Every service that changes an order looks its move up here (`transition_for`), so what the
-services allow, what the order page offers (`available_actions`) and what the README documents
-are the same thing. A guard is a rule on the order's facts (not on who acts) that must hold too;
-its `refusal` is the message a person sees when it does not.
+Every service that changes an order checks its move here (`LIFECYCLE.check`, the kernel engine
+in `tradeassure.core.transitions`), so what the services allow, what the order page offers
+(`available_actions`) and what the README documents are the same thing. A guard is a rule on
+the order's facts (not on who acts) that must hold too; its `refusal` is the message a person
+sees when it does not.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from orders.models import Coverage, Order, OrderStatus, Party
+from orders.models import Coverage, Order, OrderEvent, OrderStatus, Party
+from tradeassure.core.transitions import Lifecycle, Transition, rows
 
 S = OrderStatus
 BUYER, SUPPLIER, SYSTEM, MEDIATOR = Party.BUYER, Party.SUPPLIER, Party.SYSTEM, Party.MEDIATOR
@@ -23,35 +24,6 @@ DISPUTABLE = (*PAID_NOT_SHIPPED, S.SHIPPED, S.DELIVERED)
 # The status to return to after a dispute is not known statically: it is the one remembered.
 BACK_TO_PRIOR = "<status before the dispute>"
 FINAL = (S.COMPLETED, S.CANCELLED, S.REFUNDED)
-
-
-@dataclass(frozen=True)
-class Transition:
-    action: str
-    source: str
-    target: str  # a status, or BACK_TO_PRIOR
-    actors: frozenset[str]
-    label: str
-    guard: Callable[[Order], bool] | None = None
-    refusal: str = ""
-
-    def allows(self, order: Order) -> bool:
-        return self.guard is None or bool(self.guard(order))
-
-    def target_for(self, order: Order) -> str:
-        if self.target == BACK_TO_PRIOR:
-            return order.status_before_dispute
-        return self.target if self.target else order.status
-
-
-def _t(action, sources, target, actors, label, guard=None, refusal=""):
-    """One row per source status; `target=None` keeps the status (an event without a move)."""
-    if isinstance(sources, str):
-        sources = (sources,)
-    return [
-        Transition(action, source, target or source, frozenset(actors), label, guard, refusal)
-        for source in sources
-    ]
 
 
 def _has_balance(order: Order) -> bool:
@@ -85,17 +57,17 @@ def _replacement_possible(order: Order) -> bool:
 
 TRANSITIONS: list[Transition] = [
     # Placing the order (no source status: the order did not exist).
-    *_t("place", "", S.PENDING_CONFIRMATION, {BUYER}, "Place order"),
+    *rows("place", "", S.PENDING_CONFIRMATION, {BUYER}, "Place order"),
     # Confirmation, and changes proposed by the supplier instead of a plain confirmation.
-    *_t("confirm", S.PENDING_CONFIRMATION, S.AWAITING_PAYMENT, {SUPPLIER}, "Confirm order"),
-    *_t("propose_changes", S.PENDING_CONFIRMATION, None, {SUPPLIER}, "Propose changes"),
-    *_t("propose_changes", AMENDABLE, None, {BUYER, SUPPLIER}, "Propose a contract change"),
+    *rows("confirm", S.PENDING_CONFIRMATION, S.AWAITING_PAYMENT, {SUPPLIER}, "Confirm order"),
+    *rows("propose_changes", S.PENDING_CONFIRMATION, None, {SUPPLIER}, "Propose changes"),
+    *rows("propose_changes", AMENDABLE, None, {BUYER, SUPPLIER}, "Propose a contract change"),
     # Accepting the supplier's changes before confirmation confirms the order on the new terms.
-    *_t("accept_changes", S.PENDING_CONFIRMATION, S.AWAITING_PAYMENT, {BUYER}, "Accept changes"),
-    *_t("accept_changes", AMENDABLE, None, {BUYER, SUPPLIER}, "Accept the proposed change"),
-    *_t("decline_changes", S.PENDING_CONFIRMATION, None, {BUYER}, "Decline changes"),
-    *_t("decline_changes", AMENDABLE, None, {BUYER, SUPPLIER}, "Decline the proposed change"),
-    *_t(
+    *rows("accept_changes", S.PENDING_CONFIRMATION, S.AWAITING_PAYMENT, {BUYER}, "Accept changes"),
+    *rows("accept_changes", AMENDABLE, None, {BUYER, SUPPLIER}, "Accept the proposed change"),
+    *rows("decline_changes", S.PENDING_CONFIRMATION, None, {BUYER}, "Decline changes"),
+    *rows("decline_changes", AMENDABLE, None, {BUYER, SUPPLIER}, "Decline the proposed change"),
+    *rows(
         "withdraw_changes",
         (S.PENDING_CONFIRMATION, *AMENDABLE),
         None,
@@ -103,22 +75,22 @@ TRANSITIONS: list[Transition] = [
         "Withdraw your proposal",
     ),
     # Cancelling before any money is held; the timers cancel too.
-    *_t(
+    *rows(
         "cancel",
         (S.PENDING_CONFIRMATION, S.AWAITING_PAYMENT),
         S.CANCELLED,
         {BUYER, SUPPLIER},
         "Cancel order",
     ),
-    *_t(
+    *rows(
         "expire_confirmation", S.PENDING_CONFIRMATION, S.CANCELLED, {SYSTEM}, "Confirmation timeout"
     ),
-    *_t("expire_payment", S.AWAITING_PAYMENT, S.CANCELLED, {SYSTEM}, "Payment timeout"),
+    *rows("expire_payment", S.AWAITING_PAYMENT, S.CANCELLED, {SYSTEM}, "Payment timeout"),
     # Payments (the payments app's capture hook acts as the system).
-    *_t(
+    *rows(
         "initial_payment_captured", S.AWAITING_PAYMENT, S.IN_PRODUCTION, {SYSTEM}, "Initial payment"
     ),
-    *_t(
+    *rows(
         "request_balance",
         S.IN_PRODUCTION,
         S.AWAITING_BALANCE,
@@ -127,7 +99,7 @@ TRANSITIONS: list[Transition] = [
         _has_balance,
         "This order has no balance to pay.",
     ),
-    *_t(
+    *rows(
         "mark_ready",
         S.IN_PRODUCTION,
         S.READY_TO_SHIP,
@@ -136,11 +108,13 @@ TRANSITIONS: list[Transition] = [
         _no_balance,
         "The balance must be paid before the goods are ready to ship: request it.",
     ),
-    *_t("balance_payment_captured", S.AWAITING_BALANCE, S.READY_TO_SHIP, {SYSTEM}, "Balance paid"),
+    *rows(
+        "balance_payment_captured", S.AWAITING_BALANCE, S.READY_TO_SHIP, {SYSTEM}, "Balance paid"
+    ),
     # Shipment and the shipment deadline.
-    *_t("ship", S.READY_TO_SHIP, S.SHIPPED, {SUPPLIER}, "Record shipment"),
-    *_t("flag_late", PAID_NOT_SHIPPED, None, {SYSTEM}, "Shipment deadline passed"),
-    *_t(
+    *rows("ship", S.READY_TO_SHIP, S.SHIPPED, {SUPPLIER}, "Record shipment"),
+    *rows("flag_late", PAID_NOT_SHIPPED, None, {SYSTEM}, "Shipment deadline passed"),
+    *rows(
         "cancel_late_with_refund",
         PAID_NOT_SHIPPED,
         S.REFUNDED,
@@ -149,7 +123,7 @@ TRANSITIONS: list[Transition] = [
         _late,
         "The shipment deadline has not passed yet.",
     ),
-    *_t(
+    *rows(
         "extend_shipment_deadline",
         PAID_NOT_SHIPPED,
         None,
@@ -157,7 +131,7 @@ TRANSITIONS: list[Transition] = [
         "Extend the shipment deadline",
     ),
     # Receipt, acceptance and the post-delivery window.
-    *_t(
+    *rows(
         "confirm_receipt",
         S.SHIPPED,
         S.DELIVERED,
@@ -166,7 +140,7 @@ TRANSITIONS: list[Transition] = [
         _post_delivery,
         "Post-delivery orders only.",
     ),
-    *_t(
+    *rows(
         "confirm_receipt",
         S.SHIPPED,
         S.COMPLETED,
@@ -175,7 +149,7 @@ TRANSITIONS: list[Transition] = [
         _pre_shipment,
         "Pre-shipment orders only.",
     ),
-    *_t(
+    *rows(
         "auto_confirm_receipt",
         S.SHIPPED,
         S.DELIVERED,
@@ -184,7 +158,7 @@ TRANSITIONS: list[Transition] = [
         _post_delivery,
         "Post-delivery orders only.",
     ),
-    *_t(
+    *rows(
         "auto_confirm_receipt",
         S.SHIPPED,
         S.COMPLETED,
@@ -193,33 +167,35 @@ TRANSITIONS: list[Transition] = [
         _pre_shipment,
         "Pre-shipment orders only.",
     ),
-    *_t(
+    *rows(
         "extend_receipt_window",
         S.SHIPPED,
         None,
         {BUYER, SUPPLIER},
         "Extend receipt window by 15 days",
     ),
-    *_t("accept_goods", S.DELIVERED, S.COMPLETED, {BUYER}, "Accept the goods and release payment"),
-    *_t("complete_after_window", S.DELIVERED, S.COMPLETED, {SYSTEM}, "Claim window ended"),
-    *_t("rate", S.COMPLETED, None, {BUYER}, "Rate this order"),
+    *rows(
+        "accept_goods", S.DELIVERED, S.COMPLETED, {BUYER}, "Accept the goods and release payment"
+    ),
+    *rows("complete_after_window", S.DELIVERED, S.COMPLETED, {SYSTEM}, "Claim window ended"),
+    *rows("rate", S.COMPLETED, None, {BUYER}, "Rate this order"),
     # Disputes (called by the disputes app).
-    *_t("dispute_opened", DISPUTABLE, S.DISPUTED, {BUYER, MEDIATOR, SYSTEM}, "Dispute opened"),
-    *_t(
+    *rows("dispute_opened", DISPUTABLE, S.DISPUTED, {BUYER, MEDIATOR, SYSTEM}, "Dispute opened"),
+    *rows(
         "dispute_resolved_resume",
         S.DISPUTED,
         BACK_TO_PRIOR,
         {BUYER, SUPPLIER, MEDIATOR, SYSTEM},
         "Dispute closed, order continues",
     ),
-    *_t(
+    *rows(
         "dispute_resolved_refund",
         S.DISPUTED,
         S.REFUNDED,
         {BUYER, SUPPLIER, MEDIATOR, SYSTEM},
         "Dispute decided: full refund",
     ),
-    *_t(
+    *rows(
         "dispute_resolved_complete",
         S.DISPUTED,
         S.COMPLETED,
@@ -228,7 +204,7 @@ TRANSITIONS: list[Transition] = [
     ),
     # A new agreement with replacement goods: the money stays held and the supplier ships again
     # (receipt and post-delivery windows restart with the replacement shipment).
-    *_t(
+    *rows(
         "dispute_resolved_replacement",
         S.DISPUTED,
         S.READY_TO_SHIP,
@@ -238,7 +214,7 @@ TRANSITIONS: list[Transition] = [
         "A replacement is possible only for a post-delivery order disputed after shipment: "
         "pre-shipment coverage released the payment at shipment, so nothing is held for it.",
     ),
-    *_t(
+    *rows(
         "contract_amended_by_dispute",
         S.DISPUTED,
         None,
@@ -246,25 +222,6 @@ TRANSITIONS: list[Transition] = [
         "New agreement",
     ),
 ]
-
-_BY_KEY: dict[tuple[str, str], list[Transition]] = {}
-for _transition in TRANSITIONS:
-    _BY_KEY.setdefault((_transition.action, _transition.source), []).append(_transition)
-
-ACTIONS = sorted({t.action for t in TRANSITIONS})
-
-
-def transitions_from(action: str, source: str) -> list[Transition]:
-    return _BY_KEY.get((action, source), [])
-
-
-def transition_for(order: Order, action: str) -> Transition | None:
-    """The row that applies to this order now (first whose guard holds), or None."""
-    rows = transitions_from(action, order.status)
-    for row in rows:
-        if row.allows(order):
-            return row
-    return None
 
 
 # Rules that depend on WHO acts as well as on the order (the map's actors say which party may
@@ -333,18 +290,47 @@ PAGE_ACTIONS = (
 )
 
 
+def _resolve_target(order: Order, target: str) -> str:
+    """BACK_TO_PRIOR is the status the order had when the dispute opened."""
+    return order.status_before_dispute if target == BACK_TO_PRIOR else target
+
+
+LIFECYCLE: Lifecycle[Order] = Lifecycle(
+    noun="order",
+    transitions=TRANSITIONS,
+    statuses=OrderStatus,
+    event_model=OrderEvent,
+    subject_field="order",
+    party_rules=PARTY_RULES,
+    resolve_target=_resolve_target,
+)
+
+ACTIONS = LIFECYCLE.actions
+
+
+# Thin delegations to the lifecycle, for the callers (selectors, pages, tests) that use them.
+def transitions_from(action: str, source: str) -> list[Transition]:
+    return LIFECYCLE.rows_from(action, source)
+
+
+def transition_for(order: Order, action: str) -> Transition | None:
+    """The row that applies to this order now (first whose guard holds), or None."""
+    return LIFECYCLE.first_allowed(order, action)
+
+
+def label_for(action: str) -> str:
+    return LIFECYCLE.label_for(action)
+
+
+def target_for(order: Order, row: Transition) -> str:
+    """The status a row moves this order to (BACK_TO_PRIOR resolved)."""
+    return LIFECYCLE.target_for(order, row)
+
+
 def party_refusal(order: Order, action: str, party: str) -> str | None:
-    rule = PARTY_RULES.get(action)
-    return rule(order, party) if rule else None
+    return LIFECYCLE.party_refusal(order, action, party)
 
 
 def available_actions(order: Order, party: str | None) -> list[Transition]:
     """What this party may do to this order now: the map, its guards and the party rules."""
-    if party is None:
-        return []
-    available = []
-    for action in PAGE_ACTIONS:
-        row = transition_for(order, action)
-        if row and party in row.actors and party_refusal(order, action, party) is None:
-            available.append(row)
-    return available
+    return LIFECYCLE.available(order, party, PAGE_ACTIONS)

@@ -21,7 +21,7 @@ from orders.models import (
     ShippingMethod,
 )
 from orders.selectors import OrderDetail
-from orders.services import ContractTerms, LineItemTerms
+from orders.terms import ContractTerms, LineItemTerms
 from payments.models import Payment
 from tradeassure.core.money import AMOUNT_DECIMAL_PLACES, AMOUNT_MAX_DIGITS
 

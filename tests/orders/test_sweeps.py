@@ -11,6 +11,7 @@ from django.db import connection
 
 from orders import services
 from orders.models import Coverage, Order, OrderEvent, OrderStatus
+from orders.services import sweeps
 from payments.models import LedgerTransaction
 from payments.selectors import escrow_summary
 from tests.orders.factories import order_in
@@ -162,7 +163,7 @@ def test_a_failing_order_does_not_block_the_others_and_is_retried(monkeypatch):
             raise RuntimeError("worker lost its database connection")
         return real(order=order)
 
-    monkeypatch.setattr(services, "order_flag_late", crash_once)
+    monkeypatch.setattr(sweeps, "order_flag_late", crash_once)
     due = max(first.shipment_due_at, second.shipment_due_at)
     with time_machine.travel(due, tick=False):
         # the first run skips the failing order, flags the other, and tells staff

@@ -1,0 +1,20 @@
+"""The error codes orders raises: the stable `code` of its DomainErrors, which the API returns and
+clients branch on. One enum so a code is spelled once; the values never change.
+
+Codes every app shares (`invalid_transition`, `not_allowed`, `validation_failed`, `not_found`,
+…: the ones the kernel raises) are not here."""
+
+from enum import StrEnum
+
+
+class OrderErrorCode(StrEnum):
+    NOT_A_BUYER = "not_a_buyer"  # only buyers place orders
+    MONEY_TERMS_FROZEN = "money_terms_frozen"  # money is held: price and payment terms are fixed
+    NO_CHANGES = "no_changes"  # a proposal identical to the contract in force
+    UNKNOWN_OUTCOME = "unknown_outcome"  # a dispute outcome orders does not know
+    BAD_AMOUNT = "bad_amount"  # a refund amount that is negative or finer than the currency
+    REPLACEMENT_DEADLINE_MISSING = "replacement_deadline_missing"
+    NOTHING_HELD = "nothing_held"  # a full refund with nothing in escrow
+    INSUFFICIENT_ESCROW = "insufficient_escrow"  # a refund larger than what is held (as payments)
+    ORDER_NOT_FOUND = "order_not_found"
+    DOCUMENT_NOT_FOUND = "document_not_found"

@@ -1,0 +1,127 @@
+"""Every write to an order, one module per stage of its lifecycle.
+
+This package re-exports the public names so `from orders.services import x` and
+`orders.services.x` keep working; code inside the package imports from the stage module."""
+
+from orders.parties import party_of
+from orders.services._engine import DUE_FIELDS, order_supplier_record_sync
+from orders.services.disputes import (
+    order_contract_amend_by_dispute,
+    order_dispute_opened,
+    order_dispute_resolved,
+    order_freeze_for_dispute,
+    order_lock_for_update,
+)
+from orders.services.payment import (
+    PAYMENT_STEPS,
+    order_mark_ready,
+    order_payment_captured,
+    order_payment_due,
+    order_payment_start,
+    order_request_balance,
+)
+from orders.services.placing import (
+    money_is_held,
+    order_accept_changes,
+    order_cancel,
+    order_confirm,
+    order_decline_changes,
+    order_place,
+    order_propose_changes,
+    order_terms_check,
+    order_withdraw_changes,
+)
+from orders.services.receipt import (
+    order_accept_goods,
+    order_auto_confirm_receipt,
+    order_complete_after_window,
+    order_confirm_receipt,
+    order_extend_receipt_window,
+    order_rate,
+)
+from orders.services.shipping import (
+    REQUIRED_SHIPMENT_DOCUMENTS,
+    ShipmentDocumentUpload,
+    order_cancel_late_with_refund,
+    order_extend_shipment_deadline,
+    order_flag_late,
+    order_ship,
+)
+from orders.services.sweeps import (
+    order_expire_confirmation,
+    order_expire_payment,
+    orders_sweep_confirmation_timeouts,
+    orders_sweep_payment_timeouts,
+    orders_sweep_post_delivery_windows,
+    orders_sweep_receipt_windows,
+    orders_sweep_shipment_deadlines,
+)
+from orders.terms import (
+    MAX_AMOUNT,
+    MAX_QUANTITY,
+    MONEY_ITEM_TERMS,
+    MONEY_TERMS,
+    ContractTerms,
+    ContractTotals,
+    DisputeOutcome,
+    LineItemTerms,
+    contract_terms_of,
+    contract_terms_validate,
+    contract_totals,
+)
+
+__all__ = [
+    "DUE_FIELDS",
+    "MAX_AMOUNT",
+    "MAX_QUANTITY",
+    "MONEY_ITEM_TERMS",
+    "MONEY_TERMS",
+    "PAYMENT_STEPS",
+    "REQUIRED_SHIPMENT_DOCUMENTS",
+    "ContractTerms",
+    "ContractTotals",
+    "DisputeOutcome",
+    "LineItemTerms",
+    "ShipmentDocumentUpload",
+    "contract_terms_of",
+    "contract_terms_validate",
+    "contract_totals",
+    "money_is_held",
+    "order_accept_changes",
+    "order_accept_goods",
+    "order_auto_confirm_receipt",
+    "order_cancel",
+    "order_cancel_late_with_refund",
+    "order_complete_after_window",
+    "order_confirm",
+    "order_confirm_receipt",
+    "order_contract_amend_by_dispute",
+    "order_decline_changes",
+    "order_dispute_opened",
+    "order_dispute_resolved",
+    "order_expire_confirmation",
+    "order_expire_payment",
+    "order_extend_receipt_window",
+    "order_extend_shipment_deadline",
+    "order_flag_late",
+    "order_freeze_for_dispute",
+    "order_lock_for_update",
+    "order_mark_ready",
+    "order_payment_captured",
+    "order_payment_due",
+    "order_payment_start",
+    "order_place",
+    "order_propose_changes",
+    "order_rate",
+    "order_request_balance",
+    "order_ship",
+    "order_supplier_record_sync",
+    "order_terms_check",
+    "order_withdraw_changes",
+    "orders_sweep_confirmation_timeouts",
+    "orders_sweep_payment_timeouts",
+    "orders_sweep_post_delivery_windows",
+    "orders_sweep_receipt_windows",
+    "orders_sweep_shipment_deadlines",
+    "party_of",
+]

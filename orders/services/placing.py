@@ -1,0 +1,448 @@
+"""Placing an order, changing its contract (versions, proposals), and cancelling it before money
+is held. Confirming opens the escrow, so confirm and accept lock it before the order."""
+
+from django.conf import settings
+from django.db import transaction
+
+from accounts.models import User
+from orders.error_codes import OrderErrorCode
+from orders.models import ContractLineItem, ContractVersion, Order, OrderStatus, Party
+from orders.parties import order_buyers, order_supplier_staff, party_of
+from orders.services._engine import order_lock, order_move, order_tell, order_timers_clear
+from orders.terms import (
+    ContractTerms,
+    ContractTotals,
+    contract_terms_of,
+    contract_terms_validate,
+    money_terms_changed,
+)
+from orders.transitions import LIFECYCLE, PAID_NOT_SHIPPED, Transition
+from payments.services import escrow_open
+from suppliers.models import Supplier
+from suppliers.services import supplier_assert_can_take_order
+from tradeassure.core import clock
+from tradeassure.core.errors import NotAllowed, Unprocessable, ValidationFailed
+from tradeassure.core.money import format_money
+
+S = OrderStatus
+
+
+def money_is_held(order: Order) -> bool:
+    """From the initial payment's capture on, price, quantities and payment terms are frozen."""
+    return order.initial_paid_at is not None
+
+
+def contract_version_create(
+    *,
+    order: Order,
+    terms: ContractTerms,
+    totals: ContractTotals,
+    state: str,
+    party: str,
+    actor: User | None,
+    note: str,
+) -> ContractVersion:
+    """Store terms as the order's next contract version, with its lines and computed totals."""
+    now = clock.now()
+    last = order.versions.order_by("-number").values_list("number", flat=True).first() or 0
+    version = ContractVersion.objects.create(
+        order=order,
+        number=last + 1,
+        state=state,
+        proposed_by_party=party,
+        proposed_by=actor,
+        proposal_note=note,
+        created_at=now,
+        decided_at=now if state == ContractVersion.State.ACCEPTED else None,
+        decided_by=actor if state == ContractVersion.State.ACCEPTED else None,
+        currency=terms.currency,
+        coverage=terms.coverage,
+        packaging=terms.packaging,
+        customisation=terms.customisation,
+        shipment_deadline=terms.shipment_deadline,
+        incoterm=terms.incoterm,
+        destination=terms.destination.strip(),
+        shipping_method=terms.shipping_method,
+        shipping_fee=totals.shipping_fee,
+        subtotal=totals.subtotal,
+        total=totals.total,
+        initial_payment_amount=totals.initial_payment_amount,
+        balance_amount=totals.balance_amount,
+    )
+    ContractLineItem.objects.bulk_create(
+        ContractLineItem(
+            version=version,
+            position=position,
+            product_id=item.product_id,
+            description=item.description.strip(),
+            specifications=item.specifications,
+            quality_requirements=item.quality_requirements,
+            quantity=item.quantity,
+            unit=item.unit.strip(),
+            unit_price=item.unit_price,
+            line_total=line_total,
+        )
+        for position, (item, line_total) in enumerate(
+            zip(terms.items, totals.line_totals, strict=True), start=1
+        )
+    )
+    return version
+
+
+def contract_version_adopt(order: Order, version: ContractVersion) -> None:
+    """Make a version the contract in force: copy its terms onto the order row."""
+    first = version.items.order_by("position").first()
+    count = version.items.count()
+    summary = first.description if first else ""
+    if count > 1:
+        summary = f"{summary} and {count - 1} more"
+    order.current_version = version
+    order.summary = summary[:250]
+    order.currency = version.currency
+    order.coverage = version.coverage
+    order.subtotal = version.subtotal
+    order.shipping_fee = version.shipping_fee
+    order.total = version.total
+    order.initial_payment_amount = version.initial_payment_amount
+    order.balance_amount = version.balance_amount
+    if order.shipment_deadline != version.shipment_deadline:
+        order.shipment_deadline = version.shipment_deadline
+        if order.status == S.AWAITING_PAYMENT or order.status in PAID_NOT_SHIPPED:
+            # The deadline timer runs from confirmation; a later deadline also ends lateness.
+            order.shipment_due_at = version.shipment_deadline
+            order.is_late = False
+
+
+@transaction.atomic
+def order_terms_check(*, supplier: Supplier, terms: ContractTerms) -> ContractTotals:
+    """Everything order_place checks, without placing: for the buyer's review step."""
+    totals = contract_terms_validate(supplier=supplier, terms=terms)
+    supplier_assert_can_take_order(supplier=supplier, amount=totals.total, currency=terms.currency)
+    return totals
+
+
+@transaction.atomic
+def order_place(
+    *,
+    buyer: User,
+    supplier: Supplier,
+    terms: ContractTerms,
+    purchase_order_number: str = "",
+    note: str = "",
+) -> Order:
+    """The buyer submits the contract (version 1); the supplier has the confirmation window."""
+    if not buyer.is_buyer or buyer.organisation_id is None:
+        raise NotAllowed("Only buyers can place orders.", code=OrderErrorCode.NOT_A_BUYER)
+    totals = contract_terms_validate(supplier=supplier, terms=terms)
+    supplier_assert_can_take_order(supplier=supplier, amount=totals.total, currency=terms.currency)
+    now = clock.now()
+    order = Order.objects.create(
+        buyer_organisation_id=buyer.organisation_id,
+        buyer=buyer,
+        supplier=supplier,
+        purchase_order_number=purchase_order_number.strip()[:40],
+        status=S.PENDING_CONFIRMATION,
+        currency=terms.currency,
+        coverage=terms.coverage,
+        subtotal=totals.subtotal,
+        shipping_fee=totals.shipping_fee,
+        total=totals.total,
+        initial_payment_amount=totals.initial_payment_amount,
+        balance_amount=totals.balance_amount,
+        shipment_deadline=terms.shipment_deadline,
+        placed_at=now,
+        confirmation_due_at=now + settings.TRADE_ASSURANCE["SUPPLIER_CONFIRMATION_WINDOW"],
+    )
+    version = contract_version_create(
+        order=order,
+        terms=terms,
+        totals=totals,
+        state=ContractVersion.State.ACCEPTED,
+        party=Party.BUYER,
+        actor=buyer,
+        note=note,
+    )
+    contract_version_adopt(order, version)
+    order.save()
+    order = order_lock(order)
+    row = LIFECYCLE.rows_from("place", "")[0]
+    order.status = ""  # the order did not exist before: the event reads "" → pending
+    order_move(
+        order,
+        row,
+        party=Party.BUYER,
+        actor=buyer,
+        note=note,
+        data={"version": 1},
+        topic="order.placed",
+    )
+    order_tell(
+        order,
+        order_supplier_staff(order),
+        "new order to confirm",
+        f"{buyer.organisation} placed an order for {format_money(order.total, order.currency)}. "
+        f"Confirm it or propose changes by {order.confirmation_due_at:%Y-%m-%d %H:%M} UTC, "
+        "or it is cancelled automatically.",
+    )
+    return order
+
+
+@transaction.atomic
+def order_confirm(*, order: Order, actor: User, note: str = "") -> Order:
+    """The supplier accepts the contract as it stands; the buyer now has the payment window."""
+    order = order_lock(order, escrow_first=True)
+    party = party_of(order=order, user=actor)
+    row = LIFECYCLE.check(order, "confirm", party)
+    # The supplier's exposure may have grown since the order was placed: it must still fit.
+    supplier_assert_can_take_order(
+        supplier=order.supplier,
+        amount=order.total,
+        currency=order.currency,
+        exclude_order_reference=order.escrow_reference,
+    )
+    _start_payment_window(order)
+    order_move(order, row, party=party, actor=actor, note=note, topic="order.confirmed")
+    _tell_confirmed(order)
+    return order
+
+
+def _start_payment_window(order: Order) -> None:
+    now = clock.now()
+    order.confirmed_at = now
+    order.confirmation_due_at = None
+    order.payment_due_at = now + settings.TRADE_ASSURANCE["INITIAL_PAYMENT_WINDOW"]
+    order.shipment_due_at = order.shipment_deadline
+    escrow_open(
+        escrow_reference=order.escrow_reference,
+        currency=order.currency,
+        buyer_organisation=order.buyer_organisation,
+        supplier_organisation=order.supplier.organisation,
+        description=f"{order.reference} — {order.summary}"[:200],
+    )
+
+
+def _tell_confirmed(order: Order) -> None:
+    order_tell(
+        order,
+        order_buyers(order),
+        "confirmed — pay the initial payment",
+        f"{order.supplier} confirmed your order. Pay the initial payment of "
+        f"{format_money(order.initial_payment_amount, order.currency)} by "
+        f"{order.payment_due_at:%Y-%m-%d} or the order is cancelled automatically. "
+        "The money is held in escrow until the contract is met.",
+    )
+
+
+@transaction.atomic
+def order_propose_changes(
+    *, order: Order, actor: User, terms: ContractTerms, note: str = ""
+) -> ContractVersion:
+    """A party proposes a new contract version; the other party accepts or declines it.
+
+    Before confirmation only the supplier proposes (instead of confirming). Once money is held,
+    price, quantities, currency, coverage and payment terms are frozen.
+    """
+    order = order_lock(order)
+    party = party_of(order=order, user=actor)
+    row = LIFECYCLE.check(order, "propose_changes", party)
+    current = contract_terms_of(order.current_version)
+    if money_is_held(order):
+        changed = money_terms_changed(current, terms)
+        if changed:
+            raise Unprocessable(
+                "Money is held for this order, so its price, quantities and payment terms can "
+                f"no longer change (you changed: {', '.join(changed)}). Open a dispute to agree "
+                "new money terms.",
+                code=OrderErrorCode.MONEY_TERMS_FROZEN,
+                fields={"__all__": [f"Frozen: {', '.join(changed)}"]},
+            )
+    if terms == current:
+        raise ValidationFailed("The proposal changes nothing.", code=OrderErrorCode.NO_CHANGES)
+    deadline_changed = terms.shipment_deadline != current.shipment_deadline
+    totals = contract_terms_validate(
+        supplier=order.supplier, terms=terms, check_deadline=deadline_changed
+    )
+    version = contract_version_create(
+        order=order,
+        terms=terms,
+        totals=totals,
+        state=ContractVersion.State.PROPOSED,
+        party=party,
+        actor=actor,
+        note=note,
+    )
+    order.proposal_pending_from = party
+    if order.status == S.PENDING_CONFIRMATION:
+        # The buyer now has to answer; give them the same window the supplier had.
+        order.confirmation_due_at = (
+            clock.now() + settings.TRADE_ASSURANCE["SUPPLIER_CONFIRMATION_WINDOW"]
+        )
+    order_move(
+        order,
+        row,
+        party=party,
+        actor=actor,
+        note=note,
+        data={"version": version.number},
+        topic="order.changes_proposed",
+    )
+    other = order_buyers(order) if party == Party.SUPPLIER else order_supplier_staff(order)
+    order_tell(
+        order,
+        other,
+        f"changes proposed (version {version.number}) — accept or decline",
+        (note + "\n\n" if note else "")
+        + "Review the differences on the order page and accept or decline them.",
+    )
+    return version
+
+
+def _pending_version(order: Order) -> ContractVersion:
+    return order.versions.select_for_update().get(state=ContractVersion.State.PROPOSED)
+
+
+@transaction.atomic
+def order_accept_changes(*, order: Order, actor: User, note: str = "") -> Order:
+    """The other party accepts the proposed version; it becomes the contract in force.
+
+    Accepting the supplier's proposal before confirmation confirms the order.
+    """
+    order = order_lock(order, escrow_first=True)
+    party = party_of(order=order, user=actor)
+    row = LIFECYCLE.check(order, "accept_changes", party)
+    version = _pending_version(order)
+    if money_is_held(order) and money_terms_changed(
+        contract_terms_of(order.current_version), contract_terms_of(version)
+    ):
+        raise Unprocessable(
+            "Money is now held for this order; this proposal changes money terms and can no "
+            "longer be accepted.",
+            code=OrderErrorCode.MONEY_TERMS_FROZEN,
+        )
+    if version.total > order.total:
+        # A larger order must still fit the supplier's limit (this order's old amount aside).
+        supplier_assert_can_take_order(
+            supplier=order.supplier,
+            amount=version.total,
+            currency=version.currency,
+            exclude_order_reference=order.escrow_reference,
+        )
+    now = clock.now()
+    previous = order.current_version
+    version.state = ContractVersion.State.ACCEPTED
+    version.decided_at = now
+    version.decided_by = actor
+    version.save()
+    order.proposal_pending_from = ""
+    was_pending = order.status == S.PENDING_CONFIRMATION
+    contract_version_adopt(order, version)
+    if was_pending:
+        _start_payment_window(order)
+    order_move(
+        order,
+        row,
+        party=party,
+        actor=actor,
+        note=note,
+        data={"version": version.number, "previous_version": previous.number},
+        topic="order.changes_accepted",
+    )
+    if was_pending:
+        _tell_confirmed(order)
+        order_tell(
+            order,
+            order_supplier_staff(order),
+            f"your changes were accepted (version {version.number})",
+        )
+    else:
+        other = order_buyers(order) if party == Party.SUPPLIER else order_supplier_staff(order)
+        order_tell(order, other, f"your proposed change was accepted (version {version.number})")
+    return order
+
+
+@transaction.atomic
+def order_decline_changes(*, order: Order, actor: User, note: str = "") -> Order:
+    """The other party declines the proposal; the contract in force stays as it was."""
+    return _close_proposal(
+        order=order,
+        actor=actor,
+        note=note,
+        action="decline_changes",
+        state=ContractVersion.State.DECLINED,
+    )
+
+
+@transaction.atomic
+def order_withdraw_changes(*, order: Order, actor: User, note: str = "") -> Order:
+    """The proposer takes the proposal back."""
+    return _close_proposal(
+        order=order,
+        actor=actor,
+        note=note,
+        action="withdraw_changes",
+        state=ContractVersion.State.WITHDRAWN,
+    )
+
+
+def _close_proposal(*, order: Order, actor: User, note: str, action: str, state: str) -> Order:
+    order = order_lock(order)
+    party = party_of(order=order, user=actor)
+    row = LIFECYCLE.check(order, action, party)
+    version = _pending_version(order)
+    version.state = state
+    version.decided_at = clock.now()
+    version.decided_by = actor
+    version.save()
+    proposer = order.proposal_pending_from
+    order.proposal_pending_from = ""
+    if order.status == S.PENDING_CONFIRMATION:
+        order.confirmation_due_at = (
+            clock.now() + settings.TRADE_ASSURANCE["SUPPLIER_CONFIRMATION_WINDOW"]
+        )
+    order_move(order, row, party=party, actor=actor, note=note, data={"version": version.number})
+    if action == "decline_changes":
+        to_tell = order_supplier_staff(order) if proposer == Party.SUPPLIER else order_buyers(order)
+        body = note or ""
+        if order.status == S.PENDING_CONFIRMATION:
+            body += "\nConfirm the order as placed, propose other changes, or it will be cancelled."
+        order_tell(
+            order, to_tell, f"your proposed changes (version {version.number}) were declined", body
+        )
+    else:
+        to_tell = order_buyers(order) if proposer == Party.SUPPLIER else order_supplier_staff(order)
+        order_tell(order, to_tell, f"proposal version {version.number} was withdrawn", note)
+    return order
+
+
+@transaction.atomic
+def order_cancel(*, order: Order, actor: User, reason: str = "") -> Order:
+    """Either party cancels before any money is held."""
+    order = order_lock(order)
+    party = party_of(order=order, user=actor)
+    row = LIFECYCLE.check(order, "cancel", party)
+    order_cancel_apply(
+        order, row, party=party, actor=actor, reason=reason or "Cancelled by the " + party
+    )
+    other = order_supplier_staff(order) if party == Party.BUYER else order_buyers(order)
+    order_tell(order, other, "cancelled", reason)
+    return order
+
+
+def order_cancel_apply(
+    order: Order, row: Transition, *, party: str, actor: User | None, reason: str
+) -> None:
+    """Cancel a locked order by a checked row: its timers stop and an open proposal closes."""
+    order.cancelled_at = clock.now()
+    order.cancel_reason = reason
+    order_timers_clear(order)
+    order_open_proposal_close(order)
+    order_move(order, row, party=party, actor=actor, note=reason, topic="order.cancelled")
+
+
+def order_open_proposal_close(order: Order) -> None:
+    """Withdraw the proposal waiting for an answer, if any (the order is ending or amended)."""
+    if order.proposal_pending_from:
+        order.versions.filter(state=ContractVersion.State.PROPOSED).update(
+            state=ContractVersion.State.WITHDRAWN, decided_at=clock.now()
+        )
+        order.proposal_pending_from = ""
