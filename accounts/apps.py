@@ -5,6 +5,8 @@ from django.db.models.signals import post_migrate
 class AccountsConfig(AppConfig):
     name = "accounts"
     verbose_name = "Accounts and organisations"
+    # Listed by tradeassure.platform.catalogue (the schema's enum of problem codes).
+    error_codes = "accounts.error_codes.AccountErrorCode"
     staff_permissions = {
         "mediator": ["accounts.view_organisation", "accounts.view_user"],
         "vetting": ["accounts.view_organisation", "accounts.view_user"],

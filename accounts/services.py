@@ -1,5 +1,6 @@
 from django.db import transaction
 
+from accounts.error_codes import AccountErrorCode
 from accounts.models import Organisation, User
 from tradeassure.core.errors import ValidationFailed
 
@@ -18,7 +19,9 @@ def account_sign_up(
 ) -> User:
     """Open an account for a new buyer or supplier company, with its first user."""
     if role not in SELF_SERVICE_ROLES:
-        raise ValidationFailed("Only buyers and suppliers can sign up themselves.", code="role")
+        raise ValidationFailed(
+            "Only buyers and suppliers can sign up themselves.", code=AccountErrorCode.ROLE
+        )
     if User.objects.filter(email__iexact=email).exists():
         raise ValidationFailed(
             "An account with this email already exists.", fields={"email": ["Already registered."]}

@@ -6,6 +6,8 @@ from tradeassure.core.app_hooks import NavLink, PeriodicTask
 class DisputesConfig(AppConfig):
     name = "disputes"
     verbose_name = "Disputes and mediation"
+    # Listed by tradeassure.platform.catalogue (the schema's enums, event_publish's check).
+    event_topics = "disputes.topics.DisputeTopic"
     # Navigation bar links (label, url name, roles, position across apps).
     navigation = [
         NavLink("Inspections", "disputes:inspector_home", frozenset({"inspector"}), 60),

@@ -6,6 +6,8 @@ from tradeassure.core.app_hooks import NavLink, PeriodicTask
 class OrdersConfig(AppConfig):
     name = "orders"
     verbose_name = "Orders"
+    # Listed by tradeassure.platform.catalogue (the schema's enums, event_publish's check).
+    event_topics = "orders.topics.OrderTopic"
     # Navigation bar links (label, url name, roles, position across apps).
     navigation = [
         NavLink("My orders", "orders:buyer_list", frozenset({"buyer"}), 20),

@@ -6,6 +6,9 @@ from tradeassure.core.app_hooks import NavLink, PeriodicTask
 class PaymentsConfig(AppConfig):
     name = "payments"
     verbose_name = "Money (escrow ledger)"
+    # Listed by tradeassure.platform.catalogue (the schema's enums, event_publish's check).
+    error_codes = "payments.error_codes.PaymentErrorCode"
+    event_topics = "payments.topics.PaymentTopic"
     # Navigation bar links (label, url name, roles, position across apps).
     navigation = [
         NavLink("Money", "payments:money", frozenset({"supplier_staff"}), 50),

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from django.db import transaction
 
+from payments.error_codes import PaymentErrorCode
 from payments.models import Account, Entry, Escrow, LedgerTransaction, ProviderEvent
 from tradeassure.core import clock
 from tradeassure.core.errors import Conflict
@@ -99,7 +100,11 @@ def ledger_post(
             continue
         new_balance = account.balance + netted[account_id]
         if _violates_sign(account, new_balance):
-            code = "insufficient_escrow" if account.kind == Kind.ESCROW else "insufficient_funds"
+            code = (
+                PaymentErrorCode.INSUFFICIENT_ESCROW
+                if account.kind == Kind.ESCROW
+                else PaymentErrorCode.INSUFFICIENT_FUNDS
+            )
             raise Conflict(
                 f"Not enough money in {account.get_kind_display().lower()} "
                 f"({account.currency} {account.balance} available).",

@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils.module_loading import import_string
 
 from payments import ledger
+from payments.error_codes import PaymentErrorCode
 from payments.models import (
     Account,
     Escrow,
@@ -35,9 +36,11 @@ from payments.providers.base import (
     WebhookSignatureInvalid,
 )
 from payments.references import escrow_reference_for_order
+from payments.topics import PaymentTopic
 from tradeassure.core import clock
 from tradeassure.core.errors import Conflict, NotAllowed, NotFound, Unprocessable, ValidationFailed
 from tradeassure.core.money import MINOR_UNITS, format_money, is_exact, release_fee
+from tradeassure.platform.error_codes import PlatformErrorCode
 from tradeassure.platform.events import event_publish, notify
 from tradeassure.platform.models import SystemAlert
 
@@ -53,13 +56,18 @@ UNMATCHED = ProviderEvent.Status.UNMATCHED
 # --- helpers ------------------------------------------------------------------------------
 def _check_amount(amount: Decimal, currency: str) -> Decimal:
     if not isinstance(amount, Decimal) or not amount.is_finite():
-        raise ValidationFailed("The amount must be a decimal number.", code="invalid_amount")
+        raise ValidationFailed(
+            "The amount must be a decimal number.", code=PaymentErrorCode.INVALID_AMOUNT
+        )
     if amount <= 0:
-        raise ValidationFailed("The amount must be more than zero.", code="invalid_amount")
+        raise ValidationFailed(
+            "The amount must be more than zero.", code=PaymentErrorCode.INVALID_AMOUNT
+        )
     if not is_exact(amount, currency):
         places = MINOR_UNITS[currency]
         raise ValidationFailed(
-            f"{currency} amounts have {places} decimal places at most.", code="invalid_amount"
+            f"{currency} amounts have {places} decimal places at most.",
+            code=PaymentErrorCode.INVALID_AMOUNT,
         )
     return amount
 
@@ -67,7 +75,7 @@ def _check_amount(amount: Decimal, currency: str) -> Decimal:
 def _escrow_lock(escrow_reference: str) -> Escrow:
     escrow = Escrow.objects.select_for_update().filter(reference=escrow_reference).first()
     if escrow is None:
-        raise NotFound(f"No escrow {escrow_reference!r}.", code="escrow_not_found")
+        raise NotFound(f"No escrow {escrow_reference!r}.", code=PaymentErrorCode.ESCROW_NOT_FOUND)
     return escrow
 
 
@@ -85,7 +93,9 @@ def escrow_lock_for_order(*, order_id: int) -> None:
 def _replayed(*, idempotency_key: str, kind: str, escrow: Escrow | None, amount=None) -> bool:
     """True if this key was already applied to the same operation; 422 if used for another."""
     if not idempotency_key:
-        raise ValidationFailed("An idempotency key is required.", code="idempotency_key_missing")
+        raise ValidationFailed(
+            "An idempotency key is required.", code=PaymentErrorCode.IDEMPOTENCY_KEY_MISSING
+        )
     existing = LedgerTransaction.objects.filter(idempotency_key=idempotency_key).first()
     if existing is None:
         return False
@@ -95,7 +105,7 @@ def _replayed(*, idempotency_key: str, kind: str, escrow: Escrow | None, amount=
     if not same:
         raise Unprocessable(
             "This idempotency key was already used for a different operation.",
-            code="idempotency_key_reused",
+            code=PlatformErrorCode.IDEMPOTENCY_KEY_REUSED,
         )
     return True
 
@@ -103,7 +113,8 @@ def _replayed(*, idempotency_key: str, kind: str, escrow: Escrow | None, amount=
 def _refuse_if_frozen(escrow: Escrow) -> None:
     if escrow.frozen:
         raise Conflict(
-            "The money for this order is frozen while a dispute is open.", code="escrow_frozen"
+            "The money for this order is frozen while a dispute is open.",
+            code=PaymentErrorCode.ESCROW_FROZEN,
         )
 
 
@@ -127,7 +138,9 @@ def escrow_open(
 ) -> None:
     """Open the escrow an order's money will be held in (idempotent by reference)."""
     if currency not in MINOR_UNITS or currency not in settings.SUPPORTED_CURRENCIES:
-        raise ValidationFailed(f"Unsupported currency {currency!r}.", code="unsupported_currency")
+        raise ValidationFailed(
+            f"Unsupported currency {currency!r}.", code=PaymentErrorCode.UNSUPPORTED_CURRENCY
+        )
     existing = Escrow.objects.select_for_update().filter(reference=escrow_reference).first()
     if existing is not None:
         if (
@@ -137,7 +150,7 @@ def escrow_open(
         ):
             raise Conflict(
                 f"Escrow {escrow_reference} is already open with other parties or currency.",
-                code="escrow_mismatch",
+                code=PaymentErrorCode.ESCROW_MISMATCH,
             )
         return
     try:
@@ -181,7 +194,7 @@ def _escrow_set_frozen(escrow_reference: str, *, frozen: bool) -> None:
         return
     Escrow.objects.filter(pk=escrow.pk).update(frozen=frozen)
     event_publish(
-        topic="escrow.frozen" if frozen else "escrow.unfrozen",
+        topic=PaymentTopic.ESCROW_FROZEN if frozen else PaymentTopic.ESCROW_UNFROZEN,
         subject_type="escrow",
         subject_id=escrow.pk,
         audience=_audience(escrow),
@@ -215,7 +228,7 @@ def escrow_release(*, escrow_reference: str, amount: Decimal, idempotency_key: s
         raise Conflict(
             f"Only {format_money(locked[escrow_account.pk].balance, currency)} is held; "
             f"cannot release {format_money(amount, currency)}.",
-            code="insufficient_escrow",
+            code=PaymentErrorCode.INSUFFICIENT_ESCROW,
         )
     fee = release_fee(amount, currency)
     net = amount - fee
@@ -233,7 +246,7 @@ def escrow_release(*, escrow_reference: str, amount: Decimal, idempotency_key: s
         memo=f"Release {format_money(amount, currency)}, fee {format_money(fee, currency)}",
     )
     event_publish(
-        topic="escrow.released",
+        topic=PaymentTopic.ESCROW_RELEASED,
         subject_type="escrow",
         subject_id=escrow.pk,
         audience=_audience(escrow),
@@ -264,7 +277,7 @@ def escrow_refund(
         raise Conflict(
             f"Only {format_money(locked[escrow_account.pk].balance, currency)} is held; "
             f"cannot refund {format_money(amount, currency)}.",
-            code="insufficient_escrow",
+            code=PaymentErrorCode.INSUFFICIENT_ESCROW,
         )
     ledger.ledger_post(
         idempotency_key=idempotency_key,
@@ -290,7 +303,7 @@ def _refund_create(*, escrow: Escrow, kind: str, amount: Decimal, reason: str) -
         created_at=clock.now(),
     )
     event_publish(
-        topic="escrow.refunded",
+        topic=PaymentTopic.ESCROW_REFUNDED,
         subject_type="escrow",
         subject_id=escrow.pk,
         audience=_audience(escrow),
@@ -350,7 +363,9 @@ def inspection_fee_settle(
     locked = ledger.accounts_lock(accounts)
     fee = locked[held.pk].balance
     if fee <= 0:
-        raise Conflict("No inspection fee is held for this order.", code="insufficient_escrow")
+        raise Conflict(
+            "No inspection fee is held for this order.", code=PaymentErrorCode.INSUFFICIENT_ESCROW
+        )
     legs = [(held, -fee), (earned, fee)]
     if supplier_at_fault:
         from_payable = min(locked[payable.pk].balance, fee)
@@ -389,7 +404,9 @@ def payment_start(
     """Start a payment into an escrow; the buyer completes it on `payment.get_absolute_url()`."""
     escrow = _escrow_lock(escrow_reference)
     if not idempotency_key:
-        raise ValidationFailed("An idempotency key is required.", code="idempotency_key_missing")
+        raise ValidationFailed(
+            "An idempotency key is required.", code=PaymentErrorCode.IDEMPOTENCY_KEY_MISSING
+        )
     existing = Payment.objects.filter(idempotency_key=idempotency_key).first()
     if existing is not None:
         if (
@@ -401,22 +418,31 @@ def payment_start(
         ):
             raise Unprocessable(
                 "This idempotency key was already used for a different payment.",
-                code="idempotency_key_reused",
+                code=PlatformErrorCode.IDEMPOTENCY_KEY_REUSED,
             )
         return existing
     if purpose not in Payment.Purpose.values:
-        raise ValidationFailed(f"Unknown payment purpose {purpose!r}.", code="invalid_purpose")
+        raise ValidationFailed(
+            f"Unknown payment purpose {purpose!r}.", code=PaymentErrorCode.INVALID_PURPOSE
+        )
     if method not in Payment.Method.values:
-        raise ValidationFailed(f"Unknown payment method {method!r}.", code="invalid_method")
+        raise ValidationFailed(
+            f"Unknown payment method {method!r}.", code=PaymentErrorCode.INVALID_METHOD
+        )
     if currency != escrow.currency:
         raise Unprocessable(
-            f"This order is paid in {escrow.currency}, not {currency}.", code="currency_mismatch"
+            f"This order is paid in {escrow.currency}, not {currency}.",
+            code=PaymentErrorCode.CURRENCY_MISMATCH,
         )
     _check_amount(amount, currency)
     if payer_organisation is None or payer_organisation.pk != escrow.buyer_organisation_id:
-        raise NotAllowed("Only the buyer of this order pays into its escrow.", code="not_payer")
+        raise NotAllowed(
+            "Only the buyer of this order pays into its escrow.", code=PaymentErrorCode.NOT_PAYER
+        )
     if return_url and not return_url.startswith("/"):
-        raise ValidationFailed("The return URL must be a path on this site.", code="invalid_url")
+        raise ValidationFailed(
+            "The return URL must be a path on this site.", code=PaymentErrorCode.INVALID_URL
+        )
     provider = provider_get()
     payment = Payment(
         escrow=escrow,
@@ -447,18 +473,18 @@ def payment_card_submit(*, payment: Payment, card_number: str, actor) -> None:
     """Charge a card for a pending (or declined) payment; the outcome arrives by webhook."""
     payment = Payment.objects.select_for_update().get(pk=payment.pk)
     if actor is None or actor.organisation_id != payment.payer_organisation_id:
-        raise NotFound("No such payment.", code="payment_not_found")
+        raise NotFound("No such payment.", code=PaymentErrorCode.PAYMENT_NOT_FOUND)
     if payment.method != Payment.Method.CARD:
-        raise Conflict("This payment is made by bank transfer.", code="wrong_method")
+        raise Conflict("This payment is made by bank transfer.", code=PaymentErrorCode.WRONG_METHOD)
     if payment.status == Payment.Status.CAPTURED:
-        raise Conflict("This payment has already been made.", code="already_paid")
+        raise Conflict("This payment has already been made.", code=PaymentErrorCode.ALREADY_PAID)
     from payments.providers.sandbox import luhn_valid
 
     number = "".join(card_number.split())
     if not luhn_valid(number):
         raise ValidationFailed(
             "That card number is not valid.",
-            code="invalid_card",
+            code=PaymentErrorCode.INVALID_CARD,
             fields={"card_number": ["invalid"]},
         )
     if payment.status == Payment.Status.FAILED:
@@ -476,14 +502,18 @@ def payment_transfer_simulate(*, payment: Payment, amount: Decimal, currency: st
     """Sandbox only: make the buyer's bank transfer "arrive" (any amount/currency, to test)."""
     payment = Payment.objects.select_for_update().get(pk=payment.pk)
     if actor is None or actor.organisation_id != payment.payer_organisation_id:
-        raise NotFound("No such payment.", code="payment_not_found")
+        raise NotFound("No such payment.", code=PaymentErrorCode.PAYMENT_NOT_FOUND)
     if payment.method != Payment.Method.BANK_TRANSFER:
-        raise Conflict("This payment is made by card.", code="wrong_method")
+        raise Conflict("This payment is made by card.", code=PaymentErrorCode.WRONG_METHOD)
     provider = provider_get(payment.provider)
     if not hasattr(provider, "transfer_arrive"):
-        raise Conflict("Only the sandbox provider can simulate transfers.", code="not_sandbox")
+        raise Conflict(
+            "Only the sandbox provider can simulate transfers.", code=PaymentErrorCode.NOT_SANDBOX
+        )
     if currency not in MINOR_UNITS:
-        raise ValidationFailed(f"Unsupported currency {currency!r}.", code="unsupported_currency")
+        raise ValidationFailed(
+            f"Unsupported currency {currency!r}.", code=PaymentErrorCode.UNSUPPORTED_CURRENCY
+        )
     _check_amount(amount, currency)
     transaction.on_commit(
         lambda: provider.transfer_arrive(payment=payment, amount=amount, currency=currency)
@@ -553,7 +583,7 @@ def _payment_captured(
     payment.captured_at = now
     payment.escrow = escrow
     event_publish(
-        topic="payment.captured",
+        topic=PaymentTopic.PAYMENT_CAPTURED,
         subject_type="payment",
         subject_id=payment.pk,
         audience=_audience(escrow),
@@ -777,11 +807,13 @@ def payout_request(
         ):
             raise Unprocessable(
                 "This idempotency key was already used for a different payout.",
-                code="idempotency_key_reused",
+                code=PlatformErrorCode.IDEMPOTENCY_KEY_REUSED,
             )
         return existing
     if currency not in MINOR_UNITS:
-        raise ValidationFailed(f"Unsupported currency {currency!r}.", code="unsupported_currency")
+        raise ValidationFailed(
+            f"Unsupported currency {currency!r}.", code=PaymentErrorCode.UNSUPPORTED_CURRENCY
+        )
     _check_amount(amount, currency)
     payable = ledger.account_get(
         kind=Kind.SUPPLIER_PAYABLE, currency=currency, organisation_id=organisation.pk
@@ -798,7 +830,7 @@ def payout_request(
     if amount > available:
         raise Conflict(
             f"Your available balance is {format_money(available, currency)}.",
-            code="insufficient_funds",
+            code=PaymentErrorCode.INSUFFICIENT_FUNDS,
             fields={"amount": [f"At most {format_money(available, currency)}."]},
         )
     payout = Payout.objects.create(
@@ -820,7 +852,7 @@ def payout_request(
         memo=f"Payout {payout.provider_reference} requested",
     )
     event_publish(
-        topic="payout.requested",
+        topic=PaymentTopic.PAYOUT_REQUESTED,
         subject_type="payout",
         subject_id=payout.pk,
         audience=[organisation.pk],
@@ -837,20 +869,22 @@ def provider_webhook_receive(*, provider: str, body: bytes, headers) -> tuple[Pr
     """Verify, store once by event id, and apply a provider webhook.
 
     Returns (event, applied_now). A duplicate returns the stored event and changes nothing.
-    Raises ValidationFailed(code="invalid_signature"|"malformed_event") for a bad request.
+    Raises ValidationFailed (`invalid_signature` or `malformed_event`) for a bad request.
     """
     try:
         adapter = provider_get(provider)
     except LookupError:
-        raise NotFound("Unknown payment provider.", code="unknown_provider") from None
+        raise NotFound(
+            "Unknown payment provider.", code=PaymentErrorCode.UNKNOWN_PROVIDER
+        ) from None
     try:
         adapter.verify_webhook(body=body, headers=headers)
     except WebhookSignatureInvalid as error:
-        raise ValidationFailed(str(error), code="invalid_signature") from None
+        raise ValidationFailed(str(error), code=PaymentErrorCode.INVALID_SIGNATURE) from None
     try:
         data = adapter.parse_event(body=body)
     except MalformedEvent as error:
-        raise ValidationFailed(str(error), code="malformed_event") from None
+        raise ValidationFailed(str(error), code=PaymentErrorCode.MALFORMED_EVENT) from None
     existing = ProviderEvent.objects.filter(provider=provider, event_id=data.event_id).first()
     if existing is not None:
         return existing, False

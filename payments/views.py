@@ -12,6 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from payments import selectors, services
+from payments.error_codes import PaymentErrorCode
 from payments.forms import CardForm, PayoutForm, TransferSimulateForm
 from payments.models import Payment
 from tradeassure.core.errors import DomainError, NotFound, ValidationFailed
@@ -69,7 +70,10 @@ def payment_card(request, public_id):
                 payment=payment, card_number=form.cleaned_data["card_number"], actor=request.user
             )
         except DomainError as error:
-            form.add_error("card_number" if error.code == "invalid_card" else None, error.message)
+            form.add_error(
+                "card_number" if error.code == PaymentErrorCode.INVALID_CARD else None,
+                error.message,
+            )
         else:
             messages.success(request, "Card submitted. The status below updates by itself.")
             return redirect(payment.get_absolute_url())

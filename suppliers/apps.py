@@ -6,6 +6,9 @@ from tradeassure.core.app_hooks import NavLink, PeriodicTask
 class SuppliersConfig(AppConfig):
     name = "suppliers"
     verbose_name = "Suppliers and Trade Assurance"
+    # Listed by tradeassure.platform.catalogue (the schema's enums, event_publish's check).
+    error_codes = "suppliers.error_codes.SupplierErrorCode"
+    event_topics = "suppliers.topics.SupplierTopic"
     # Navigation bar links (label, url name, roles, position across apps).
     navigation = [
         NavLink("Suppliers", "suppliers:directory", frozenset({"*"}), 10),

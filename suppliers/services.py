@@ -17,6 +17,7 @@ from django.utils.text import slugify
 
 from accounts.models import Organisation, User
 from suppliers import selectors
+from suppliers.error_codes import SupplierErrorCode
 from suppliers.models import (
     Category,
     Product,
@@ -29,6 +30,7 @@ from suppliers.models import (
     VerificationDocument,
     VerificationStatus,
 )
+from suppliers.topics import SupplierTopic
 from tradeassure.core import clock
 from tradeassure.core.errors import (
     Conflict,
@@ -81,12 +83,14 @@ def _lock(supplier: Supplier) -> Supplier:
 
 def _require_vetting(actor: User) -> None:
     if not (actor.is_staff and actor.is_vetting):
-        raise NotAllowed("Only vetting staff may do this.", code="vetting_only")
+        raise NotAllowed("Only vetting staff may do this.", code=SupplierErrorCode.VETTING_ONLY)
 
 
 def _require_supplier_staff(actor: User, supplier: Supplier) -> None:
     if not (actor.is_supplier_staff and actor.organisation_id == supplier.organisation_id):
-        raise NotAllowed("Only this supplier's staff may do this.", code="not_supplier_staff")
+        raise NotAllowed(
+            "Only this supplier's staff may do this.", code=SupplierErrorCode.NOT_SUPPLIER_STAFF
+        )
 
 
 def _require_reason(reason: str) -> str:
@@ -94,6 +98,15 @@ def _require_reason(reason: str) -> str:
     if not reason:
         raise ValidationFailed("Give a reason.", fields={"reason": ["A reason is required."]})
     return reason
+
+
+# The event each recorded status change publishes (`supplier.<field>_changed`).
+_CHANGE_TOPICS = {
+    SupplierStatusChange.Field.VERIFICATION: SupplierTopic.VERIFICATION_CHANGED,
+    SupplierStatusChange.Field.TRADE_ASSURANCE: SupplierTopic.TRADE_ASSURANCE_CHANGED,
+    SupplierStatusChange.Field.LIMIT: SupplierTopic.LIMIT_CHANGED,
+    SupplierStatusChange.Field.MEMBERSHIP: SupplierTopic.MEMBERSHIP_CHANGED,
+}
 
 
 def _record_change(
@@ -115,7 +128,7 @@ def _record_change(
         created_at=clock.now(),
     )
     event_publish(
-        topic=f"supplier.{field}_changed",
+        topic=_CHANGE_TOPICS[field],
         subject_type="supplier",
         subject_id=supplier.pk,
         audience=[supplier.organisation_id],
@@ -144,7 +157,7 @@ def _set_ta_status(*, supplier: Supplier, to: str, reason: str, actor: User | No
         raise InvalidTransition(
             f"Trade Assurance cannot go from {supplier.get_ta_status_display()} to "
             f"{TradeAssuranceStatus(to).label}.",
-            code="invalid_ta_transition",
+            code=SupplierErrorCode.INVALID_TA_TRANSITION,
         )
     supplier.ta_status = to
     supplier.ta_status_reason = reason
@@ -211,12 +224,19 @@ def supplier_profile_create(
 ) -> Supplier:
     """Create the Supplier row for the actor's supplier organisation (first dashboard visit)."""
     if not actor.is_supplier_staff or actor.organisation_id is None:
-        raise NotAllowed("Only supplier staff can create a supplier profile.", code="not_supplier")
+        raise NotAllowed(
+            "Only supplier staff can create a supplier profile.",
+            code=SupplierErrorCode.NOT_SUPPLIER,
+        )
     organisation = Organisation.objects.select_for_update().get(pk=actor.organisation_id)
     if organisation.kind != Organisation.Kind.SUPPLIER:
-        raise NotAllowed("This organisation is not a supplier.", code="not_supplier")
+        raise NotAllowed(
+            "This organisation is not a supplier.", code=SupplierErrorCode.NOT_SUPPLIER
+        )
     if Supplier.objects.filter(organisation=organisation).exists():
-        raise Conflict("This company already has a supplier profile.", code="profile_exists")
+        raise Conflict(
+            "This company already has a supplier profile.", code=SupplierErrorCode.PROFILE_EXISTS
+        )
     _check_profile(legal_name=legal_name, country=country, declared_capacity=declared_capacity)
     supplier = Supplier.objects.create(
         organisation=organisation,
@@ -234,7 +254,7 @@ def supplier_profile_create(
         window_days=selectors.supplier_rules()["METRICS_WINDOW_DAYS"],
     )
     event_publish(
-        topic="supplier.created",
+        topic=SupplierTopic.CREATED,
         subject_type="supplier",
         subject_id=supplier.pk,
         audience=[organisation.pk],
@@ -472,7 +492,7 @@ def verification_document_delete(*, actor: User, document: VerificationDocument)
     if supplier.verification_status == VerificationStatus.APPROVED:
         raise InvalidTransition(
             "Verification is approved; its documents are kept. Upload a newer one instead.",
-            code="document_locked",
+            code=SupplierErrorCode.DOCUMENT_LOCKED,
         )
     document = VerificationDocument.objects.select_for_update().get(pk=document.pk)
     stored_name = document.file_name
@@ -513,11 +533,12 @@ def supplier_verification_decide(
             f"{supplier.legal_name}: verification is "
             f"{supplier.get_verification_status_display().lower()}, it cannot become "
             f"{VerificationStatus(to).label.lower()}.",
-            code="invalid_verification_transition",
+            code=SupplierErrorCode.INVALID_VERIFICATION_TRANSITION,
         )
     if approve and not supplier.documents.exists():
         raise Unprocessable(
-            f"{supplier.legal_name} has uploaded no documents to verify.", code="no_documents"
+            f"{supplier.legal_name} has uploaded no documents to verify.",
+            code=SupplierErrorCode.NO_DOCUMENTS,
         )
     if verified_capacity is not None and verified_capacity < 0:
         raise ValidationFailed(
@@ -592,18 +613,21 @@ def supplier_apply_for_trade_assurance(
     _require_supplier_staff(actor, supplier)
     supplier = _lock(supplier)
     if supplier.ta_status == TradeAssuranceStatus.PENDING:
-        raise Conflict("An application is already waiting for review.", code="application_pending")
+        raise Conflict(
+            "An application is already waiting for review.",
+            code=SupplierErrorCode.APPLICATION_PENDING,
+        )
     if supplier.ta_status in (TradeAssuranceStatus.APPROVED, TradeAssuranceStatus.SUSPENDED):
         raise InvalidTransition(
             f"Trade Assurance is already {supplier.get_ta_status_display().lower()}.",
-            code="already_decided",
+            code=SupplierErrorCode.ALREADY_DECIDED,
         )
     checks = selectors.supplier_eligibility_checks(supplier=supplier)
     failed = [check for check in checks if not check.passed]
     if failed:
         raise Unprocessable(
             "Not eligible yet: " + "; ".join(f"{c.label} — {c.detail}" for c in failed),
-            code="supplier_not_eligible",
+            code=SupplierErrorCode.SUPPLIER_NOT_ELIGIBLE,
             fields={"rules": [c.code for c in failed]},
         )
     try:
@@ -616,7 +640,8 @@ def supplier_apply_for_trade_assurance(
             )
     except IntegrityError as error:
         raise Conflict(
-            "An application is already waiting for review.", code="application_pending"
+            "An application is already waiting for review.",
+            code=SupplierErrorCode.APPLICATION_PENDING,
         ) from error
     _set_ta_status(
         supplier=supplier,
@@ -645,7 +670,7 @@ def supplier_application_decide(
         raise InvalidTransition(
             f"The application of {supplier.legal_name} was already "
             f"{application.get_status_display().lower()}.",
-            code="application_decided",
+            code=SupplierErrorCode.APPLICATION_DECIDED,
         )
     if approve:
         failed = selectors.supplier_failed_rules(supplier=supplier)
@@ -653,7 +678,7 @@ def supplier_application_decide(
             raise Unprocessable(
                 f"{supplier.legal_name} no longer meets: "
                 + "; ".join(f"{c.label} — {c.detail}" for c in failed),
-                code="supplier_not_eligible",
+                code=SupplierErrorCode.SUPPLIER_NOT_ELIGIBLE,
             )
     application.status = (
         TradeAssuranceApplication.Status.APPROVED
@@ -726,12 +751,14 @@ AMOUNT_LIMIT = Decimal(10) ** (AMOUNT_MAX_DIGITS - AMOUNT_DECIMAL_PLACES)
 def _amount_usd_or_refuse(amount: Decimal, currency: str) -> Decimal:
     """The amount in USD, or ValidationFailed for a non-Decimal, NaN, huge or unknown-currency one."""
     if not isinstance(amount, Decimal) or not amount.is_finite() or abs(amount) >= AMOUNT_LIMIT:
-        raise ValidationFailed("The amount is not a valid money amount.", code="bad_amount")
+        raise ValidationFailed(
+            "The amount is not a valid money amount.", code=SupplierErrorCode.BAD_AMOUNT
+        )
     try:
         return selectors.amount_in_usd(amount, currency)
     except (ValueError, TypeError, ArithmeticError) as error:
         raise ValidationFailed(
-            f"Unsupported currency or amount: {currency!r}.", code="bad_currency"
+            f"Unsupported currency or amount: {currency!r}.", code=SupplierErrorCode.BAD_CURRENCY
         ) from error
 
 
@@ -766,12 +793,14 @@ def supplier_assert_can_take_order(
         raise NotAllowed(
             f"{locked.legal_name} cannot take protected orders: "
             + "; ".join(f"{check.label.lower()} — {check.detail}" for check in failed),
-            code="supplier_not_eligible",
+            code=SupplierErrorCode.SUPPLIER_NOT_ELIGIBLE,
             fields={"rules": [check.code for check in failed]},
         )
     amount_usd = _amount_usd_or_refuse(amount, currency)
     if amount <= 0:
-        raise ValidationFailed("The order amount must be more than zero.", code="bad_amount")
+        raise ValidationFailed(
+            "The order amount must be more than zero.", code=SupplierErrorCode.BAD_AMOUNT
+        )
     exposure = selectors.supplier_open_exposure_usd(
         supplier=locked, exclude_order_reference=exclude_order_reference
     )
@@ -782,7 +811,7 @@ def supplier_assert_can_take_order(
             f"is over {locked.legal_name}'s Trade Assurance limit: "
             f"{format_money(available, 'USD')} of {format_money(locked.ta_limit_usd, 'USD')} "
             "is left. Place a smaller order or split it.",
-            code="trade_assurance_limit_exceeded",
+            code=SupplierErrorCode.TRADE_ASSURANCE_LIMIT_EXCEEDED,
             fields={"available_usd": [str(available)], "limit_usd": [str(locked.ta_limit_usd)]},
         )
 
@@ -806,14 +835,18 @@ def supplier_order_record_sync(
 ) -> None:
     """Upsert one order's facts (by order_reference); metrics are recomputed after commit."""
     if status not in ORDER_RECORD_STATUSES:
-        raise ValidationFailed(f"Unknown order status {status!r}.", code="bad_order_status")
+        raise ValidationFailed(
+            f"Unknown order status {status!r}.", code=SupplierErrorCode.BAD_ORDER_STATUS
+        )
     if rating is not None and not (isinstance(rating, int) and 1 <= rating <= 5):
-        raise ValidationFailed("A rating is 1 to 5 stars.", code="bad_rating")
+        raise ValidationFailed("A rating is 1 to 5 stars.", code=SupplierErrorCode.BAD_RATING)
     if not order_reference:
-        raise ValidationFailed("An order reference is required.", code="bad_reference")
+        raise ValidationFailed(
+            "An order reference is required.", code=SupplierErrorCode.BAD_REFERENCE
+        )
     amount_usd = _amount_usd_or_refuse(amount, currency)
     if amount < 0:
-        raise ValidationFailed("The amount cannot be negative.", code="bad_amount")
+        raise ValidationFailed("The amount cannot be negative.", code=SupplierErrorCode.BAD_AMOUNT)
     _lock(supplier)
     existing = (
         SupplierOrderRecord.objects.select_for_update()
@@ -822,7 +855,8 @@ def supplier_order_record_sync(
     )
     if existing is not None and existing.supplier_id != supplier.pk:
         raise Conflict(
-            f"{order_reference} is recorded for another supplier.", code="record_supplier_mismatch"
+            f"{order_reference} is recorded for another supplier.",
+            code=SupplierErrorCode.RECORD_SUPPLIER_MISMATCH,
         )
     values = {
         "amount": amount,
@@ -935,7 +969,7 @@ def category_create(*, actor: User, name: str) -> Category:
     if not name or not slug:
         raise ValidationFailed("Enter a category name.", fields={"name": ["Required."]})
     if Category.objects.filter(slug=slug).exists():
-        raise Conflict("That category exists already.", code="category_exists")
+        raise Conflict("That category exists already.", code=SupplierErrorCode.CATEGORY_EXISTS)
     return Category.objects.create(name=name, slug=slug)
 
 

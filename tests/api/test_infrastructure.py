@@ -141,8 +141,8 @@ def test_throttled_per_user_across_keys(api_client_for, monkeypatch):
 def test_events_feed_shows_only_the_callers_organisation_events(api_client_for):
     # given events for a buyer's organisation, for a supplier, and for both
     buyer, supplier, partner = BuyerFactory(), SupplierStaffFactory(), PartnerFactory()
-    mine = make_event(topic="order.created", audience=[buyer.organisation])
-    make_event(topic="order.created", audience=[supplier.organisation])
+    mine = make_event(topic="order.placed", audience=[buyer.organisation])
+    make_event(topic="order.placed", audience=[supplier.organisation])
     shared = make_event(
         topic="order.confirmed", audience=[buyer.organisation, supplier.organisation]
     )
@@ -162,7 +162,7 @@ def test_events_feed_shows_only_the_callers_organisation_events(api_client_for):
 def test_events_feed_cursor_pages_and_filters(api_client_for):
     buyer = BuyerFactory()
     events = [make_event(audience=[buyer.organisation], subject_id=n) for n in range(5)]
-    make_event(topic="dispute.opened", audience=[buyer.organisation])
+    make_event(topic="dispute.open", audience=[buyer.organisation])
     client = api_client_for(buyer)
     # when paging two at a time through order events
     seen, url = [], f"{EVENTS}?page_size=2&topic_prefix=order."

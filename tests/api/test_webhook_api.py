@@ -198,11 +198,11 @@ def test_developers_page_manages_webhook_endpoints(client, receiver):
     buyer = BuyerFactory()
     client.force_login(buyer)
     response = client.post(
-        "/developers/webhooks/", {"url": receiver.url, "topics": "order.*, dispute.opened"}
+        "/developers/webhooks/", {"url": receiver.url, "topics": "order.*, dispute.open"}
     )
     endpoint = WebhookEndpoint.objects.get()
     assert response.url == f"/developers/webhooks/{endpoint.pk}/"
-    assert endpoint.topics == ["dispute.opened", "order.*"]
+    assert endpoint.topics == ["dispute.open", "order.*"]
     page = client.get(response.url).content.decode()
     assert endpoint.secret in page
     assert endpoint.secret not in client.get(response.url).content.decode()

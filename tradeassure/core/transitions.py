@@ -16,6 +16,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from django.db import models
 
 from tradeassure.core import clock
+from tradeassure.core.error_codes import CommonErrorCode
 from tradeassure.core.errors import InvalidTransition, NotAllowed
 
 
@@ -126,20 +127,21 @@ class Lifecycle(Generic[T]):
             raise InvalidTransition(
                 f"“{self.label_for(action)}” is not possible while the {self.noun} is "
                 f"{self.status_label(subject.status).lower()}.",
-                code="invalid_transition",
+                code=CommonErrorCode.INVALID_TRANSITION,
             )
         if party is None or not any(party in row.actors for row in candidates):
             raise NotAllowed(
-                f"You may not “{candidates[0].label}” on this {self.noun}.", code="not_allowed"
+                f"You may not “{candidates[0].label}” on this {self.noun}.",
+                code=CommonErrorCode.NOT_ALLOWED,
             )
         refusal = self.party_refusal(subject, action, party)
         if refusal:
-            raise InvalidTransition(refusal, code="invalid_transition")
+            raise InvalidTransition(refusal, code=CommonErrorCode.INVALID_TRANSITION)
         for row in candidates:
             if party in row.actors and row.allows(subject):
                 return row
         raise InvalidTransition(
-            candidates[0].refusal or "Not possible now.", code="invalid_transition"
+            candidates[0].refusal or "Not possible now.", code=CommonErrorCode.INVALID_TRANSITION
         )
 
     def available(self, subject: T, party: str | None, actions: Iterable[str]) -> list[Transition]:

@@ -27,6 +27,7 @@ from django.core.files import File
 from django.core.files.storage import FileSystemStorage
 from django.http import FileResponse, Http404
 
+from tradeassure.core.error_codes import CommonErrorCode
 from tradeassure.core.errors import ValidationFailed
 
 # Kinds a caller may allow, as `filetype` names them, with the extensions a name may carry.
@@ -67,7 +68,7 @@ def _private_storage() -> FileSystemStorage:
     return FileSystemStorage(location=settings.PRIVATE_MEDIA_ROOT, base_url=None)
 
 
-def _refuse(message: str, code: str) -> ValidationFailed:
+def _refuse(message: str, code: CommonErrorCode) -> ValidationFailed:
     return ValidationFailed(message, code=code, fields={"file": [message]})
 
 
@@ -82,16 +83,18 @@ def upload_check(
     limit = max_bytes if max_bytes is not None else settings.UPLOAD_MAX_BYTES
     raw_name = str(getattr(file, "name", "") or "")
     if not raw_name.strip():
-        raise _refuse("The file has no name.", "upload_no_name")
+        raise _refuse("The file has no name.", CommonErrorCode.UPLOAD_NO_NAME)
     if "/" in raw_name or "\\" in raw_name or "\x00" in raw_name or raw_name.startswith("."):
-        raise _refuse("The file name must not contain a folder path.", "upload_bad_name")
+        raise _refuse(
+            "The file name must not contain a folder path.", CommonErrorCode.UPLOAD_BAD_NAME
+        )
     size = file.size
     if not size:
-        raise _refuse("The file is empty.", "upload_empty")
+        raise _refuse("The file is empty.", CommonErrorCode.UPLOAD_EMPTY)
     if size > limit:
         raise _refuse(
             f"The file is too large ({size:,} bytes); the limit is {limit:,} bytes.",
-            "upload_too_large",
+            CommonErrorCode.UPLOAD_TOO_LARGE,
         )
     file.seek(0)
     head = file.read(_SNIFF_BYTES)
@@ -102,20 +105,20 @@ def upload_check(
     if _MARKUP_SNIFF.search(head[:1024]) or head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
         raise _refuse(
             f"SVG, HTML and other markup files are not accepted. Upload {readable}.",
-            "upload_markup_refused",
+            CommonErrorCode.UPLOAD_MARKUP_REFUSED,
         )
     guessed = filetype.guess(head)
     kind = guessed.extension if guessed else None
     if kind not in allowed:
         raise _refuse(
             f"The file's content is not an accepted type. Upload {readable}.",
-            "upload_wrong_type",
+            CommonErrorCode.UPLOAD_WRONG_TYPE,
         )
     extension = raw_name.rsplit(".", 1)[-1].lower() if "." in raw_name else ""
     if extension not in KIND_EXTENSIONS[kind]:
         raise _refuse(
             f"The file name ends in '.{extension}' but its content is {kind.upper()}.",
-            "upload_extension_mismatch",
+            CommonErrorCode.UPLOAD_EXTENSION_MISMATCH,
         )
     return kind
 

@@ -12,6 +12,9 @@ class PlatformConfig(AppConfig):
     # content types and permissions stay "tradeassure_*" / "tradeassure.*".
     label = "tradeassure"
     verbose_name = "Platform"
+    # Codes of the API's machinery and the topics the platform sends itself (catalogue.py).
+    error_codes = "tradeassure.platform.error_codes.PlatformErrorCode"
+    event_topics = "tradeassure.platform.topics.PlatformTopic"
     # Navigation bar links (label, url name, roles, position across apps).
     navigation = [
         NavLink("Developers", "developers", frozenset({"buyer", "supplier_staff", "partner"}), 70),

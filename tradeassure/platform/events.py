@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import transaction
 
 from tradeassure.core import clock
+from tradeassure.platform.catalogue import is_event_topic
 from tradeassure.platform.models import DomainEvent, Notification, OutboxMessage
 
 OUTBOX_GIVE_UP_AFTER = timedelta(days=3)
@@ -21,7 +22,16 @@ def event_publish(
     audience: Iterable[int],
     payload: dict[str, Any] | None = None,
 ) -> DomainEvent:
-    """Record a domain event for the events feed and webhooks (called inside a service's atomic)."""
+    """Record a domain event for the events feed and webhooks (called inside a service's atomic).
+
+    `topic` must be in the catalogue (each app's `topics.py`): a topic no partner can look up
+    or subscribe to is a programming error, so it fails here rather than being sent.
+    """
+    if not is_event_topic(topic):
+        raise ValueError(
+            f"Unknown event topic {topic!r}: add it to the publishing app's topics enum "
+            "(its AppConfig's `event_topics`)."
+        )
     event = DomainEvent.objects.create(
         topic=topic,
         subject_type=subject_type,

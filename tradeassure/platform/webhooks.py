@@ -34,6 +34,7 @@ from tradeassure.platform.models import (
     WebhookEndpoint,
 )
 from tradeassure.platform.outbox import retry_delay
+from tradeassure.platform.topics import PlatformTopic
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ GIVE_UP_AFTER = timedelta(days=3)
 REQUEST_TIMEOUT_SECONDS = 10
 # A claim outlives the longest request by a margin, so only a dead worker's claim expires.
 LEASE = timedelta(seconds=REQUEST_TIMEOUT_SECONDS + 50)
-TEST_TOPIC = "webhook.test"
+TEST_TOPIC = PlatformTopic.WEBHOOK_TEST
 
 
 class WebhookUrlRefused(Exception):

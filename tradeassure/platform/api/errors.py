@@ -13,34 +13,36 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from tradeassure.core.error_codes import CommonErrorCode
 from tradeassure.core.errors import DomainError
+from tradeassure.platform.error_codes import PlatformErrorCode
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
 _DRF_CODES = {
-    drf_exceptions.NotAuthenticated: "not_authenticated",
-    drf_exceptions.AuthenticationFailed: "authentication_failed",
-    drf_exceptions.PermissionDenied: "not_allowed",
-    drf_exceptions.NotFound: "not_found",
-    drf_exceptions.MethodNotAllowed: "method_not_allowed",
-    drf_exceptions.NotAcceptable: "not_acceptable",
-    drf_exceptions.UnsupportedMediaType: "unsupported_media_type",
-    drf_exceptions.Throttled: "throttled",
-    drf_exceptions.ParseError: "malformed_request",
-    drf_exceptions.ValidationError: "validation_failed",
+    drf_exceptions.NotAuthenticated: PlatformErrorCode.NOT_AUTHENTICATED,
+    drf_exceptions.AuthenticationFailed: PlatformErrorCode.AUTHENTICATION_FAILED,
+    drf_exceptions.PermissionDenied: CommonErrorCode.NOT_ALLOWED,
+    drf_exceptions.NotFound: CommonErrorCode.NOT_FOUND,
+    drf_exceptions.MethodNotAllowed: PlatformErrorCode.METHOD_NOT_ALLOWED,
+    drf_exceptions.NotAcceptable: PlatformErrorCode.NOT_ACCEPTABLE,
+    drf_exceptions.UnsupportedMediaType: PlatformErrorCode.UNSUPPORTED_MEDIA_TYPE,
+    drf_exceptions.Throttled: PlatformErrorCode.THROTTLED,
+    drf_exceptions.ParseError: PlatformErrorCode.MALFORMED_REQUEST,
+    drf_exceptions.ValidationError: CommonErrorCode.VALIDATION_FAILED,
 }
 
 
 _DRF_TITLES = {
-    "not_authenticated": "Authentication is required.",
-    "authentication_failed": "The credentials were not accepted.",
-    "not_allowed": "You may not do this.",
-    "not_found": "Not found.",
-    "method_not_allowed": "This method is not allowed here.",
-    "not_acceptable": "No acceptable representation.",
-    "unsupported_media_type": "Unsupported media type.",
-    "throttled": "Too many requests.",
-    "malformed_request": "The request body could not be read.",
+    PlatformErrorCode.NOT_AUTHENTICATED: "Authentication is required.",
+    PlatformErrorCode.AUTHENTICATION_FAILED: "The credentials were not accepted.",
+    CommonErrorCode.NOT_ALLOWED: "You may not do this.",
+    CommonErrorCode.NOT_FOUND: "Not found.",
+    PlatformErrorCode.METHOD_NOT_ALLOWED: "This method is not allowed here.",
+    PlatformErrorCode.NOT_ACCEPTABLE: "No acceptable representation.",
+    PlatformErrorCode.UNSUPPORTED_MEDIA_TYPE: "Unsupported media type.",
+    PlatformErrorCode.THROTTLED: "Too many requests.",
+    PlatformErrorCode.MALFORMED_REQUEST: "The request body could not be read.",
 }
 
 
@@ -109,7 +111,9 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
     response = exception_handler(exc, context)
     if response is None:
         return None
-    code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "error")
+    code = next(
+        (c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), PlatformErrorCode.ERROR
+    )
     if isinstance(exc, drf_exceptions.ValidationError):
         errors = flatten_errors(
             response.data
@@ -143,6 +147,10 @@ def api_not_found(request, *args, **kwargs) -> JsonResponse:
     if not request.path.endswith("/"):
         detail = "No API resource at this path: API paths end with a slash. See /api/docs/."
     body = problem(
-        status=404, code="not_found", title="Not found.", detail=detail, instance=request.path
+        status=404,
+        code=CommonErrorCode.NOT_FOUND,
+        title="Not found.",
+        detail=detail,
+        instance=request.path,
     )
     return JsonResponse(body, status=404, content_type=PROBLEM_CONTENT_TYPE)

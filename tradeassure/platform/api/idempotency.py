@@ -25,6 +25,7 @@ from accounts.models import ApiKey
 from tradeassure.core import clock
 from tradeassure.core.errors import Conflict, Unprocessable, ValidationFailed
 from tradeassure.platform.api.errors import PROBLEM_CONTENT_TYPE, problem
+from tradeassure.platform.error_codes import PlatformErrorCode
 from tradeassure.platform.models import IdempotencyRecord
 
 logger = logging.getLogger(__name__)
@@ -78,13 +79,13 @@ def idempotency_claim(request: Request) -> IdempotencyRecord:
     if not key:
         raise ValidationFailed(
             f"Send an `{HEADER}` header (a unique string per operation, e.g. a UUID) with every POST.",
-            code="idempotency_key_required",
+            code=PlatformErrorCode.IDEMPOTENCY_KEY_REQUIRED,
             fields={HEADER: ["This header is required on POST."]},
         )
     if not KEY_PATTERN.match(key):
         raise ValidationFailed(
             f"`{HEADER}` must be 1 to 255 visible ASCII characters.",
-            code="idempotency_key_invalid",
+            code=PlatformErrorCode.IDEMPOTENCY_KEY_INVALID,
             fields={HEADER: ["1 to 255 visible ASCII characters."]},
         )
     caller = caller_identity(request)
@@ -114,17 +115,17 @@ def idempotency_claim(request: Request) -> IdempotencyRecord:
             raise Unprocessable(
                 f"This `{HEADER}` was already used for a different request "
                 f"({existing.method} {existing.path} with another body). Use a new key.",
-                code="idempotency_key_reused",
+                code=PlatformErrorCode.IDEMPOTENCY_KEY_REUSED,
             )
         if existing.state == IdempotencyRecord.State.IN_FLIGHT:
             raise Conflict(
                 f"A request with this `{HEADER}` is still being processed; retry in a moment.",
-                code="idempotency_request_in_flight",
+                code=PlatformErrorCode.IDEMPOTENCY_REQUEST_IN_FLIGHT,
             )
         raise Replay(_replay_response(existing))
     raise Conflict(
         f"A request with this `{HEADER}` is still being processed; retry in a moment.",
-        code="idempotency_request_in_flight",
+        code=PlatformErrorCode.IDEMPOTENCY_REQUEST_IN_FLIGHT,
     )
 
 
@@ -181,7 +182,7 @@ class IdempotentMixin:
             return Response(
                 problem(
                     status=500,
-                    code="internal_error",
+                    code=PlatformErrorCode.INTERNAL_ERROR,
                     title="Something went wrong on our side.",
                     detail="The error was logged and nothing was stored for your "
                     "Idempotency-Key: you may retry with the same key.",

@@ -1,16 +1,27 @@
-"""OpenAPI generation: problem+json error responses, the Idempotency-Key header, API key auth.
+"""OpenAPI generation: problem+json error responses, the Idempotency-Key header, API key auth,
+and the catalogue's enums (error codes, event topics).
 
 Every operation documents its error responses from one place, so no view can forget them, and
-a `default` response covers what a proxy or the framework may still answer.
+a `default` response covers what a proxy or the framework may still answer. The enums are built
+when the schema is generated, from `tradeassure.platform.catalogue`, so they list what the
+installed apps declare and never go stale.
 """
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.extensions import (
+    OpenApiAuthenticationExtension,
+    OpenApiSerializerFieldExtension,
+)
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter
 from rest_framework import serializers
 
+from tradeassure.platform import catalogue
 from tradeassure.platform.api.errors import PROBLEM_CONTENT_TYPE
+
+
+class ErrorCodeField(serializers.CharField):
+    """A problem's `code`: published as the enum of every error code (`ErrorCode`)."""
 
 
 class ProblemSerializer(serializers.Serializer):
@@ -20,8 +31,9 @@ class ProblemSerializer(serializers.Serializer):
     title = serializers.CharField(help_text="A short, human-readable summary of the problem type.")
     status = serializers.IntegerField(help_text="The HTTP status code.")
     detail = serializers.CharField(help_text="What went wrong in this case, for a human.")
-    code = serializers.CharField(
-        help_text="Stable machine-readable code, e.g. `invalid_transition`, `validation_failed`."
+    code = ErrorCodeField(
+        help_text="Stable machine-readable code, e.g. `invalid_transition`, `validation_failed`; "
+        "one of `ErrorCode`."
     )
     instance = serializers.CharField(required=False, help_text="The request path.")
     errors = serializers.DictField(
@@ -105,5 +117,61 @@ class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
             "description": (
                 "An API key from the Developers page, sent as `Authorization: Bearer <key>`. "
                 "It acts as the organisation member who created it."
+            ),
+        }
+
+
+class ErrorCodeFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = ErrorCodeField
+
+    def get_name(self) -> str:
+        return "ErrorCode"
+
+    def map_serializer_field(self, auto_schema, direction) -> dict:
+        return {
+            "type": "string",
+            "enum": list(catalogue.error_codes()),
+            "description": (
+                "Every `code` a problem+json response may carry: the shared ones "
+                "(`validation_failed`, `not_allowed`, `not_found`, `invalid_transition`, …), the "
+                "API's own (`not_authenticated`, `throttled`, `idempotency_key_reused`, …) and "
+                "each area's (orders, disputes, payments, suppliers). Branch on `code`, never on "
+                "`title` or `detail`; new codes may be added, existing ones never change."
+            ),
+        }
+
+
+class EventTopicFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = "tradeassure.platform.api.serializers.EventTopicField"
+
+    def get_name(self) -> str:
+        return "EventTopic"
+
+    def map_serializer_field(self, auto_schema, direction) -> dict:
+        return {
+            "type": "string",
+            "enum": list(catalogue.event_topics()),
+            "description": (
+                "The topic of a domain event (`<area>.<what happened>`), as in the events feed, "
+                "webhook bodies and the `TradeAssure-Event` header; `webhook.test` is a test "
+                "delivery. New topics may be added."
+            ),
+        }
+
+
+class TopicSubscriptionFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = "tradeassure.platform.api.serializers.TopicSubscriptionField"
+
+    def get_name(self) -> str:
+        return "TopicSubscription"
+
+    def map_serializer_field(self, auto_schema, direction) -> dict:
+        return {
+            "type": "string",
+            "enum": list(catalogue.topic_subscriptions()),
+            "description": (
+                "What a webhook endpoint receives: an exact `EventTopic`, or `<area>.*` for every "
+                "topic of an area (e.g. `order.*`). An empty list receives every topic; anything "
+                "else is refused (400 `validation_failed`)."
             ),
         }

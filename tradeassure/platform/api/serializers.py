@@ -12,6 +12,16 @@ from tradeassure.platform.models import (
 )
 
 
+class EventTopicField(serializers.CharField):
+    """An event's topic: published as the enum of the catalogue's topics (`EventTopic`)."""
+
+
+class TopicSubscriptionField(serializers.CharField):
+    """A webhook endpoint's topic or `<prefix>.*` pattern (`TopicSubscription` in the schema).
+
+    Checked against the catalogue by the service, so the browser form gets the same answer."""
+
+
 class EventSubjectSerializer(serializers.Serializer):
     type = serializers.CharField(source="subject_type", help_text="e.g. `order`, `dispute`.")
     id = serializers.IntegerField(source="subject_id")
@@ -20,6 +30,7 @@ class EventSubjectSerializer(serializers.Serializer):
 class EventSerializer(serializers.ModelSerializer):
     """The same envelope a webhook delivery's body carries."""
 
+    topic = EventTopicField(read_only=True)
     subject = EventSubjectSerializer(source="*")
     data = serializers.DictField(source="payload", help_text="Topic-specific facts.")
 
@@ -49,7 +60,9 @@ class WebhookEndpointSerializer(serializers.ModelSerializer):
     secret_hint = serializers.SerializerMethodField(
         help_text="The last 4 characters of the signing secret (the secret is shown once)."
     )
-    topics = serializers.ListField(child=serializers.CharField())
+    topics = serializers.ListField(
+        child=TopicSubscriptionField(), help_text="Topics received; empty = every topic."
+    )
 
     class Meta:
         model = WebhookEndpoint
@@ -77,7 +90,7 @@ class WebhookEndpointCreateSerializer(serializers.Serializer):
     url = serializers.URLField(max_length=500)
     description = serializers.CharField(max_length=200, required=False, allow_blank=True)
     topics = serializers.ListField(
-        child=serializers.CharField(max_length=80),
+        child=TopicSubscriptionField(max_length=80),
         required=False,
         max_length=50,
         help_text="Topics to receive, e.g. `order.confirmed` or `order.*`; empty = all.",
@@ -88,7 +101,10 @@ class WebhookEndpointUpdateSerializer(serializers.Serializer):
     url = serializers.URLField(max_length=500, required=False)
     description = serializers.CharField(max_length=200, required=False, allow_blank=True)
     topics = serializers.ListField(
-        child=serializers.CharField(max_length=80), required=False, max_length=50
+        child=TopicSubscriptionField(max_length=80),
+        required=False,
+        max_length=50,
+        help_text="Replaces the topics, e.g. `order.confirmed` or `order.*`; empty = all.",
     )
     is_active = serializers.BooleanField(
         required=False, help_text="Pause (false) or resume (true) deliveries."
@@ -111,6 +127,7 @@ class WebhookAttemptSerializer(serializers.ModelSerializer):
 
 
 class WebhookDeliverySerializer(serializers.ModelSerializer):
+    topic = EventTopicField(read_only=True)
     event_id = serializers.IntegerField(allow_null=True, read_only=True)
     endpoint_id = serializers.IntegerField(read_only=True)
 

@@ -16,6 +16,8 @@ from django.db.models import Q
 from accounts.models import ApiKey, User
 from tradeassure.core import clock
 from tradeassure.core.errors import Conflict, NotAllowed, NotFound, ValidationFailed
+from tradeassure.platform.catalogue import topic_subscriptions
+from tradeassure.platform.error_codes import PlatformErrorCode
 from tradeassure.platform.models import Notification, WebhookDelivery, WebhookEndpoint
 from tradeassure.platform.webhooks import (
     GIVE_UP_AFTER,
@@ -70,7 +72,7 @@ def api_key_create(*, actor: User, name: str) -> tuple[ApiKey, str]:
     if active >= MAX_ACTIVE_KEYS_PER_ORGANISATION:
         raise Conflict(
             f"Your organisation already has {active} active keys; revoke one first.",
-            code="too_many_api_keys",
+            code=PlatformErrorCode.TOO_MANY_API_KEYS,
         )
     prefix = f"{API_KEY_PREFIX}{secrets.token_hex(5)}"
     while ApiKey.objects.filter(prefix=prefix).exists():  # 40 random bits: a repeat is rare
@@ -131,12 +133,22 @@ def api_key_authenticate(*, raw_key: str) -> ApiKey | None:
 
 # --- Webhook endpoints --------------------------------------------------------------------------
 def _clean_topics(topics) -> list[str]:
+    """Exact topics of the catalogue or `<prefix>.*` patterns over them: anything else would
+    never match an event, so it is refused rather than stored."""
     cleaned = sorted({str(topic).strip() for topic in (topics or []) if str(topic).strip()})
     bad = [topic for topic in cleaned if not TOPIC_PATTERN.match(topic) or len(topic) > 80]
     if bad:
         raise ValidationFailed(
             "Topics look like `order.confirmed` or `order.*`.",
             fields={"topics": [f"Not a topic: {topic!r}." for topic in bad]},
+        )
+    known = set(topic_subscriptions())
+    unknown = [topic for topic in cleaned if topic not in known]
+    if unknown:
+        raise ValidationFailed(
+            "Subscribe to topics the API publishes (or `<prefix>.*` patterns over them): see "
+            "`TopicSubscription` in /api/schema/.",
+            fields={"topics": [f"Unknown topic: {topic!r}." for topic in unknown]},
         )
     return cleaned
 
@@ -179,7 +191,7 @@ def webhook_endpoint_create(
     if count >= MAX_ENDPOINTS_PER_ORGANISATION:
         raise Conflict(
             f"Your organisation already has {count} webhook endpoints; delete one first.",
-            code="too_many_webhook_endpoints",
+            code=PlatformErrorCode.TOO_MANY_WEBHOOK_ENDPOINTS,
         )
     secret = _new_webhook_secret()
     endpoint = WebhookEndpoint.objects.create(
@@ -281,7 +293,10 @@ def webhook_redeliver(*, actor: User, delivery_id: int) -> WebhookDelivery:
     if delivery is None:
         raise NotFound("No such webhook delivery in your organisation.")
     if delivery.status == WebhookDelivery.Status.DELIVERING:
-        raise Conflict("This delivery is being attempted right now.", code="delivery_in_progress")
+        raise Conflict(
+            "This delivery is being attempted right now.",
+            code=PlatformErrorCode.DELIVERY_IN_PROGRESS,
+        )
     now = clock.now()
     delivery.status = WebhookDelivery.Status.PENDING
     delivery.next_attempt_at = now

@@ -1,0 +1,7 @@
+"""Error codes the accounts app raises."""
+
+from enum import StrEnum
+
+
+class AccountErrorCode(StrEnum):
+    ROLE = "role"  # sign-up with a role that cannot sign up itself
