@@ -8,6 +8,7 @@ class DisputesConfig(AppConfig):
     verbose_name = "Disputes and mediation"
     # Listed by tradeassure.platform.catalogue (the schema's enums, event_publish's check).
     event_topics = "disputes.topics.DisputeTopic"
+    error_codes = "disputes.error_codes.DisputeErrorCode"
     # Navigation bar links (label, url name, roles, position across apps).
     navigation = [
         NavLink("Inspections", "disputes:inspector_home", frozenset({"inspector"}), 60),

@@ -8,6 +8,7 @@ class OrdersConfig(AppConfig):
     verbose_name = "Orders"
     # Listed by tradeassure.platform.catalogue (the schema's enums, event_publish's check).
     event_topics = "orders.topics.OrderTopic"
+    error_codes = "orders.error_codes.OrderErrorCode"
     # Navigation bar links (label, url name, roles, position across apps).
     navigation = [
         NavLink("My orders", "orders:buyer_list", frozenset({"buyer"}), 20),
