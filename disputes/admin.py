@@ -17,7 +17,7 @@ from django.utils.html import format_html
 from disputes import selectors, services
 from disputes.forms import DecisionForm, EvidenceRequestForm, InspectionOrderForm
 from disputes.models import MEDIATION_STATUSES, OPEN_STATUSES, Dispute, Remedy
-from disputes.terms import OutcomeTerms, describe_terms, outcome_preview, outcome_terms_check
+from disputes.terms import describe_terms, outcome_preview, outcome_terms_check
 from tradeassure.core import clock
 from tradeassure.core.errors import DomainError
 
@@ -335,7 +335,7 @@ class DisputeAdmin(admin.ModelAdmin):
         initial = {"remedy": dispute.requested_remedy, "refund_amount": dispute.requested_amount}
         form = DecisionForm(request.POST or None, initial=initial)
         if request.method == "POST" and form.is_valid():
-            terms: OutcomeTerms = form.terms()
+            terms = form.terms()
             try:
                 checked = outcome_terms_check(dispute=dispute, terms=terms, allow_no_refund=True)
                 if request.POST.get("confirm") == "yes":

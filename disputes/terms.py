@@ -9,12 +9,12 @@ import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from django.conf import settings
 
 from disputes.models import REQUESTABLE_REMEDIES, Dispute, Proposal, Remedy
-from orders.models import Order, OrderStatus
+from orders.models import ContractVersion, Order, OrderStatus
 from payments.selectors import escrow_held
 from tradeassure.core import clock
 from tradeassure.core.errors import ValidationFailed
@@ -134,7 +134,8 @@ def reduced_contract_terms(order: Order, terms: OutcomeTerms) -> "ContractTerms"
     """The contract in force with the new agreement applied (deadline, reduced unit prices)."""
     from orders.services import contract_terms_of
 
-    current = contract_terms_of(order.current_version)
+    # A disputed order was placed, so it has a contract in force.
+    current = contract_terms_of(cast(ContractVersion, order.current_version))
     new = current
     if terms.new_shipment_deadline is not None:
         new = dataclasses.replace(new, shipment_deadline=terms.new_shipment_deadline)
@@ -190,7 +191,7 @@ def describe_terms(terms: OutcomeTerms | Proposal, currency: str) -> str:
     if remedy == Remedy.FULL_REFUND:
         return "Full refund of what is held"
     if remedy == Remedy.PARTIAL_REFUND:
-        return f"Partial refund of {format_money(terms.refund_amount or 0, currency)}"
+        return f"Partial refund of {format_money(terms.refund_amount or Decimal(0), currency)}"
     if remedy == Remedy.NO_REFUND:
         return "No refund"
     parts = []

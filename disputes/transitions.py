@@ -65,7 +65,10 @@ TRANSITIONS: list[Transition] = [
     *rows("decide", REVIEWING, S.RESOLVED, {MEDIATOR}, "Decide"),
 ]
 
-LIFECYCLE: Lifecycle[Dispute] = Lifecycle(
+# The subject type goes on the call, not in an annotation: mypy checks an annotation's bound
+# while it analyses the import cycle django-stubs builds between the models, before
+# `Dispute.status` has its field type, and reports Dispute as no `Subject`.
+LIFECYCLE = Lifecycle[Dispute](
     noun="dispute",
     transitions=TRANSITIONS,
     statuses=DisputeStatus,

@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path, re_path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from tradeassure.platform import developers, health, views
@@ -11,7 +11,7 @@ admin.site.site_title = "TradeAssure staff"
 admin.site.index_title = "Vetting, mediation and money"
 
 # /api/v1/ (namespace "api"): each app's `api/urls.py` and the platform's own resources.
-api_v1_patterns = [
+api_v1_patterns: list[URLPattern | URLResolver] = [
     path("", include("suppliers.api.urls")),
     path("", include("payments.api.urls")),
     path("", include("orders.api.urls")),

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
 from datetime import datetime
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 from django.conf import settings
 from django.core.files import File
@@ -51,13 +51,24 @@ EVIDENCE_FOLDER = "disputes/evidence"
 # ---------------------------------------------------------------------------------------------
 
 
-def party_of(*, dispute: Dispute, user: User | None) -> str | None:
+def party_of(*, dispute: Dispute, user: User | None) -> DisputeParty | None:
     """The party a user acts as on this dispute (None: not involved). No user: the system.
 
     A dispute's parties are its order's (`orders.parties.party_of`); the inspector acts only
     through their own inspection (`inspection_report_submit` checks them there)."""
     party = parties.party_of(order=dispute.order, user=user)
     return None if party is None else P(party)
+
+
+def dispute_check(
+    dispute: Dispute, action: str, actor: User | None
+) -> tuple[Transition, DisputeParty]:
+    """The party the actor is and the row they may take now, or the map's refusal
+    (`LIFECYCLE.check`), so every service gets a party it can act as."""
+    party = party_of(dispute=dispute, user=actor)
+    row = LIFECYCLE.check(dispute, action, party)
+    # `check` refuses a user who is not involved (party None) with NotAllowed, so one is here.
+    return row, cast(DisputeParty, party)
 
 
 def require_mediator(dispute: Dispute, actor: User, *, assigned: bool = True) -> str:
@@ -75,7 +86,7 @@ def require_mediator(dispute: Dispute, actor: User, *, assigned: bool = True) ->
 
 def dispute_mediators(dispute: Dispute) -> list[User]:
     """The assigned mediator, or every active mediator while nobody has picked it up."""
-    if dispute.mediator_id:
+    if dispute.mediator is not None:
         return [dispute.mediator]
     return list(User.objects.filter(role=User.Role.MEDIATOR, is_staff=True, is_active=True))
 

@@ -12,13 +12,13 @@ from accounts.models import User
 from disputes.error_codes import DisputeErrorCode
 from disputes.models import Dispute, DisputeParty, DisputeStatus
 from disputes.services._engine import (
+    dispute_check,
     dispute_lock,
     dispute_move,
     dispute_tell,
     dispute_tell_mediators,
     dispute_tell_parties,
     disputes_sweep,
-    party_of,
     when,
 )
 from disputes.services.outcome import dispute_close
@@ -35,8 +35,7 @@ P = DisputeParty
 def dispute_withdraw(*, dispute: Dispute, actor: User, reason: str = "") -> Dispute:
     """Before escalation the buyer may drop the claim: the dispute is cancelled, the order resumes."""
     dispute = dispute_lock(dispute)
-    party = party_of(dispute=dispute, user=actor)
-    row = LIFECYCLE.check(dispute, "withdraw", party)
+    row, party = dispute_check(dispute, "withdraw", actor)
     dispute_close(dispute, row, party=party, actor=actor, note=reason or "Withdrawn by the buyer.")
     dispute_tell(
         dispute,
@@ -78,8 +77,7 @@ def _escalate(
 def dispute_escalate(*, dispute: Dispute, actor: User, note: str = "") -> Dispute:
     """The buyer asks for a mediator, from day 4 (after the supplier's 3 days)."""
     dispute = dispute_lock(dispute)
-    party = party_of(dispute=dispute, user=actor)
-    row = LIFECYCLE.check(dispute, "escalate", party)
+    row, party = dispute_check(dispute, "escalate", actor)
     if dispute.buyer_may_escalate_at and clock.now() < dispute.buyer_may_escalate_at:
         raise InvalidTransition(
             f"The supplier has until {when(dispute.buyer_may_escalate_at)} to answer; you may "

@@ -156,18 +156,22 @@ def dispute_inspection_fee_captured(*, payment: Any) -> None:
         .first()
     )
     if inspection is None:
-        inspection = (
-            Inspection.objects.select_for_update(of=("self",), no_key=True)
-            .select_related(
-                "dispute__order__supplier__organisation", "dispute__order__buyer_organisation"
+        # Not linked yet: the one awaiting this fee on the escrow's order (an escrow of no order
+        # has none).
+        order_id = EscrowReference.parse(payment.escrow.reference).order_id
+        if order_id is not None:
+            inspection = (
+                Inspection.objects.select_for_update(of=("self",), no_key=True)
+                .select_related(
+                    "dispute__order__supplier__organisation", "dispute__order__buyer_organisation"
+                )
+                .filter(
+                    dispute__order_id=order_id,
+                    state=Inspection.State.AWAITING_FEE,
+                    fee_amount=payment.amount,
+                )
+                .first()
             )
-            .filter(
-                dispute__order_id=EscrowReference.parse(payment.escrow.reference).order_id,
-                state=Inspection.State.AWAITING_FEE,
-                fee_amount=payment.amount,
-            )
-            .first()
-        )
     if inspection is None or inspection.state != Inspection.State.AWAITING_FEE:
         if (
             inspection is not None

@@ -20,6 +20,7 @@ from disputes.models import (
     Proposal,
 )
 from disputes.services._engine import (
+    dispute_check,
     dispute_lock,
     dispute_move,
     dispute_tell,
@@ -27,14 +28,12 @@ from disputes.services._engine import (
     evidence_create,
     evidence_files_store,
     other_party,
-    party_of,
     party_users,
     uploads_removed_on_error,
     when,
 )
 from disputes.services.outcome import dispute_outcome_execute
 from disputes.terms import OutcomeTerms, describe_terms, outcome_terms_check, terms_of_proposal
-from disputes.transitions import LIFECYCLE
 from tradeassure.core import clock
 from tradeassure.core.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 
@@ -76,8 +75,7 @@ def _mark_supplier_answered(dispute: Dispute) -> None:
 def dispute_message_send(*, dispute: Dispute, actor: User, body: str) -> DisputeMessage:
     """A message on the dispute (parties or the mediator); the others are told."""
     dispute = dispute_lock(dispute)
-    party = party_of(dispute=dispute, user=actor)
-    row = LIFECYCLE.check(dispute, "message", party)
+    row, party = dispute_check(dispute, "message", actor)
     body = (body or "").strip()
     if not body:
         raise ValidationFailed("Write a message.", fields={"body": ["Write a message."]})
@@ -100,8 +98,7 @@ def dispute_propose(
     """A party offers a remedy (a supplier's counter-proposal answers the claim). Replaces any
     open proposal; the other side accepts it to settle at once."""
     dispute = dispute_lock(dispute)
-    party = party_of(dispute=dispute, user=actor)
-    row = LIFECYCLE.check(dispute, "propose", party)
+    row, party = dispute_check(dispute, "propose", actor)
     terms = outcome_terms_check(dispute=dispute, terms=terms)
     proposal = proposal_create(
         dispute=dispute, party=party, actor=actor, terms=terms, message=(message or "").strip()
@@ -134,8 +131,7 @@ def dispute_reject(
     """A party rejects the other side's open proposal (the supplier may reject the claim itself),
     saying why and optionally attaching evidence."""
     dispute = dispute_lock(dispute)
-    party = party_of(dispute=dispute, user=actor)
-    row = LIFECYCLE.check(dispute, "reject", party)
+    row, party = dispute_check(dispute, "reject", actor)
     message = (message or "").strip()
     if not message:
         raise ValidationFailed(
@@ -181,8 +177,7 @@ def dispute_reject(
 def dispute_accept(*, dispute: Dispute, actor: User, proposal_id: int) -> Dispute:
     """Accept the other side's open proposal: the dispute settles at once (the outcome runs)."""
     dispute = dispute_lock(dispute)
-    party = party_of(dispute=dispute, user=actor)
-    LIFECYCLE.check(dispute, "accept", party)
+    _, party = dispute_check(dispute, "accept", actor)
     proposal = (
         Proposal.objects.select_for_update(no_key=True)
         .filter(dispute=dispute, pk=proposal_id)
@@ -222,8 +217,7 @@ def dispute_evidence_add(
 ) -> list[Evidence]:
     """A party adds evidence; it answers any open evidence request to that party."""
     dispute = dispute_lock(dispute)
-    party = party_of(dispute=dispute, user=actor)
-    row = LIFECYCLE.check(dispute, "add_evidence", party)
+    row, party = dispute_check(dispute, "add_evidence", actor)
     if not [file for file in files if file is not None]:
         raise ValidationFailed("Choose at least one file.", fields={"files": ["Choose a file."]})
     stored = evidence_files_store(files)

@@ -4,6 +4,7 @@ mediator's decision carried out by `dispute_outcome_execute`, the ONE place an o
 
 import dataclasses
 from decimal import Decimal
+from typing import cast
 
 from django.db import transaction
 
@@ -17,13 +18,13 @@ from disputes.models import (
     Remedy,
 )
 from disputes.services._engine import (
+    dispute_check,
     dispute_clear_timers,
     dispute_lock,
     dispute_move,
     dispute_tell_mediators,
     dispute_tell_parties,
     escrow_and_order_lock,
-    party_of,
     require_mediator,
 )
 from disputes.services.inspection import inspections_close
@@ -136,8 +137,7 @@ def dispute_outcome_execute(
     from suppliers.services import supplier_metrics_recompute
 
     dispute = dispute_lock(dispute)
-    party = party_of(dispute=dispute, user=actor)
-    row = LIFECYCLE.check(dispute, action, party)
+    row, party = dispute_check(dispute, action, actor)
     if row.target != S.RESOLVED:
         raise InvalidTransition(
             "This action does not resolve a dispute.", code="invalid_transition"
@@ -156,7 +156,8 @@ def dispute_outcome_execute(
         refund = escrow_held(escrow_reference=order.escrow_reference)
     elif terms.remedy == Remedy.PARTIAL_REFUND:
         outcome = DisputeOutcome.PARTIAL_REFUND
-        refund = terms.refund_amount
+        # `outcome_terms_check` above refuses a partial refund without an amount.
+        refund = cast(Decimal, terms.refund_amount)
     elif terms.remedy == Remedy.NO_REFUND:
         outcome = DisputeOutcome.RELEASE if goods_shipped(dispute) else DisputeOutcome.RESUME
     else:

@@ -149,7 +149,7 @@ class WebhookAttemptInline(admin.TabularInline):
     model = WebhookAttempt
     extra = 0
     can_delete = False
-    fields = ["number", "started_at", "duration_ms", "response_status", "succeeded", "error"]
+    fields = ("number", "started_at", "duration_ms", "response_status", "succeeded", "error")
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):

@@ -18,7 +18,7 @@ import logging
 import socket
 import time
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import requests
@@ -97,7 +97,8 @@ def topic_matches(patterns: list[str], topic: str) -> bool:
 
 def webhook_fan_out(payload: dict[str, Any]) -> None:
     """Outbox handler for the "webhook" channel: one delivery per subscribed endpoint."""
-    event = DomainEvent.objects.filter(pk=payload.get("event_id")).first()
+    event_id = payload.get("event_id")
+    event = None if event_id is None else DomainEvent.objects.filter(pk=event_id).first()
     if event is None:
         return
     organisation_ids = list(event.audience.values_list("id", flat=True))
@@ -149,7 +150,11 @@ def check_url_allowed(url: str) -> None:
     if settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS:
         return
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 443)}
+        # An internet host resolves to AF_INET/AF_INET6 socket addresses, whose host is text (the
+        # stubs also allow the (int, bytes) of other address families).
+        addresses = {
+            cast(str, info[4][0]) for info in socket.getaddrinfo(parts.hostname, parts.port or 443)
+        }
     except OSError as exc:
         raise WebhookUrlRefused(f"The host name does not resolve: {exc}") from exc
     for address in addresses:
