@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 
+from orders.error_codes import OrderErrorCode
 from orders.models import (
     ContractLineItem,
     ContractVersion,
@@ -159,7 +160,7 @@ def order_for_user(*, user, pk: int) -> Order:
         .first()
     )
     if order is None:
-        raise NotFound("No such order.", code="order_not_found")
+        raise NotFound("No such order.", code=OrderErrorCode.ORDER_NOT_FOUND)
     return order
 
 
@@ -172,7 +173,7 @@ def shipment_document_for_user(*, user, order_pk: int, pk: int) -> ShipmentDocum
         .first()
     )
     if document is None:
-        raise NotFound("No such document.", code="document_not_found")
+        raise NotFound("No such document.", code=OrderErrorCode.DOCUMENT_NOT_FOUND)
     return document
 
 

@@ -4,9 +4,10 @@ Value objects with no lock and no write, so forms, serializers, services and the
 share one definition (`orders.services` re-exports them for old callers)."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import TypeGuard
 
 from django.conf import settings
 
@@ -88,7 +89,8 @@ def contract_totals(*, terms: ContractTerms) -> ContractTotals:
     )
 
 
-def _number_ok(value: object, limit: Decimal) -> bool:
+def _number_ok(value: object, limit: Decimal) -> TypeGuard[Decimal]:
+    """A finite Decimal under `limit` in size; the terms come unchecked from forms and the API."""
     return isinstance(value, Decimal) and value.is_finite() and abs(value) < limit
 
 
@@ -139,9 +141,9 @@ def contract_terms_validate(
                 "items",
                 prefix + "quality requirements are required for protection (what can be measured).",
             )
-        if not _number_ok(item.quantity, MAX_QUANTITY) or item.quantity <= 0:
+        quantity_ok = _number_ok(item.quantity, MAX_QUANTITY) and item.quantity > 0
+        if not quantity_ok:
             add("items", prefix + "the quantity must be more than 0 (and under a billion).")
-            item = replace(item, quantity=None)
         if not item.unit.strip():
             add("items", prefix + "give the unit (pcs, kg, m…).")
         if not _number_ok(item.unit_price, MAX_AMOUNT) or item.unit_price <= 0:
@@ -156,7 +158,7 @@ def contract_terms_validate(
             product = products.get(item.product_id)
             if product is None:
                 add("items", prefix + "that product is not in this supplier's catalogue.")
-            elif item.quantity and item.quantity < product.minimum_order_quantity:
+            elif quantity_ok and item.quantity < product.minimum_order_quantity:
                 add(
                     "items",
                     prefix

@@ -295,7 +295,10 @@ def _resolve_target(order: Order, target: str) -> str:
     return order.status_before_dispute if target == BACK_TO_PRIOR else target
 
 
-LIFECYCLE: Lifecycle[Order] = Lifecycle(
+# `Lifecycle[Order](...)`, not an annotation: mypy checks an annotation's type argument against
+# the `Subject` bound before the django-stubs plugin has typed the model fields (`status` is still
+# a CharField then: django-stubs #651), a type application once they are `str`.
+LIFECYCLE = Lifecycle[Order](
     noun="order",
     transitions=TRANSITIONS,
     statuses=OrderStatus,

@@ -34,6 +34,7 @@ from orders.api.serializers import (
     ShipInputSerializer,
     contract_terms_from,
 )
+from orders.error_codes import OrderErrorCode
 from orders.models import Coverage, Order, OrderStatus
 from payments.api.serializers import PaymentSerializer
 from suppliers.models import Supplier
@@ -148,7 +149,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet)
         try:
             return int(self.kwargs["pk"])
         except (TypeError, ValueError) as exc:
-            raise NotFound("No such order.", code="order_not_found") from exc
+            raise NotFound("No such order.", code=OrderErrorCode.ORDER_NOT_FOUND) from exc
 
     def _visible_order(self) -> Order:
         return selectors.order_for_user(user=self.request.user, pk=self._order_id())

@@ -11,10 +11,11 @@ so none waits on another in a cycle. Private to `orders.services`.
 
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from accounts.models import User
-from orders.models import Order, OrderEvent, OrderStatus
+from orders.models import ContractVersion, Order, OrderEvent, OrderStatus
+from orders.parties import party_of
 from orders.transitions import LIFECYCLE, Transition
 from payments.selectors import escrow_held
 from payments.services import escrow_lock_for_order, escrow_refund, escrow_release
@@ -42,6 +43,23 @@ def order_lock(order: Order | int, *, escrow_first: bool = False) -> Order:
         .select_related("supplier__organisation", "buyer_organisation", "current_version")
         .get(pk=pk)
     )
+
+
+def order_check(order: Order, action: str, actor: User | None) -> tuple[Transition, str]:
+    """The row `actor` may take now and the party they act as, or the lifecycle's refusal.
+
+    `LIFECYCLE.check` refuses a user who is no party (`party_of` is None) with NotAllowed, so
+    the party returned is always one; the types cannot carry that, hence the cast."""
+    party = party_of(order=order, user=actor)
+    row = LIFECYCLE.check(order, action, party)
+    return row, cast(str, party)
+
+
+def order_contract(order: Order) -> ContractVersion:
+    """The contract version in force. `current_version` is nullable only because the order row
+    is written before its version 1; `order_place` adopts it in the same transaction, so every
+    order a service sees has one."""
+    return cast(ContractVersion, order.current_version)
 
 
 def order_tell(order: Order, users: Iterable[User], title: str, body: str = "") -> None:
@@ -100,11 +118,12 @@ def order_record(
 
 def order_supplier_record_sync(*, order: Order) -> None:
     """Feed the order's facts to the supplier's record (metrics, exposure, limit)."""
-    record_status = {
+    final: dict[str, str] = {
         S.COMPLETED: "completed",
         S.CANCELLED: "cancelled",
         S.REFUNDED: "refunded",
-    }.get(order.status, "open")
+    }
+    record_status = final.get(order.status, "open")
     supplier_order_record_sync(
         supplier=order.supplier,
         order_reference=order.escrow_reference,

@@ -13,9 +13,11 @@ from django.db import transaction
 from accounts.models import User
 from orders.error_codes import OrderErrorCode
 from orders.models import ContractVersion, Order, OrderStatus
-from orders.parties import order_buyers, order_supplier_staff, party_of
+from orders.parties import order_buyers, order_supplier_staff
 from orders.services._engine import (
     DUE_FIELDS,
+    order_check,
+    order_contract,
     order_lock,
     order_money_key,
     order_move,
@@ -65,8 +67,7 @@ def order_dispute_opened(*, order: Order, actor: User | None, note: str = "") ->
     as the time it had left (`paused_timers`) and cleared, so no sweep fires while disputed.
     """
     order = order_lock(order, escrow_first=True)
-    party = party_of(order=order, user=actor)
-    row = LIFECYCLE.check(order, "dispute_opened", party)
+    row, party = order_check(order, "dispute_opened", actor)
     now = clock.now()
     paused = {}
     for name in DUE_FIELDS:
@@ -119,7 +120,6 @@ def order_dispute_resolved(
             f"Unknown dispute outcome {outcome!r}.", code=OrderErrorCode.UNKNOWN_OUTCOME
         )
     order = order_lock(order, escrow_first=True)
-    party = party_of(order=order, user=actor)
     action = {
         DisputeOutcome.RESUME: "dispute_resolved_resume",
         DisputeOutcome.NEW_AGREEMENT: "dispute_resolved_resume",
@@ -128,7 +128,7 @@ def order_dispute_resolved(
         DisputeOutcome.PARTIAL_REFUND: "dispute_resolved_complete",
         DisputeOutcome.FULL_REFUND: "dispute_resolved_refund",
     }[outcome]
-    row = LIFECYCLE.check(order, action, party)
+    row, party = order_check(order, action, actor)
     refund_amount = Decimal(refund_amount or 0)
     if refund_amount < 0 or not is_exact(refund_amount, order.currency):
         raise ValidationFailed(
@@ -270,9 +270,8 @@ def order_contract_amend_by_dispute(
     The version is accepted at once (both parties agreed in the dispute, or a mediator decided).
     """
     order = order_lock(order)
-    party = party_of(order=order, user=actor)
-    row = LIFECYCLE.check(order, "contract_amended_by_dispute", party)
-    deadline_changed = terms.shipment_deadline != order.current_version.shipment_deadline
+    row, party = order_check(order, "contract_amended_by_dispute", actor)
+    deadline_changed = terms.shipment_deadline != order_contract(order).shipment_deadline
     totals = contract_terms_validate(
         supplier=order.supplier, terms=terms, check_deadline=deadline_changed
     )
@@ -286,7 +285,7 @@ def order_contract_amend_by_dispute(
         actor=actor,
         note=note or f"New agreement in dispute {dispute_reference}",
     )
-    previous = order.current_version.number
+    previous = order_contract(order).number
     contract_version_adopt(order, version)
     if order.status_before_dispute == S.AWAITING_BALANCE and order.balance_amount == 0:
         # The new agreement leaves no balance to pay: resume ready to ship, not waiting for 0.

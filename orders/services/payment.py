@@ -9,6 +9,8 @@ from accounts.models import User
 from orders.models import Order, OrderEvent, OrderStatus, Party
 from orders.parties import order_buyers, order_supplier_staff, party_of
 from orders.services._engine import (
+    order_check,
+    order_contract,
     order_lock,
     order_money_key,
     order_move,
@@ -68,7 +70,7 @@ def order_payment_start(*, order: Order, actor: User, method: str, return_url: s
             method=method,
             payer_organisation=order.buyer_organisation,
             idempotency_key=order_money_key(
-                order, "pay", purpose, f"v{order.current_version.number}", method
+                order, "pay", purpose, f"v{order_contract(order).number}", method
             ),
             return_url=return_url or order.get_absolute_url(),
         )
@@ -191,8 +193,7 @@ def _return_payment(order: Order, payment: Any, data: dict[str, Any]) -> None:
 def order_request_balance(*, order: Order, actor: User, note: str = "") -> Order:
     """Production is done; the supplier asks for the balance before shipping."""
     order = order_lock(order)
-    party = party_of(order=order, user=actor)
-    row = LIFECYCLE.check(order, "request_balance", party)
+    row, party = order_check(order, "request_balance", actor)
     order.balance_requested_at = clock.now()
     order_move(order, row, party=party, actor=actor, note=note, topic="order.balance_requested")
     order_tell(
@@ -209,8 +210,7 @@ def order_request_balance(*, order: Order, actor: User, note: str = "") -> Order
 def order_mark_ready(*, order: Order, actor: User, note: str = "") -> Order:
     """Production is done and no balance is due: the goods are ready to ship."""
     order = order_lock(order)
-    party = party_of(order=order, user=actor)
-    row = LIFECYCLE.check(order, "mark_ready", party)
+    row, party = order_check(order, "mark_ready", actor)
     order_move(order, row, party=party, actor=actor, note=note, topic="order.ready_to_ship")
     order_tell(order, order_buyers(order), "goods ready to ship", note)
     return order

@@ -7,8 +7,15 @@ from django.db import transaction
 from accounts.models import User
 from orders.error_codes import OrderErrorCode
 from orders.models import ContractLineItem, ContractVersion, Order, OrderStatus, Party
-from orders.parties import order_buyers, order_supplier_staff, party_of
-from orders.services._engine import order_lock, order_move, order_tell, order_timers_clear
+from orders.parties import order_buyers, order_supplier_staff
+from orders.services._engine import (
+    order_check,
+    order_contract,
+    order_lock,
+    order_move,
+    order_tell,
+    order_timers_clear,
+)
 from orders.terms import (
     ContractTerms,
     ContractTotals,
@@ -191,8 +198,7 @@ def order_place(
 def order_confirm(*, order: Order, actor: User, note: str = "") -> Order:
     """The supplier accepts the contract as it stands; the buyer now has the payment window."""
     order = order_lock(order, escrow_first=True)
-    party = party_of(order=order, user=actor)
-    row = LIFECYCLE.check(order, "confirm", party)
+    row, party = order_check(order, "confirm", actor)
     # The supplier's exposure may have grown since the order was placed: it must still fit.
     supplier_assert_can_take_order(
         supplier=order.supplier,
@@ -243,9 +249,8 @@ def order_propose_changes(
     price, quantities, currency, coverage and payment terms are frozen.
     """
     order = order_lock(order)
-    party = party_of(order=order, user=actor)
-    row = LIFECYCLE.check(order, "propose_changes", party)
-    current = contract_terms_of(order.current_version)
+    row, party = order_check(order, "propose_changes", actor)
+    current = contract_terms_of(order_contract(order))
     if money_is_held(order):
         changed = money_terms_changed(current, terms)
         if changed:
@@ -308,11 +313,10 @@ def order_accept_changes(*, order: Order, actor: User, note: str = "") -> Order:
     Accepting the supplier's proposal before confirmation confirms the order.
     """
     order = order_lock(order, escrow_first=True)
-    party = party_of(order=order, user=actor)
-    row = LIFECYCLE.check(order, "accept_changes", party)
+    row, party = order_check(order, "accept_changes", actor)
     version = _pending_version(order)
     if money_is_held(order) and money_terms_changed(
-        contract_terms_of(order.current_version), contract_terms_of(version)
+        contract_terms_of(order_contract(order)), contract_terms_of(version)
     ):
         raise Unprocessable(
             "Money is now held for this order; this proposal changes money terms and can no "
@@ -328,7 +332,7 @@ def order_accept_changes(*, order: Order, actor: User, note: str = "") -> Order:
             exclude_order_reference=order.escrow_reference,
         )
     now = clock.now()
-    previous = order.current_version
+    previous = order_contract(order)
     version.state = ContractVersion.State.ACCEPTED
     version.decided_at = now
     version.decided_by = actor
@@ -386,8 +390,7 @@ def order_withdraw_changes(*, order: Order, actor: User, note: str = "") -> Orde
 
 def _close_proposal(*, order: Order, actor: User, note: str, action: str, state: str) -> Order:
     order = order_lock(order)
-    party = party_of(order=order, user=actor)
-    row = LIFECYCLE.check(order, action, party)
+    row, party = order_check(order, action, actor)
     version = _pending_version(order)
     version.state = state
     version.decided_at = clock.now()
@@ -418,8 +421,7 @@ def _close_proposal(*, order: Order, actor: User, note: str, action: str, state:
 def order_cancel(*, order: Order, actor: User, reason: str = "") -> Order:
     """Either party cancels before any money is held."""
     order = order_lock(order)
-    party = party_of(order=order, user=actor)
-    row = LIFECYCLE.check(order, "cancel", party)
+    row, party = order_check(order, "cancel", actor)
     order_cancel_apply(
         order, row, party=party, actor=actor, reason=reason or "Cancelled by the " + party
     )

@@ -5,8 +5,9 @@ from django.db import transaction
 
 from accounts.models import User
 from orders.models import Order, OrderRating, OrderStatus, Party
-from orders.parties import order_buyers, order_supplier_staff, party_of
+from orders.parties import order_buyers, order_supplier_staff
 from orders.services._engine import (
+    order_check,
     order_lock,
     order_money_key,
     order_move,
@@ -26,8 +27,7 @@ S = OrderStatus
 def order_confirm_receipt(*, order: Order, actor: User, note: str = "") -> Order:
     """The buyer has the goods. Post-delivery: the claim window starts. Pre-shipment: done."""
     order = order_lock(order)
-    party = party_of(order=order, user=actor)
-    row = LIFECYCLE.check(order, "confirm_receipt", party)
+    row, party = order_check(order, "confirm_receipt", actor)
     _receive(order, row, party=party, actor=actor, note=note)
     return order
 
@@ -77,8 +77,7 @@ def _receive(order: Order, row: Transition, *, party: str, actor: User | None, n
 def order_extend_receipt_window(*, order: Order, actor: User, note: str = "") -> Order:
     """Either party may move the receipt deadline by 15 days, once each."""
     order = order_lock(order)
-    party = party_of(order=order, user=actor)
-    row = LIFECYCLE.check(order, "extend_receipt_window", party)
+    row, party = order_check(order, "extend_receipt_window", actor)
     order.receipt_due_at = (order.receipt_due_at or clock.now()) + settings.TRADE_ASSURANCE[
         "RECEIPT_EXTENSION"
     ]
@@ -104,8 +103,7 @@ def order_extend_receipt_window(*, order: Order, actor: User, note: str = "") ->
 def order_accept_goods(*, order: Order, actor: User, note: str = "") -> Order:
     """The buyer accepts the goods (post-delivery): the order completes and funds are released."""
     order = order_lock(order, escrow_first=True)
-    party = party_of(order=order, user=actor)
-    row = LIFECYCLE.check(order, "accept_goods", party)
+    row, party = order_check(order, "accept_goods", actor)
     _complete(order, row, party=party, actor=actor, note=note)
     return order
 
@@ -152,8 +150,7 @@ def _complete(order: Order, row: Transition, *, party: str, actor: User | None, 
 def order_rate(*, order: Order, actor: User, score: int, comment: str = "") -> OrderRating:
     """The buyer rates a completed order 1 to 5 (feeds the supplier's metrics)."""
     order = order_lock(order)
-    party = party_of(order=order, user=actor)
-    row = LIFECYCLE.check(order, "rate", party)
+    row, party = order_check(order, "rate", actor)
     if not isinstance(score, int) or not 1 <= score <= 5:
         raise ValidationFailed(
             "Rate from 1 to 5 stars.", fields={"score": ["Rate from 1 to 5 stars."]}

@@ -12,8 +12,9 @@ from django.db import transaction
 
 from accounts.models import User
 from orders.models import Coverage, Order, Party, Shipment, ShipmentDocument
-from orders.parties import order_buyers, order_supplier_staff, party_of
+from orders.parties import order_buyers, order_supplier_staff
 from orders.services._engine import (
+    order_check,
     order_lock,
     order_money_key,
     order_move,
@@ -80,8 +81,7 @@ def order_ship(
     try:
         with transaction.atomic():
             order = order_lock(order, escrow_first=True)
-            party = party_of(order=order, user=actor)
-            row = LIFECYCLE.check(order, "ship", party)
+            row, party = order_check(order, "ship", actor)
             if order.confirmed_at and shipped_on < order.confirmed_at.date():
                 raise ValidationFailed(
                     "The ship date is before the order was confirmed.",
@@ -201,8 +201,7 @@ def order_extend_shipment_deadline(
 ) -> Order:
     """The buyer grants the supplier more time to ship (clears the late flag)."""
     order = order_lock(order)
-    party = party_of(order=order, user=actor)
-    row = LIFECYCLE.check(order, "extend_shipment_deadline", party)
+    row, party = order_check(order, "extend_shipment_deadline", actor)
     now = clock.now()
     if new_deadline <= max(now, order.shipment_deadline):
         raise ValidationFailed(
@@ -241,8 +240,7 @@ def order_extend_shipment_deadline(
 def order_cancel_late_with_refund(*, order: Order, actor: User, reason: str = "") -> Order:
     """The buyer cancels a late order and gets every held amount back, without supplier consent."""
     order = order_lock(order, escrow_first=True)
-    party = party_of(order=order, user=actor)
-    row = LIFECYCLE.check(order, "cancel_late_with_refund", party)
+    row, party = order_check(order, "cancel_late_with_refund", actor)
     refunded = order_refund(
         order,
         amount=escrow_held(escrow_reference=order.escrow_reference),
