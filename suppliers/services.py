@@ -101,7 +101,7 @@ def _require_reason(reason: str) -> str:
 
 
 # The event each recorded status change publishes (`supplier.<field>_changed`).
-_CHANGE_TOPICS = {
+_CHANGE_TOPICS: dict[str, SupplierTopic] = {
     SupplierStatusChange.Field.VERIFICATION: SupplierTopic.VERIFICATION_CHANGED,
     SupplierStatusChange.Field.TRADE_ASSURANCE: SupplierTopic.TRADE_ASSURANCE_CHANGED,
     SupplierStatusChange.Field.LIMIT: SupplierTopic.LIMIT_CHANGED,
