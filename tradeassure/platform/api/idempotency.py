@@ -14,10 +14,13 @@ import hashlib
 import logging
 import re
 from dataclasses import dataclass
+from typing import cast
 
 from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.http import HttpResponse
+from django.utils.datastructures import MultiValueDict
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -57,10 +60,12 @@ def request_fingerprint(request: Request) -> str:
     digest.update(f"{request.method} {request.path}\n".encode())
     content_type = request.content_type or ""
     if content_type.startswith("multipart/"):
-        for name in sorted(request.data.keys()):
-            for value in request.data.getlist(name):
+        # DRF parses multipart into a QueryDict with the files merged in; the stubs say dict.
+        data = cast(MultiValueDict[str, str | UploadedFile], request.data)
+        for name in sorted(data.keys()):
+            for value in data.getlist(name):
                 digest.update(f"{name}=".encode())
-                if hasattr(value, "chunks"):
+                if isinstance(value, UploadedFile):  # the only file type Django's handlers make
                     digest.update(f"file:{value.name}:{value.size}:".encode())
                     for chunk in value.chunks():
                         digest.update(chunk)
@@ -90,6 +95,8 @@ def idempotency_claim(request: Request) -> IdempotencyRecord:
         )
     caller = caller_identity(request)
     fingerprint = request_fingerprint(request)
+    # Every handler's request class sets the method; only a bare HttpRequest() leaves it None.
+    method = cast(str, request.method)
     for _ in range(2):
         now = clock.now()
         try:
@@ -97,7 +104,7 @@ def idempotency_claim(request: Request) -> IdempotencyRecord:
                 return IdempotencyRecord.objects.create(
                     caller=caller,
                     key=key,
-                    method=request.method,
+                    method=method,
                     path=request.path[:500],
                     request_hash=fingerprint,
                     created_at=now,

@@ -36,7 +36,9 @@ class ProblemSerializer(serializers.Serializer):
         "one of `ErrorCode`."
     )
     instance = serializers.CharField(required=False, help_text="The request path.")
-    errors = serializers.DictField(
+    # A declared field: the serializer metaclass moves it off the class, so it does not shadow
+    # Serializer.errors at run time as the stubs assume.
+    errors = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()),
         required=False,
         help_text="Per-field messages (dotted paths for nested fields), on 400 responses.",

@@ -12,11 +12,17 @@ from tradeassure.platform.models import (
 )
 
 
+def _organisation_id(user: User) -> int | None:
+    """The caller's organisation, or None (staff, or a user object without one)."""
+    return getattr(user, "organisation_id", None)
+
+
 def events_for(user: User) -> QuerySet[DomainEvent]:
     """The events feed: only events whose audience includes the caller's organisation."""
-    if getattr(user, "organisation_id", None) is None:
+    organisation_id = _organisation_id(user)
+    if organisation_id is None:
         return DomainEvent.objects.none()
-    return DomainEvent.objects.filter(audience__id=user.organisation_id)
+    return DomainEvent.objects.filter(audience__id=organisation_id)
 
 
 def notifications_for(user: User) -> QuerySet[Notification]:
@@ -24,28 +30,32 @@ def notifications_for(user: User) -> QuerySet[Notification]:
 
 
 def api_keys_for(user: User) -> QuerySet[ApiKey]:
-    if getattr(user, "organisation_id", None) is None:
+    organisation_id = _organisation_id(user)
+    if organisation_id is None:
         return ApiKey.objects.none()
-    return ApiKey.objects.filter(organisation_id=user.organisation_id).select_related(
+    return ApiKey.objects.filter(organisation_id=organisation_id).select_related(
         "user", "created_by", "revoked_by"
     )
 
 
 def webhook_endpoints_for(user: User) -> QuerySet[WebhookEndpoint]:
-    if getattr(user, "organisation_id", None) is None:
+    organisation_id = _organisation_id(user)
+    if organisation_id is None:
         return WebhookEndpoint.objects.none()
-    return WebhookEndpoint.objects.filter(organisation_id=user.organisation_id)
+    return WebhookEndpoint.objects.filter(organisation_id=organisation_id)
 
 
 def webhook_deliveries_for(user: User) -> QuerySet[WebhookDelivery]:
-    if getattr(user, "organisation_id", None) is None:
+    organisation_id = _organisation_id(user)
+    if organisation_id is None:
         return WebhookDelivery.objects.none()
-    return WebhookDelivery.objects.filter(
-        endpoint__organisation_id=user.organisation_id
-    ).select_related("endpoint")
+    return WebhookDelivery.objects.filter(endpoint__organisation_id=organisation_id).select_related(
+        "endpoint"
+    )
 
 
 def webhook_attempts_for(user: User) -> QuerySet[WebhookAttempt]:
-    if getattr(user, "organisation_id", None) is None:
+    organisation_id = _organisation_id(user)
+    if organisation_id is None:
         return WebhookAttempt.objects.none()
-    return WebhookAttempt.objects.filter(delivery__endpoint__organisation_id=user.organisation_id)
+    return WebhookAttempt.objects.filter(delivery__endpoint__organisation_id=organisation_id)

@@ -32,7 +32,9 @@ class EventSerializer(serializers.ModelSerializer):
 
     topic = EventTopicField(read_only=True)
     subject = EventSubjectSerializer(source="*")
-    data = serializers.DictField(source="payload", help_text="Topic-specific facts.")
+    # A declared field: the serializer metaclass moves it off the class, so it does not shadow
+    # Serializer.data at run time as the stubs assume.
+    data = serializers.DictField(source="payload", help_text="Topic-specific facts.")  # type: ignore[assignment]
 
     class Meta:
         model = DomainEvent

@@ -45,11 +45,15 @@ def _hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _require_integrator(actor: User) -> None:
-    if not actor.is_authenticated or actor.organisation_id is None:
+def _require_integrator(actor: User) -> int:
+    """Refuse unless `actor` manages integrations; returns their organisation's id, known set."""
+    # An anonymous user has no organisation_id attribute: ask is_authenticated first.
+    organisation_id = actor.organisation_id if actor.is_authenticated else None
+    if organisation_id is None:
         raise NotAllowed("Only members of an organisation can manage its integrations.")
     if actor.role not in INTEGRATING_ROLES:
         raise NotAllowed("Your role cannot manage API keys or webhooks.")
+    return organisation_id
 
 
 # --- API keys -----------------------------------------------------------------------------------
@@ -59,16 +63,14 @@ def api_key_create(*, actor: User, name: str) -> tuple[ApiKey, str]:
 
     The full key is returned only here: only its digest is stored.
     """
-    _require_integrator(actor)
+    organisation_id = _require_integrator(actor)
     name = (name or "").strip()
     if not name or len(name) > 100:
         raise ValidationFailed(
             "Give the key a name of 1 to 100 characters.",
             fields={"name": ["1 to 100 characters."]},
         )
-    active = ApiKey.objects.filter(
-        organisation_id=actor.organisation_id, revoked_at__isnull=True
-    ).count()
+    active = ApiKey.objects.filter(organisation_id=organisation_id, revoked_at__isnull=True).count()
     if active >= MAX_ACTIVE_KEYS_PER_ORGANISATION:
         raise Conflict(
             f"Your organisation already has {active} active keys; revoke one first.",
@@ -79,7 +81,7 @@ def api_key_create(*, actor: User, name: str) -> tuple[ApiKey, str]:
         prefix = f"{API_KEY_PREFIX}{secrets.token_hex(5)}"
     secret = secrets.token_hex(32)
     api_key = ApiKey.objects.create(
-        organisation_id=actor.organisation_id,
+        organisation_id=organisation_id,
         user=actor,
         name=name,
         prefix=prefix,
@@ -95,8 +97,7 @@ def api_key_revoke(*, actor: User, api_key_id: int) -> ApiKey:
     """Stop a key working at once; any member of the owning organisation (or staff) may do it."""
     keys = ApiKey.objects.select_for_update().filter(pk=api_key_id)
     if not actor.is_staff:
-        _require_integrator(actor)
-        keys = keys.filter(organisation_id=actor.organisation_id)
+        keys = keys.filter(organisation_id=_require_integrator(actor))
     api_key = keys.first()
     if api_key is None:
         raise NotFound("No such API key in your organisation.")
@@ -168,10 +169,10 @@ def _new_webhook_secret() -> str:
     return f"whsec_{secrets.token_hex(24)}"
 
 
-def _locked_endpoint(actor: User, endpoint_id: int) -> WebhookEndpoint:
+def _locked_endpoint(organisation_id: int, endpoint_id: int) -> WebhookEndpoint:
     endpoint = (
         WebhookEndpoint.objects.select_for_update()
-        .filter(pk=endpoint_id, organisation_id=actor.organisation_id)
+        .filter(pk=endpoint_id, organisation_id=organisation_id)
         .first()
     )
     if endpoint is None:
@@ -184,10 +185,10 @@ def webhook_endpoint_create(
     *, actor: User, url: str, description: str = "", topics: list[str] | None = None
 ) -> tuple[WebhookEndpoint, str]:
     """Subscribe a URL to the organisation's events; returns (endpoint, signing secret)."""
-    _require_integrator(actor)
+    organisation_id = _require_integrator(actor)
     url = _clean_url(url)
     topics = _clean_topics(topics)
-    count = WebhookEndpoint.objects.filter(organisation_id=actor.organisation_id).count()
+    count = WebhookEndpoint.objects.filter(organisation_id=organisation_id).count()
     if count >= MAX_ENDPOINTS_PER_ORGANISATION:
         raise Conflict(
             f"Your organisation already has {count} webhook endpoints; delete one first.",
@@ -195,7 +196,7 @@ def webhook_endpoint_create(
         )
     secret = _new_webhook_secret()
     endpoint = WebhookEndpoint.objects.create(
-        organisation_id=actor.organisation_id,
+        organisation_id=organisation_id,
         url=url,
         description=(description or "").strip()[:200],
         topics=topics,
@@ -217,8 +218,7 @@ def webhook_endpoint_update(
     is_active: bool | None = None,
 ) -> WebhookEndpoint:
     """Change where and what an endpoint receives, or pause it (deliveries wait while paused)."""
-    _require_integrator(actor)
-    endpoint = _locked_endpoint(actor, endpoint_id)
+    endpoint = _locked_endpoint(_require_integrator(actor), endpoint_id)
     if url is not None:
         endpoint.url = _clean_url(url)
     if description is not None:
@@ -234,8 +234,7 @@ def webhook_endpoint_update(
 @transaction.atomic
 def webhook_endpoint_rotate_secret(*, actor: User, endpoint_id: int) -> tuple[WebhookEndpoint, str]:
     """A new signing secret; the old one still signs (as a second `v1=`) for 24 hours."""
-    _require_integrator(actor)
-    endpoint = _locked_endpoint(actor, endpoint_id)
+    endpoint = _locked_endpoint(_require_integrator(actor), endpoint_id)
     secret = _new_webhook_secret()
     endpoint.previous_secret = endpoint.secret
     endpoint.previous_secret_expires_at = clock.now() + SECRET_ROTATION_OVERLAP
@@ -247,15 +246,13 @@ def webhook_endpoint_rotate_secret(*, actor: User, endpoint_id: int) -> tuple[We
 @transaction.atomic
 def webhook_endpoint_delete(*, actor: User, endpoint_id: int) -> None:
     """Remove an endpoint with its delivery log; pending deliveries are dropped."""
-    _require_integrator(actor)
-    _locked_endpoint(actor, endpoint_id).delete()
+    _locked_endpoint(_require_integrator(actor), endpoint_id).delete()
 
 
 @transaction.atomic
 def webhook_send_test(*, actor: User, endpoint_id: int) -> WebhookDelivery:
     """Queue a `webhook.test` delivery so a partner can check their receiver and signature code."""
-    _require_integrator(actor)
-    endpoint = _locked_endpoint(actor, endpoint_id)
+    endpoint = _locked_endpoint(_require_integrator(actor), endpoint_id)
     now = clock.now()
     delivery = WebhookDelivery.objects.create(
         endpoint=endpoint,
@@ -287,8 +284,7 @@ def webhook_redeliver(*, actor: User, delivery_id: int) -> WebhookDelivery:
     """
     deliveries = WebhookDelivery.objects.select_for_update().filter(pk=delivery_id)
     if not actor.is_staff:
-        _require_integrator(actor)
-        deliveries = deliveries.filter(endpoint__organisation_id=actor.organisation_id)
+        deliveries = deliveries.filter(endpoint__organisation_id=_require_integrator(actor))
     delivery = deliveries.first()
     if delivery is None:
         raise NotFound("No such webhook delivery in your organisation.")
