@@ -24,6 +24,8 @@ api_v1_patterns = [
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", health.healthz, name="healthz"),
+    path("healthz/live", health.live, name="healthz-live"),
+    path("healthz/ready", health.healthz, name="healthz-ready"),
     path("notifications/", views.notification_list, name="notifications"),
     path("notifications/read/", views.notification_mark_all_read, name="notifications_read"),
     path("accounts/", include("accounts.urls")),
