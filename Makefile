@@ -14,6 +14,11 @@ STAMP := $(VENV)/.tradeassure-installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
+# The embedded profile's data folder (SQLite file, broker folders, media); the settings read the
+# same variable, so exporting it keeps `make run`, its processes and `make schema` in one place.
+TRADEASSURE_VAR_DIR ?= $(CURDIR)/var
+export TRADEASSURE_VAR_DIR
+VAR := $(TRADEASSURE_VAR_DIR)
 
 .PHONY: help install dirs run test lint typecheck format bench schema lock
 
@@ -24,7 +29,7 @@ help:
 	@echo "make typecheck  mypy (django/drf plugins) + lint-imports (layer contracts)"
 	@echo "make format  ruff fix + format"
 	@echo "make bench   run the benchmarks in bench/ and print ratios"
-	@echo "make schema  write the OpenAPI schema to var/openapi.yaml"
+	@echo "make schema  write the OpenAPI schema to \$$TRADEASSURE_VAR_DIR/openapi.yaml (default var/)"
 	@echo "make lock    regenerate constraints.txt from the venv"
 
 $(BIN)/python:
@@ -39,7 +44,8 @@ $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 install: $(STAMP)
 
 dirs:
-	@mkdir -p var/broker/out var/broker/processed var/media var/private
+	@mkdir -p "$(VAR)/broker/out" "$(VAR)/broker/processed" "$(VAR)/broker/control" \
+	  "$(VAR)/media" "$(VAR)/private"
 
 run: install dirs
 	@$(BIN)/python manage.py migrate --noinput
@@ -93,9 +99,9 @@ bench: install
 	$(BIN)/python bench/run.py
 
 schema: install
-	@mkdir -p var
-	$(BIN)/python manage.py spectacular --file var/openapi.yaml
-	@echo "Wrote var/openapi.yaml"
+	@mkdir -p "$(VAR)"
+	$(BIN)/python manage.py spectacular --file "$(VAR)/openapi.yaml"
+	@echo "Wrote $(VAR)/openapi.yaml"
 
 lock: install
 	@{ echo "# Full pinned lock of the venv (regenerate: make lock). Used as pip -c by the Makefile and .ci/run."; \

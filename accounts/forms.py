@@ -1,6 +1,9 @@
 from django import forms
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
+from django_otp import devices_for_user
+from django_otp.admin import OTPAdminAuthenticationForm
+from django_otp.models import Device
 
 from accounts.models import User
 
@@ -24,7 +27,7 @@ class SignUpForm(forms.Form):
         label="Country (ISO code, e.g. US, CN)",
         max_length=2,
         min_length=2,
-        widget=forms.TextInput(attrs={"style": "text-transform:uppercase"}),
+        widget=forms.TextInput(attrs={"class": "uppercase"}),
     )
     full_name = forms.CharField(label="Your name", max_length=150)
     email = forms.EmailField()
@@ -37,10 +40,9 @@ class SignUpForm(forms.Form):
         return country
 
     def clean_email(self) -> str:
-        email = self.cleaned_data["email"].lower()
-        if User.objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError("An account with this email already exists.")
-        return email
+        # A registered address is not an error here: saying so would tell anyone which
+        # addresses have accounts (the view emails the owner instead).
+        return self.cleaned_data["email"].lower()
 
     def clean(self):
         cleaned = super().clean()
@@ -52,3 +54,19 @@ class SignUpForm(forms.Form):
             except forms.ValidationError as error:
                 self.add_error("password", error)
         return cleaned
+
+
+class StaffOTPAuthenticationForm(OTPAdminAuthenticationForm):
+    """The admin log-in: email, password and the authenticator's code, in one step.
+
+    django-otp asks the user to pick a device once the password is known (the list is empty
+    before); staff have one authenticator, so when none is picked their only device is used.
+    """
+
+    def _chosen_device(self, user: User) -> Device | None:
+        device = super()._chosen_device(user)
+        if device is None and not self.cleaned_data.get("otp_device"):
+            devices = list(devices_for_user(user, confirmed=True))
+            if len(devices) == 1:
+                device = devices[0]
+        return device

@@ -1,4 +1,7 @@
+from django.conf import settings
+from django.core.mail import send_mail
 from django.db import transaction
+from django.urls import reverse
 
 from accounts.error_codes import AccountErrorCode
 from accounts.models import Organisation, User
@@ -24,7 +27,9 @@ def account_sign_up(
         )
     if User.objects.filter(email__iexact=email).exists():
         raise ValidationFailed(
-            "An account with this email already exists.", fields={"email": ["Already registered."]}
+            "An account with this email already exists.",
+            code="email_registered",
+            fields={"email": ["Already registered."]},
         )
     organisation = Organisation.objects.create(
         name=organisation_name.strip(),
@@ -37,4 +42,25 @@ def account_sign_up(
         full_name=full_name.strip(),
         role=role,
         organisation=organisation,
+    )
+
+
+def account_sign_up_registered_notify(*, email: str) -> None:
+    """Someone signed up with an address that has an account: tell its owner, by email only.
+
+    The page answers as for any sign-up that needs the inbox, so the form does not reveal
+    which addresses are registered.
+    """
+    site = settings.SITE_URL.rstrip("/")
+    send_mail(
+        subject="You already have a TradeAssure account",
+        message=(
+            "Someone (perhaps you) tried to sign up to TradeAssure with this address, which "
+            "already has an account. No new account was created.\n\n"
+            f"Log in: {site}{reverse('login')}\n"
+            f"Forgot your password? Reset it: {site}{reverse('password_reset')}\n\n"
+            "If this was not you, you can ignore this email."
+        ),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        recipient_list=[email],
     )

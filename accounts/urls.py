@@ -6,6 +6,7 @@ from accounts.forms import EmailAuthenticationForm
 
 urlpatterns = [
     path("signup/", views.sign_up, name="sign_up"),
+    path("signup/check-email/", views.sign_up_check_email, name="sign_up_check_email"),
     path("dashboard/", views.dashboard, name="dashboard"),
     path(
         "login/",

@@ -6,7 +6,7 @@ from django.urls import NoReverseMatch, reverse
 
 from accounts.forms import SignUpForm
 from accounts.models import User
-from accounts.services import account_sign_up
+from accounts.services import account_sign_up, account_sign_up_registered_notify
 from tradeassure.core.errors import DomainError
 
 # Where each role starts after logging in; the first page that exists wins.
@@ -28,12 +28,21 @@ def sign_up(request):
         try:
             user = account_sign_up(**form.cleaned_data)
         except DomainError as error:
-            form.add_error(None, error.message)
+            if error.code != "email_registered":
+                form.add_error(None, error.message)
+            else:
+                account_sign_up_registered_notify(email=form.cleaned_data["email"])
+                return redirect("sign_up_check_email")
         else:
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             messages.success(request, f"Welcome to TradeAssure, {user}.")
             return redirect("dashboard")
     return render(request, "accounts/sign_up.html", {"form": form})
+
+
+def sign_up_check_email(request):
+    """Where a sign-up with an already registered address ends: the inbox has the rest."""
+    return render(request, "accounts/sign_up_check_email.html")
 
 
 @login_required

@@ -125,7 +125,7 @@ class DisputeAdmin(admin.ModelAdmin):
             return "—"
         if selectors.pickup_overdue(obj):
             return format_html(
-                '<strong style="color:#b00">OVERDUE since {}</strong>',
+                '<strong class="ta-alert">OVERDUE since {}</strong>',
                 obj.pickup_due_at.strftime("%Y-%m-%d %H:%M"),
             )
         return obj.pickup_due_at.strftime("%Y-%m-%d %H:%M")

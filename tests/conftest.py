@@ -126,3 +126,11 @@ def browser_page(chromium_path, live_server, monkeypatch):
             from django.db import connections
 
             connections.close_all()
+
+
+@pytest.fixture
+def client():
+    """pytest-django's `client`, except that staff it logs in pass the admin's TOTP check."""
+    from tests.otp import StaffVerifyingClient
+
+    return StaffVerifyingClient()

@@ -10,6 +10,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from accounts.models import Organisation, User
+from accounts.otp import totp_current_token, totp_device_enrol
 from accounts.roles import GROUP_FOR_ROLE, declared_staff_permissions
 from tests.factories import PASSWORD, BuyerFactory, MediatorFactory, SupplierStaffFactory
 from tradeassure.platform.demo import DEMO_PASSWORD, DEMO_USERS
@@ -95,13 +96,22 @@ def test_sign_up_with_a_registered_email_in_any_case_is_refused(client):
     # when someone signs up with the same address in other letter case
     response = client.post(reverse("sign_up"), sign_up_data(email="TAKEN@example.com"))
 
-    # then the form says so and nothing is created
-    assert response.status_code == 200
-    assert "already exists" in str(response.context["form"].errors["email"])
+    # then nothing is created, and only the address's owner is told, by email (new behaviour:
+    # the page no longer says "already exists", which told anyone who is registered)
+    assert response.status_code == 302
+    assert response.url == reverse("sign_up_check_email")
+    page = client.get(response.url).content.decode()
+    assert "Check your email" in page
+    assert "already" not in page.lower()
+    assert "_auth_user_id" not in client.session
     assert (User.objects.count(), Organisation.objects.count()) == (
         users_before,
         organisations_before,
     )
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].to == ["taken@example.com"]
+    assert "already has an account" in mail.outbox[0].body
+    assert reverse("password_reset") in mail.outbox[0].body
 
 
 def test_log_in_by_email_then_log_out(client):
@@ -261,10 +271,19 @@ def test_admin_log_in_ignores_the_case_of_the_email(client):
     # given a mediator whose address is stored lower-case
     mediator = MediatorFactory(email="maya@tradeassure.example")
 
+    # (the admin asks staff for their authenticator's code as well)
+    device = totp_device_enrol(user=mediator)
+
     # when they log in to the admin typing it in another case
     response = client.post(
         reverse("admin:login"),
-        {"username": "Maya@TradeAssure.example", "password": PASSWORD, "next": "/admin/"},
+        {
+            "username": "Maya@TradeAssure.example",
+            "password": PASSWORD,
+            "otp_device": device.persistent_id,
+            "otp_token": totp_current_token(device),
+            "next": "/admin/",
+        },
     )
 
     # then they are in

@@ -1,5 +1,6 @@
 """The production profile: `check --deploy` is clean, secrets are required, settings come from env."""
 
+import json
 import os
 import subprocess
 import sys
@@ -124,3 +125,73 @@ def test_newcomer_defaults_need_no_server(tmp_path):
         "filesystem://",
         str(tmp_path / "broker" / "out"),
     ]
+
+
+def production_settings(*names: str, **env: str) -> dict:
+    """The named production settings, as JSON, read in a fresh interpreter under `env`."""
+    script = (
+        "import json; from django.conf import settings as s; "
+        f"print(json.dumps({{n: getattr(s, n) for n in {list(names)!r}}}))"
+    )
+    result = manage(
+        "shell",
+        "--verbosity=0",
+        "-c",
+        script,
+        DJANGO_SETTINGS_MODULE="tradeassure.settings.production",
+        SECRET_KEY=get_random_secret_key(),
+        ALLOWED_HOSTS="trade.example.com",
+        **env,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_production_trusts_x_forwarded_proto_only_when_told_a_proxy_overwrites_it(rf, settings):
+    # given the production defaults (gunicorn may be reachable directly)
+    default = production_settings("SECURE_PROXY_SSL_HEADER")["SECURE_PROXY_SSL_HEADER"]
+    behind_proxy = production_settings("SECURE_PROXY_SSL_HEADER", TRUST_X_FORWARDED_PROTO="true")[
+        "SECURE_PROXY_SSL_HEADER"
+    ]
+
+    # then the header is not trusted unless the operator says a proxy sets it
+    assert default is None
+    assert behind_proxy == ["HTTP_X_FORWARDED_PROTO", "https"]
+
+    # and a client claiming HTTPS over plain HTTP is not believed under the default
+    settings.SECURE_PROXY_SSL_HEADER = default
+    assert rf.get("/", HTTP_X_FORWARDED_PROTO="https").is_secure() is False
+    settings.SECURE_PROXY_SSL_HEADER = tuple(behind_proxy)
+    assert rf.get("/", HTTP_X_FORWARDED_PROTO="https").is_secure() is True
+
+
+def test_hsts_defaults_ramp_up_and_preload_is_opt_in():
+    values = production_settings(
+        "SECURE_HSTS_SECONDS", "SECURE_HSTS_PRELOAD", "SECURE_HSTS_INCLUDE_SUBDOMAINS"
+    )
+    assert 0 < values["SECURE_HSTS_SECONDS"] <= 86_400
+    assert values["SECURE_HSTS_PRELOAD"] is False
+
+    ramped = production_settings(
+        "SECURE_HSTS_SECONDS",
+        "SECURE_HSTS_PRELOAD",
+        SECURE_HSTS_SECONDS="31536000",
+        SECURE_HSTS_PRELOAD="true",
+    )
+    assert ramped == {"SECURE_HSTS_SECONDS": 31_536_000, "SECURE_HSTS_PRELOAD": True}
+
+
+def test_cookies_follow_the_environment_for_a_plain_http_stack():
+    values = production_settings(
+        "SESSION_COOKIE_SECURE",
+        "CSRF_COOKIE_SECURE",
+        "SECURE_SSL_REDIRECT",
+        SESSION_COOKIE_SECURE="false",
+        CSRF_COOKIE_SECURE="false",
+        SECURE_SSL_REDIRECT="false",
+    )
+    assert values == {
+        "SESSION_COOKIE_SECURE": False,
+        "CSRF_COOKIE_SECURE": False,
+        "SECURE_SSL_REDIRECT": False,
+    }

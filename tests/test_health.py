@@ -92,3 +92,40 @@ def test_healthz_is_503_when_the_database_is_unreachable(client, monkeypatch):
 
 def test_healthz_answers_get_only(client):
     assert client.post(reverse("healthz")).status_code == 405
+
+
+# --- Liveness is not readiness ---------------------------------------------------------------
+
+
+def test_liveness_stays_200_while_the_broker_is_down_and_readiness_says_503(client, broker_url):
+    # given a broker outage
+    broker_url(f"redis://127.0.0.1:{closed_port()}/0")
+
+    # when the orchestrator probes liveness and readiness
+    live = client.get(reverse("healthz-live"))
+    ready = client.get(reverse("healthz-ready"))
+
+    # then the process is alive (no restart) but not ready for traffic
+    assert live.status_code == 200
+    assert live.json() == {"status": "ok"}
+    assert "no-cache" in live["Cache-Control"]
+    assert ready.status_code == 503
+    assert ready.json()["broker"] != "ok"
+
+
+def test_liveness_does_not_touch_the_database(client, monkeypatch):
+    from django.db import OperationalError
+
+    from tradeassure.platform import health
+
+    def refuse():
+        raise OperationalError("database is down")
+
+    monkeypatch.setattr(health.connection, "cursor", refuse)
+
+    assert client.get(reverse("healthz-live")).status_code == 200
+    assert client.get(reverse("healthz-ready")).status_code == 503
+
+
+def test_liveness_answers_get_only(client):
+    assert client.post(reverse("healthz-live")).status_code == 405

@@ -1,11 +1,20 @@
+from csp.decorators import csp_update
 from django.conf import settings
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerSplitView,
+)
 
 from tradeassure.platform import developers, health, views
 from tradeassure.platform.api.errors import api_not_found
+from tradeassure.platform.security import StaffAdminSite
 
+# Staff verify a TOTP device to use the admin (mediators move money there): the default site,
+# where every app registers, becomes django-otp's OTPAdminSite (its log-in form asks for the code).
+admin.site.__class__ = StaffAdminSite
 admin.site.site_header = "TradeAssure staff"
 admin.site.site_title = "TradeAssure staff"
 admin.site.index_title = "Vetting, mediation and money"
@@ -24,6 +33,8 @@ api_v1_patterns: list[URLPattern | URLResolver] = [
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", health.healthz, name="healthz"),
+    path("healthz/live", health.live, name="healthz-live"),
+    path("healthz/ready", health.healthz, name="healthz-ready"),
     path("notifications/", views.notification_list, name="notifications"),
     path("notifications/read/", views.notification_mark_all_read, name="notifications_read"),
     path("accounts/", include("accounts.urls")),
@@ -35,8 +46,22 @@ urlpatterns = [
     # Partner API (owner: API helper): the API, its schema and offline docs, the Developers page.
     path("api/v1/", include((api_v1_patterns, "api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("api/docs/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    # The split Swagger view serves its initialiser as a script file (no inline script). Redoc
+    # styles its page with style elements it creates: that page alone allows inline styles.
+    path(
+        "api/docs/",
+        SpectacularSwaggerSplitView.as_view(
+            url_name="api-schema", template_name="api_docs/swagger_ui.html"
+        ),
+        name="api-docs",
+    ),
+    path(
+        "api/docs/redoc/",
+        csp_update({"style-src": ["'unsafe-inline'"], "worker-src": ["'self'", "blob:"]})(
+            SpectacularRedocView.as_view(url_name="api-schema", template_name="api_docs/redoc.html")
+        ),
+        name="api-redoc",
+    ),
     path("developers/", include(developers.urlpatterns)),
 ]
 

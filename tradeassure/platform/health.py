@@ -1,8 +1,13 @@
-"""/healthz: 200 when the database and the broker answer, 503 otherwise."""
+"""Health endpoints for the orchestrator.
+
+/healthz/live (liveness): 200 whenever the process answers; it checks nothing else, so a broker
+or database outage never gets the web container restarted. /healthz/ready and /healthz
+(readiness): 200 when the database and the broker answer, 503 otherwise.
+"""
 
 from django.conf import settings
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -31,10 +36,18 @@ def _broker_ok() -> tuple[bool, str]:
 
 @never_cache
 @require_GET
-def healthz(request):
+def live(request: HttpRequest) -> JsonResponse:
+    """Liveness: the process serves requests. Restart the container only when this fails."""
+    return JsonResponse({"status": "ok"})
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Readiness: the database and the broker answer (send traffic only while this is 200)."""
     database_ok, database_detail = _database_ok()
     broker_ok, broker_detail = _broker_ok()
-    body = {
+    body: dict[str, str | None] = {
         "status": "ok" if database_ok and broker_ok else "unavailable",
         "database": database_detail,
         "broker": broker_detail,

@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils.module_loading import import_string
 
+from accounts.otp import totp_device_enrol
 from tradeassure.platform.demo import DEMO_PASSWORD, seed_demo_users
 
 
@@ -22,6 +23,19 @@ class Command(BaseCommand):
                 except ImportError:
                     continue
                 seed(users)
+            # The admin asks staff for a TOTP code: give each demo staff member a device.
+            devices = {
+                role: totp_device_enrol(user=user, name="demo")
+                for role, user in users.items()
+                if user.is_staff
+            }
         self.stdout.write(self.style.SUCCESS("Demo data ready. Log in with any of:"))
         for role, user in users.items():
             self.stdout.write(f"  {role:<16} {user.email:<32} password: {DEMO_PASSWORD}")
+        if devices:
+            self.stdout.write(
+                " The admin also asks staff for a code: scan a URI below into an authenticator "
+                "app, or run\n   .venv/bin/python manage.py totp_code EMAIL"
+            )
+            for role, device in devices.items():
+                self.stdout.write(f"  {role:<16} {device.config_url}")
