@@ -13,6 +13,7 @@ STRIPE_MAX_NETWORK_RETRIES, PAYMENT_WEBHOOK_TOLERANCE_SECONDS.
 
 import hashlib
 import json
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -359,7 +360,8 @@ class StripeProvider:
     # --- reconciliation ----------------------------------------------------------------------
     def provider_objects(self, *, since: datetime, until: datetime) -> Iterator[ProviderObject]:
         """Every PaymentIntent and refund created in [since, until), as the provider has it."""
-        created = {"gte": int(since.timestamp()), "lt": int(until.timestamp())}
+        # Stripe's `created` is in whole seconds: widen to the seconds that hold the period.
+        created = {"gte": math.floor(since.timestamp()), "lt": math.ceil(until.timestamp())}
         intents = self._call(
             self.client.v1.payment_intents.list, {"created": created, "limit": 100}
         )
