@@ -63,7 +63,9 @@ def localstripe_url():
 
 @pytest.fixture
 def stripe_on(settings, localstripe_url):
-    """PAYMENT_PROVIDER=stripe against localstripe; suppliers are paid by `manual` payouts."""
+    """PAYMENT_PROVIDER=stripe against an empty localstripe; suppliers are paid by `manual`
+    payouts."""
+    requests.delete(f"{localstripe_url}/_config/data", timeout=5).raise_for_status()
     settings.PAYMENT_PROVIDER = "stripe"
     settings.PAYOUT_PROVIDER = "manual"
     settings.STRIPE_SECRET_KEY = SECRET_KEY
