@@ -462,6 +462,11 @@ def payment_card_submit(*, payment: Payment, card_number: str, actor) -> None:
         raise Conflict("This payment is made by bank transfer.", code="wrong_method")
     if payment.status == Payment.Status.CAPTURED:
         raise Conflict("This payment has already been made.", code="already_paid")
+    if payment.provider != "sandbox":
+        raise Conflict(
+            "Card numbers are taken by the payment provider's own card form on this page.",
+            code="wrong_provider",
+        )
     from payments.providers.sandbox import luhn_valid
 
     number = "".join(card_number.split())
@@ -477,6 +482,32 @@ def payment_card_submit(*, payment: Payment, card_number: str, actor) -> None:
         )
     provider = provider_get(payment.provider)
     transaction.on_commit(lambda: provider.confirm_card(payment=payment, card_number=number))
+
+
+def payment_card_confirm(*, payment: Payment, payment_method: str, actor) -> str:
+    """Confirm a card payment with a payment method the provider's own script or SDK created
+    (Stripe: a `pm_…` id). Raises PaymentDeclined (402) on a decline; records nothing: the
+    provider's webhook does. Returns the provider's status for the payment."""
+    payment = Payment.objects.get(pk=payment.pk)
+    if actor is None or actor.organisation_id != payment.payer_organisation_id:
+        raise NotFound("No such payment.", code="payment_not_found")
+    if payment.method != Payment.Method.CARD:
+        raise Conflict("This payment is made by bank transfer.", code="wrong_method")
+    if payment.status == Payment.Status.CAPTURED:
+        raise Conflict("This payment has already been made.", code="already_paid")
+    provider = provider_get(payment.provider)
+    if payment.provider == "sandbox" or not hasattr(provider, "client_secret"):
+        raise Conflict(
+            "This payment takes sandbox test cards (sandbox-card).", code="wrong_provider"
+        )
+    payment_method = (payment_method or "").strip()
+    if not payment_method.startswith("pm_") or len(payment_method) > 100:
+        raise ValidationFailed(
+            "Give the id of a payment method created with the provider (pm_…).",
+            code="invalid_payment_method",
+            fields={"payment_method": ["invalid"]},
+        )
+    return provider.confirm_card(payment=payment, payment_method=payment_method)
 
 
 @transaction.atomic
