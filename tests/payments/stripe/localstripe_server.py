@@ -3,7 +3,7 @@
 `localstripe --port N` listens on every interface and pickles its store to a shared
 /tmp/localstripe.pickle; tests need a private, throwaway server on 127.0.0.1. Where localstripe
 differs from Stripe's documented API in a way the adapter relies on, the shim below makes it
-follow the documentation (each is listed in tests/payments/stripe/README.md):
+follow the documentation (each is listed in the README, Money → Tests):
 
 1. `Idempotency-Key`: Stripe replays the first answer for a repeated key (24 h); localstripe
    ignores the header. The shim caches the first answer of each POST by key.
