@@ -1,6 +1,7 @@
 """The production profile: `check --deploy` is clean, secrets are required, settings come from env."""
 
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -139,12 +140,17 @@ def test_newcomer_defaults_need_no_server(tmp_path):
     ]
 
 
+def _secret() -> str:
+    """A random secret key (django-environ reads a value starting with "$" as a reference)."""
+    return secrets.token_urlsafe(50)
+
+
 def test_production_refuses_to_start_with_the_sandbox_provider():
     # given production settings that leave the payment provider at its default, the sandbox
     result = manage(
         "check",
         DJANGO_SETTINGS_MODULE="tradeassure.settings.production",
-        SECRET_KEY=get_random_secret_key(),
+        SECRET_KEY=_secret(),
         ALLOWED_HOSTS="trade.example.com",
     )
 
@@ -186,7 +192,7 @@ def test_the_wsgi_application_refuses_to_start_on_the_sandbox():
     env = {
         **clean,
         "DJANGO_SETTINGS_MODULE": "tradeassure.settings.production",
-        "SECRET_KEY": get_random_secret_key(),
+        "SECRET_KEY": _secret(),
         "ALLOWED_HOSTS": "trade.example.com",
     }
     refused = subprocess.run(
