@@ -1,10 +1,15 @@
 """Staff view of money: every ledger transaction with its entries, escrows with their summaries,
 payments, refunds, payouts and provider events. All read-only: money moves only via services."""
 
-from django.contrib import admin
-from django.utils.html import format_html_join
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
 
-from payments import selectors
+from payments import selectors, services
 from payments.models import (
     Account,
     Entry,
@@ -16,6 +21,7 @@ from payments.models import (
     Refund,
     UnappliedTransfer,
 )
+from tradeassure.core.errors import DomainError
 from tradeassure.core.money import format_money
 from tradeassure.platform.admin import ReadOnlyAdminMixin
 
@@ -161,20 +167,118 @@ class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["escrow"]
 
 
+class BankTransferForm(forms.Form):
+    bank_reference = forms.CharField(
+        max_length=80,
+        min_length=4,
+        label="Bank reference",
+        help_text="The reference your bank gave the transfer (e.g. FT26113000421).",
+    )
+
+
 @admin.register(Payout)
 class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Payouts; with PAYOUT_PROVIDER=manual staff pay them at their bank and record it here."""
+
     list_display = [
         "id",
         "organisation",
         "amount",
         "currency",
         "status",
+        "provider",
         "created_at",
         "completed_at",
+        "record_transfer",
     ]
-    list_filter = ["status", "currency"]
+    list_filter = ["status", "provider", "currency"]
     search_fields = ["organisation__name", "provider_reference"]
     list_select_related = ["organisation"]
+    readonly_fields = [
+        "organisation",
+        "amount",
+        "currency",
+        "status",
+        "provider",
+        "provider_reference",
+        "requested_by",
+        "failure_reason",
+        "created_at",
+        "completed_at",
+        "bank_transfer",
+        "record_transfer",
+    ]
+    exclude = ["idempotency_key"]
+
+    @staticmethod
+    def _waiting(payout: Payout) -> bool:
+        return payout.provider == "manual" and payout.status in (
+            Payout.Status.REQUESTED,
+            Payout.Status.PROCESSING,
+        )
+
+    @admin.display(description="Bank transfer")
+    def record_transfer(self, obj: Payout):
+        if not self._waiting(obj):
+            return "—"
+        url = reverse("admin:payments_payout_record_transfer", args=[obj.pk])
+        return format_html('<a class="button" href="{}">Record bank transfer</a>', url)
+
+    @admin.display(description="Bank reference")
+    def bank_transfer(self, obj: Payout):
+        event = ProviderEvent.objects.filter(
+            provider="manual", object_reference=obj.provider_reference, type="payout.paid"
+        ).first()
+        return event.payload.get("bank_reference", "") if event else "—"
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/record-transfer/",
+                self.admin_site.admin_view(self.record_transfer_view),
+                name="payments_payout_record_transfer",
+            ),
+            *super().get_urls(),
+        ]
+
+    def record_transfer_view(self, request, pk):
+        """Staff who may change payouts record the bank's reference; the payout settles."""
+        if not request.user.has_perm("payments.change_payout"):
+            raise PermissionDenied
+        payout = Payout.objects.select_related("organisation").filter(pk=pk).first()
+        if payout is None or payout.provider != "manual":
+            raise Http404("No manual payout with this id.")
+        change_url = reverse("admin:payments_payout_change", args=[payout.pk])
+        form = BankTransferForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.payout_manual_settle(
+                    payout_id=payout.pk,
+                    bank_reference=form.cleaned_data["bank_reference"],
+                    actor=request.user,
+                )
+            except DomainError as error:
+                form.add_error(None, error.message)
+            else:
+                self.message_user(
+                    request,
+                    f"Payout of {format_money(payout.amount, payout.currency)} to "
+                    f"{payout.organisation} recorded as paid.",
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(change_url)
+        return TemplateResponse(
+            request,
+            "admin/payments/payout/record_transfer.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "payout": payout,
+                "form": form,
+                "title": "Record the bank transfer",
+            },
+            status=400 if request.method == "POST" else 200,
+        )
 
 
 @admin.register(ProviderEvent)

@@ -36,3 +36,6 @@ class PaymentsConfig(AppConfig):
             "payments.view_unappliedtransfer",
         ],
     }
+
+    def ready(self) -> None:
+        from payments import checks  # noqa: F401  (registers the production payments check)

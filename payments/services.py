@@ -30,7 +30,9 @@ from payments.models import (
 )
 from payments.providers import provider_get
 from payments.providers.base import (
+    BrowserCardProvider,
     CardConfirmingProvider,
+    EventNotUsed,
     MalformedEvent,
     ProviderEventData,
     WebhookSignatureInvalid,
@@ -291,6 +293,17 @@ def escrow_refund(
     _refund_create(escrow=escrow, kind=Refund.Kind.ESCROW, amount=amount, reason=reason)
 
 
+def _escrow_provider(escrow: Escrow) -> str:
+    """The provider that took this escrow's money (refunds go back through it)."""
+    provider = (
+        Payment.objects.filter(escrow=escrow, status=Payment.Status.CAPTURED)
+        .order_by("-id")
+        .values_list("provider", flat=True)
+        .first()
+    )
+    return provider or settings.PAYMENT_PROVIDER
+
+
 def _refund_create(*, escrow: Escrow, kind: str, amount: Decimal, reason: str) -> Refund:
     refund = Refund.objects.create(
         escrow=escrow,
@@ -298,7 +311,7 @@ def _refund_create(*, escrow: Escrow, kind: str, amount: Decimal, reason: str) -
         amount=amount,
         currency=escrow.currency,
         reason=reason[:300],
-        provider=settings.PAYMENT_PROVIDER,
+        provider=_escrow_provider(escrow),
         provider_reference=_new_reference("ta_rf"),
         created_at=clock.now(),
     )
@@ -478,6 +491,11 @@ def payment_card_submit(*, payment: Payment, card_number: str, actor) -> None:
         raise Conflict("This payment is made by bank transfer.", code=PaymentErrorCode.WRONG_METHOD)
     if payment.status == Payment.Status.CAPTURED:
         raise Conflict("This payment has already been made.", code=PaymentErrorCode.ALREADY_PAID)
+    if payment.provider != "sandbox":
+        raise Conflict(
+            "Card numbers are taken by the payment provider's own card form on this page.",
+            code=PaymentErrorCode.WRONG_PROVIDER,
+        )
     from payments.providers.sandbox import luhn_valid
 
     number = "".join(card_number.split())
@@ -495,6 +513,33 @@ def payment_card_submit(*, payment: Payment, card_number: str, actor) -> None:
     # sandbox) are configured for card payments, which the Protocol type cannot know.
     provider = cast(CardConfirmingProvider, provider_get(payment.provider))
     transaction.on_commit(lambda: provider.confirm_card(payment=payment, card_number=number))
+
+
+def payment_card_confirm(*, payment: Payment, payment_method: str, actor) -> str:
+    """Confirm a card payment with a payment method the provider's own script or SDK created
+    (Stripe: a `pm_…` id). Raises PaymentDeclined (402) on a decline; records nothing: the
+    provider's webhook does. Returns the provider's status for the payment."""
+    payment = Payment.objects.get(pk=payment.pk)
+    if actor is None or actor.organisation_id != payment.payer_organisation_id:
+        raise NotFound("No such payment.", code=PaymentErrorCode.PAYMENT_NOT_FOUND)
+    if payment.method != Payment.Method.CARD:
+        raise Conflict("This payment is made by bank transfer.", code=PaymentErrorCode.WRONG_METHOD)
+    if payment.status == Payment.Status.CAPTURED:
+        raise Conflict("This payment has already been made.", code=PaymentErrorCode.ALREADY_PAID)
+    provider = provider_get(payment.provider)
+    if payment.provider == "sandbox" or not isinstance(provider, BrowserCardProvider):
+        raise Conflict(
+            "This payment takes sandbox test cards (sandbox-card).",
+            code=PaymentErrorCode.WRONG_PROVIDER,
+        )
+    payment_method = (payment_method or "").strip()
+    if not payment_method.startswith("pm_") or len(payment_method) > 100:
+        raise ValidationFailed(
+            "Give the id of a payment method created with the provider (pm_…).",
+            code=PaymentErrorCode.INVALID_PAYMENT_METHOD,
+            fields={"payment_method": ["invalid"]},
+        )
+    return provider.confirm_card(payment=payment, payment_method=payment_method)
 
 
 @transaction.atomic
@@ -654,10 +699,13 @@ def _payment_failed(*, payment: Payment, data: ProviderEventData) -> tuple[str, 
 # --- refunds and payouts at the provider ------------------------------------------------------
 def refund_send_to_provider(*, refund_id: int) -> None:
     """Ask the provider to pay a refund (safe to repeat: the provider dedupes by reference)."""
-    refund = Refund.objects.filter(pk=refund_id).first()
+    refund = Refund.objects.select_related("escrow").filter(pk=refund_id).first()
     if refund is None or refund.status in (Refund.Status.COMPLETED, Refund.Status.FAILED):
         return
-    provider_get(refund.provider).refund(refund=refund)
+    answer = provider_get(refund.provider).refund(refund=refund)
+    if answer is not None:
+        # The provider's API answered with the refund's status: applied once, like a webhook.
+        _provider_event_store_once(provider=refund.provider, data=answer)
 
 
 def payout_send_to_provider(*, payout_id: int) -> None:
@@ -678,12 +726,36 @@ def provider_requests_resend_stuck(*, older_than_seconds: int = 300) -> int:
     ).values_list("pk", flat=True)[:200]:
         refund_send_to_provider(refund_id=refund_id)
         count += 1
-    for payout_id in Payout.objects.filter(
-        status=Payout.Status.REQUESTED, created_at__lt=cutoff
+    # Providers whose refunds are read back from their API are asked again until final.
+    polling = [
+        name for name in _provider_names() if getattr(_adapter(name), "polls_refund_status", False)
+    ]
+    for refund_id in Refund.objects.filter(
+        provider__in=polling, status=Refund.Status.PROCESSING, created_at__lt=cutoff
     ).values_list("pk", flat=True)[:200]:
+        refund_send_to_provider(refund_id=refund_id)
+        count += 1
+    for payout_id in (
+        Payout.objects.filter(status=Payout.Status.REQUESTED, created_at__lt=cutoff)
+        .exclude(provider="manual")
+        .values_list("pk", flat=True)[:200]
+    ):
         payout_send_to_provider(payout_id=payout_id)
         count += 1
     return count
+
+
+def _provider_names() -> list[str]:
+    from payments.providers import PROVIDERS
+
+    return [*PROVIDERS, *getattr(settings, "PAYMENT_PROVIDER_ADAPTERS", {})]
+
+
+def _adapter(name: str):
+    try:
+        return provider_get(name)
+    except (LookupError, ImportError):
+        return None
 
 
 def _refund_event(
@@ -839,7 +911,7 @@ def payout_request(
         currency=currency,
         idempotency_key=idempotency_key,
         requested_by=requested_by,
-        provider=settings.PAYMENT_PROVIDER,
+        provider=settings.PAYOUT_PROVIDER,
         provider_reference=_new_reference("ta_po"),
         created_at=clock.now(),
     )
@@ -885,6 +957,29 @@ def provider_webhook_receive(*, provider: str, body: bytes, headers) -> tuple[Pr
         data = adapter.parse_event(body=body)
     except MalformedEvent as error:
         raise ValidationFailed(str(error), code=PaymentErrorCode.MALFORMED_EVENT) from None
+    except EventNotUsed as error:
+        return _provider_event_not_used(provider=provider, body=body, note=str(error))
+    event, applied_now = _provider_event_store_once(provider=provider, data=data)
+    if (
+        applied_now
+        and data.type.startswith("refund.")
+        and getattr(adapter, "polls_refund_status", False)
+    ):
+        # A part of a split refund moved: read the whole back from the provider's API.
+        refund = Refund.objects.filter(
+            provider=provider, provider_reference=data.object_reference
+        ).first()
+        if refund is not None and refund.status not in (
+            Refund.Status.COMPLETED,
+            Refund.Status.FAILED,
+        ):
+            _after_commit_send_refund(refund)
+    return event, applied_now
+
+
+def _provider_event_store_once(
+    *, provider: str, data: ProviderEventData
+) -> tuple[ProviderEvent, bool]:
     existing = ProviderEvent.objects.filter(provider=provider, event_id=data.event_id).first()
     if existing is not None:
         return existing, False
@@ -896,6 +991,62 @@ def provider_webhook_receive(*, provider: str, body: bytes, headers) -> tuple[Pr
         if existing is None:
             raise
         return existing, False
+
+
+def _provider_event_not_used(*, provider: str, body: bytes, note: str):
+    """A genuine event of a type the app does not act on: stored once as ignored, 200."""
+    import json
+
+    raw = json.loads(body)
+    event_id, event_type = str(raw.get("id", ""))[:100], str(raw.get("type", ""))[:60]
+    event, created = ProviderEvent.objects.get_or_create(
+        provider=provider,
+        event_id=event_id,
+        defaults={
+            "type": event_type,
+            "payload": raw,
+            "status": IGNORED,
+            "note": note[:200],
+            "received_at": clock.now(),
+        },
+    )
+    return event, created
+
+
+# --- manual payouts (PAYOUT_PROVIDER=manual) --------------------------------------------------
+def payout_manual_settle(*, payout_id: int, bank_reference: str, actor) -> ProviderEvent:
+    """Staff paid a supplier by bank transfer outside the system: record the bank's reference
+    and settle the payout in the ledger (once; a payout is never paid without a reference)."""
+    bank_reference = " ".join((bank_reference or "").split())
+    if not 4 <= len(bank_reference) <= 80:
+        raise ValidationFailed(
+            "Enter the bank's reference for the transfer (4 to 80 characters).",
+            code=PaymentErrorCode.BANK_REFERENCE_REQUIRED,
+            fields={"bank_reference": ["required"]},
+        )
+    payout = Payout.objects.filter(pk=payout_id).first()
+    if payout is None or payout.provider != "manual":
+        raise NotFound("No manual payout with this id.", code=PaymentErrorCode.PAYOUT_NOT_FOUND)
+    if payout.status in (Payout.Status.PAID, Payout.Status.FAILED):
+        raise Conflict(
+            f"This payout is already {payout.status}.", code=PaymentErrorCode.PAYOUT_FINAL
+        )
+    event, _ = _provider_event_store_once(
+        provider="manual",
+        data=ProviderEventData(
+            event_id=f"manual:{payout.provider_reference}:paid",
+            type="payout.paid",
+            object_reference=payout.provider_reference,
+            amount=payout.amount,
+            currency=payout.currency,
+            raw={
+                "bank_reference": bank_reference,
+                "recorded_by": getattr(actor, "pk", None),
+                "recorded_at": clock.now().isoformat(),
+            },
+        ),
+    )
+    return event
 
 
 @transaction.atomic

@@ -2,6 +2,7 @@
 provider webhook endpoint. Views only call services and selectors."""
 
 import logging
+from typing import cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -27,8 +28,56 @@ def _payment_or_404(request, public_id) -> Payment:
     return payment
 
 
+# What the Stripe card form needs, and nothing more (Stripe's documented CSP for Stripe.js):
+# its script, its iframes (card field, 3-D Secure) and its API. Sent only on this page.
+STRIPE_CSP = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'", "https://js.stripe.com", "https://*.js.stripe.com"],
+    "frame-src": ["https://js.stripe.com", "https://*.js.stripe.com", "https://hooks.stripe.com"],
+    "connect-src": ["'self'", "https://api.stripe.com"],
+    "img-src": ["'self'", "data:"],
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
+
+
+def _with_stripe_csp(response):
+    """The Stripe page's Content-Security-Policy (a per-view policy; with django-csp installed
+    site-wide this becomes @csp_update on the view)."""
+    response["Content-Security-Policy"] = "; ".join(
+        f"{directive} {' '.join(sources)}" for directive, sources in STRIPE_CSP.items()
+    )
+    return response
+
+
+def _stripe_context(payment: Payment) -> dict | None:
+    """The publishable key and the intent's client secret, only when Stripe takes this card."""
+    if payment.provider != "stripe" or payment.method != Payment.Method.CARD:
+        return None
+    if payment.status == Payment.Status.CAPTURED:
+        return None
+    from django.conf import settings
+
+    from payments.providers import provider_get
+    from payments.providers.base import BrowserCardProvider
+    from payments.providers.stripe import STRIPE_JS_URL
+
+    try:
+        secret = cast(BrowserCardProvider, provider_get("stripe")).client_secret(payment=payment)
+    except DomainError as error:
+        return {"error": error.message}
+    return {
+        "publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
+        "client_secret": secret,
+        "js_url": STRIPE_JS_URL,
+    }
+
+
 def _payment_page(request, payment: Payment, *, card_form=None, transfer_form=None, status=200):
     sandbox = payment.provider == "sandbox"
+    stripe_context = _stripe_context(payment)
     context = {
         "payment": payment,
         "summary": selectors.escrow_summary(escrow_reference=payment.escrow.reference),
@@ -38,8 +87,10 @@ def _payment_page(request, payment: Payment, *, card_form=None, transfer_form=No
         "transfer_form": transfer_form
         or TransferSimulateForm(initial={"amount": payment.amount, "currency": payment.currency}),
         "sandbox": sandbox,
+        "stripe": stripe_context,
     }
-    return render(request, "payments/payment_detail.html", context, status=status)
+    response = render(request, "payments/payment_detail.html", context, status=status)
+    return _with_stripe_csp(response) if stripe_context else response
 
 
 @login_required

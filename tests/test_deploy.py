@@ -2,6 +2,7 @@
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -10,11 +11,23 @@ from django.conf import settings
 from django.core.management.utils import get_random_secret_key
 
 BASE_DIR = Path(settings.BASE_DIR)
+# A real payment provider: the production profile refuses the sandbox (payments/checks.py).
+STRIPE_ENV = {
+    "PAYMENT_PROVIDER": "stripe",
+    "PAYOUT_PROVIDER": "manual",
+    "STRIPE_SECRET_KEY": "sk_live_deploytest",
+    "STRIPE_PUBLISHABLE_KEY": "pk_live_deploytest",
+    "STRIPE_WEBHOOK_SECRET": "whsec_deploytest",
+}
 
 
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
     """Run manage.py in a fresh interpreter with exactly the given environment overrides."""
-    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "ALLOWED_HOSTS"}}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"SECRET_KEY", "ALLOWED_HOSTS", "STRIPE_API_BASE", *STRIPE_ENV}
+    }
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=BASE_DIR,
@@ -26,7 +39,7 @@ def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
 
 
 def test_check_deploy_reports_nothing_under_the_production_profile():
-    # given production settings with a real secret and the host names
+    # given production settings with a real secret, the host names and a real provider
     result = manage(
         "check",
         "--deploy",
@@ -35,6 +48,7 @@ def test_check_deploy_reports_nothing_under_the_production_profile():
         DJANGO_SETTINGS_MODULE="tradeassure.settings.production",
         SECRET_KEY=get_random_secret_key(),
         ALLOWED_HOSTS="trade.example.com",
+        **STRIPE_ENV,
     )
 
     # then Django's deployment checklist finds no issue at all
@@ -195,3 +209,80 @@ def test_cookies_follow_the_environment_for_a_plain_http_stack():
         "CSRF_COOKIE_SECURE": False,
         "SECURE_SSL_REDIRECT": False,
     }
+
+
+def _secret() -> str:
+    """A random secret key (django-environ reads a value starting with "$" as a reference)."""
+    return secrets.token_urlsafe(50)
+
+
+def test_production_refuses_to_start_with_the_sandbox_provider():
+    # given production settings that leave the payment provider at its default, the sandbox
+    result = manage(
+        "check",
+        DJANGO_SETTINGS_MODULE="tradeassure.settings.production",
+        SECRET_KEY=_secret(),
+        ALLOWED_HOSTS="trade.example.com",
+    )
+
+    # then the system check fails, naming the setting
+    assert result.returncode != 0
+    assert "tradeassure.E102" in result.stderr and "PAYMENT_PROVIDER" in result.stderr
+
+
+def test_production_refuses_default_secrets_and_incomplete_stripe_settings():
+    # given the dev default SECRET_KEY, the sandbox's public webhook secret, and Stripe without
+    # its webhook secret but pointed at a test server
+    result = manage(
+        "check",
+        DJANGO_SETTINGS_MODULE="tradeassure.settings.production",
+        SECRET_KEY="dev-only-insecure-key-change-me-in-production-0123456789abcdefghijklmnop",
+        SANDBOX_WEBHOOK_SECRET="sandbox-webhook-secret-dev-only-0123456789",
+        ALLOWED_HOSTS="trade.example.com",
+        **{**STRIPE_ENV, "STRIPE_WEBHOOK_SECRET": "", "STRIPE_API_BASE": "http://127.0.0.1:1"},
+    )
+
+    # then each is reported and the check fails
+    assert result.returncode != 0
+    for expected in (
+        "SECRET_KEY is a default value",
+        "SANDBOX_WEBHOOK_SECRET is a default value",
+        "STRIPE_WEBHOOK_SECRET is not set",
+        "STRIPE_API_BASE points",
+    ):
+        assert expected in result.stderr
+
+
+def test_the_wsgi_application_refuses_to_start_on_the_sandbox():
+    # given gunicorn loading the WSGI application under the production profile (no checks run)
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"PAYMENT_PROVIDER", "PAYOUT_PROVIDER", "PAYMENTS_ALLOW_SANDBOX"}
+    }
+    env = {
+        **clean,
+        "DJANGO_SETTINGS_MODULE": "tradeassure.settings.production",
+        "SECRET_KEY": _secret(),
+        "ALLOWED_HOSTS": "trade.example.com",
+    }
+    refused = subprocess.run(
+        [sys.executable, "-c", "import tradeassure.wsgi"],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    started = subprocess.run(
+        [sys.executable, "-c", "import tradeassure.wsgi"],
+        cwd=BASE_DIR,
+        env={**env, **STRIPE_ENV},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    # then it refuses to start with the sandbox, and starts with Stripe configured
+    assert refused.returncode != 0 and "Refusing to start" in refused.stderr
+    assert started.returncode == 0, started.stderr

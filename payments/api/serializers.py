@@ -55,6 +55,20 @@ class SandboxCardInputSerializer(serializers.Serializer):
     )
 
 
+class CardConfirmInputSerializer(serializers.Serializer):
+    payment_method = serializers.CharField(
+        max_length=100,
+        help_text="A payment method created with the provider's own script or SDK (Stripe: pm_…).",
+    )
+
+
+class CardConfirmedSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    provider_status = serializers.CharField(
+        help_text="The provider's status, e.g. succeeded or requires_action (3-D Secure)."
+    )
+
+
 class SandboxTransferInputSerializer(serializers.Serializer):
     amount = serializers.DecimalField(
         max_digits=AMOUNT_MAX_DIGITS, decimal_places=AMOUNT_DECIMAL_PLACES, min_value=0

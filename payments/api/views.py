@@ -10,6 +10,8 @@ from rest_framework.response import Response
 from payments import services
 from payments.api.serializers import (
     AcceptedSerializer,
+    CardConfirmedSerializer,
+    CardConfirmInputSerializer,
     PaymentDetailSerializer,
     PaymentSerializer,
     SandboxCardInputSerializer,
@@ -91,6 +93,35 @@ class PaymentViewSet(ReadOnlyApiViewSet):
         )
         return Response(
             {"detail": "Card submitted; poll the payment for its status."},
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+    @extend_schema(
+        summary="Confirm a card payment with a provider payment method",
+        description=(
+            "For a real provider (Stripe): confirm the payment with a payment method your own "
+            "Stripe integration created. A decline is a 402 problem with code `card_declined`; "
+            "nothing is paid until the provider's webhook says so: poll the payment."
+        ),
+        request=CardConfirmInputSerializer,
+        # 402 `card_declined` and 503 `provider_unavailable` are problem+json ("default").
+        responses={202: CardConfirmedSerializer},
+    )
+    @action(detail=True, methods=["post"], url_path="confirm-card")
+    def confirm_card(self, request, id=None):
+        payment = self.get_object()
+        serializer = CardConfirmInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        provider_status = services.payment_card_confirm(
+            payment=payment,
+            payment_method=serializer.validated_data["payment_method"],
+            actor=request.user,
+        )
+        return Response(
+            {
+                "detail": "Card confirmed; poll the payment for its status.",
+                "provider_status": provider_status,
+            },
             status=status.HTTP_202_ACCEPTED,
         )
 

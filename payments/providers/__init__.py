@@ -3,7 +3,12 @@ from django.utils.module_loading import import_string
 
 from payments.providers.base import PaymentProvider
 
-PROVIDERS = {"sandbox": "payments.providers.sandbox.SandboxProvider"}
+PROVIDERS = {
+    "sandbox": "payments.providers.sandbox.SandboxProvider",
+    "stripe": "payments.providers.stripe.StripeProvider",
+    # Payouts only: staff pay suppliers by bank transfer and record the reference.
+    "manual": "payments.providers.manual.ManualPayoutProvider",
+}
 
 
 def provider_get(name: str | None = None) -> PaymentProvider:

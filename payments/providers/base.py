@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from tradeassure.core.errors import DomainError
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
@@ -21,6 +23,27 @@ class WebhookSignatureInvalid(Exception):
 
 class MalformedEvent(Exception):
     """The webhook body is not an event this adapter understands."""
+
+
+class EventNotUsed(Exception):
+    """A genuine provider event the app does not act on (acknowledged with 200, stored as
+    ignored), so the provider does not retry it or disable the endpoint."""
+
+
+class PaymentDeclined(DomainError):
+    """The provider declined the card: nothing was charged (402 in the API, a form error)."""
+
+    status = 402
+    code = "card_declined"
+    title = "The payment was declined."
+
+
+class ProviderUnavailable(DomainError):
+    """The provider could not be reached (after retries): nothing was recorded; try again."""
+
+    status = 503
+    code = "provider_unavailable"
+    title = "The payment provider is not answering."
 
 
 @dataclass(frozen=True)
@@ -56,9 +79,11 @@ class PaymentProvider(Protocol):
     def create_payment(self, *, payment: "Payment") -> CreatedPayment:
         """Register a payment to be made (card session, or bank transfer instructions)."""
 
-    def refund(self, *, refund: "Refund") -> None:
+    def refund(self, *, refund: "Refund") -> "ProviderEventData | None":
         """Ask the provider to send `refund.amount` back to the payer (idempotent by
-        `refund.provider_reference`); completion arrives as a webhook."""
+        `refund.provider_reference`); completion arrives as a webhook. An adapter whose API
+        answers with the refund's status returns it as a ProviderEventData (applied like an
+        event, once by its event id)."""
 
     def payout(self, *, payout: "Payout") -> None:
         """Ask the provider to pay the supplier (idempotent by `payout.provider_reference`)."""
@@ -75,3 +100,15 @@ class CardConfirmingProvider(PaymentProvider, Protocol):
 
     def confirm_card(self, *, payment: "Payment", card_number: str) -> None:
         """Charge the card; the outcome arrives as a payment.captured or payment.failed event."""
+
+
+@runtime_checkable
+class BrowserCardProvider(PaymentProvider, Protocol):
+    """An adapter whose card form runs in the browser (Stripe.js): the page gets a client secret,
+    the API confirms with a payment method id, and the capture still arrives by webhook."""
+
+    def client_secret(self, *, payment: "Payment") -> str:
+        """The secret the browser confirms this payment with (read from the provider)."""
+
+    def confirm_card(self, *, payment: "Payment", payment_method: str) -> str:
+        """Confirm with a payment method created in the browser; returns the provider's status."""

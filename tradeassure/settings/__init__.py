@@ -340,6 +340,19 @@ PAYMENT_PROVIDER_ADAPTERS: dict[str, str] = {}
 SANDBOX_WEBHOOK_SECRET = env.str(
     "SANDBOX_WEBHOOK_SECRET", default="sandbox-webhook-secret-dev-only-0123456789"
 )
+# Stripe (PAYMENT_PROVIDER=stripe; README "Stripe"). The publishable key and Stripe.js are
+# loaded on the payment page only when Stripe is the provider. STRIPE_API_BASE points the SDK at
+# another server (tests: a localstripe on a loopback port); empty means Stripe's own.
+STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
+STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
+# The SDK retries network errors, 409 and 5xx this many times, with exponential backoff.
+STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=3)
+# Who pays suppliers: "sandbox" (demo), or "manual" (staff transfer and record the reference).
+PAYOUT_PROVIDER = env.str(
+    "PAYOUT_PROVIDER", default="sandbox" if PAYMENT_PROVIDER == "sandbox" else "manual"
+)
 # Webhooks signed longer ago than this are refused (replay protection).
 PAYMENT_WEBHOOK_TOLERANCE_SECONDS = env.int("PAYMENT_WEBHOOK_TOLERANCE_SECONDS", 300)
 # Called as hook(payment=payment) in the capture's transaction (orders adds its hook here).
