@@ -111,7 +111,9 @@ def bench_env(var_dir: Path, *, settings: str = "tradeassure.settings.production
         API_THROTTLE_PER_KEY="100000000/min",
         API_THROTTLE_PER_USER="100000000/min",
         API_THROTTLE_ANONYMOUS="100000000/min",
+        # Limits: min(CAP, FLOOR + volume factor x completed volume); high, so none fills up.
         TA_LIMIT_CAP_USD="1000000000",
+        TA_LIMIT_FLOOR_USD="1000000000",
         TRADEASSURE_VAR_DIR=str(var_dir),
         STATIC_ROOT=str(var_dir / "staticfiles"),
         LOG_LEVEL="ERROR",

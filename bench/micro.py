@@ -1,4 +1,6 @@
-"""A tiny benchmark harness: `make bench` (or `python bench/run.py [name-filter]`).
+"""In-process micro-benchmarks: `make bench-micro` (or `python bench/micro.py [name-filter]`).
+
+The at-scale tool is `make bench` (bench/run.py); these older ratios stay for quick checks.
 
 Each `bench/bench_<area>.py` defines `BENCHMARKS`, a list of `Benchmark(name, baseline, subject,
 setup=None, repeat=5)`. `setup()` prepares data and returns a dict passed to both callables.

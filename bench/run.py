@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.config import BENCH_DIR, FULL, ROOT, SMOKE, Scale, bench_env, database_url
 
-RESULTS = BENCH_DIR / "results"
+RESULTS = Path(os.environ.get("BENCH_RESULTS_DIR") or BENCH_DIR / "results")
 
 
 def log(message: str) -> None:
@@ -94,7 +94,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     scale = SMOKE if args.smoke or os.environ.get("BENCH_SCALE") == "smoke" else FULL
     started = time.perf_counter()
-    var_dir = ROOT / "var" / f"bench-{scale.name}"
+    var_dir = Path(os.environ.get("BENCH_VAR_DIR") or ROOT / "var" / f"bench-{scale.name}")
     var_dir.mkdir(parents=True, exist_ok=True)
     os.environ.update(bench_env(var_dir))
     log(f"TradeAssure bench ({scale.name}) on {os.cpu_count()} cores, {platform.platform()}")
