@@ -29,10 +29,12 @@ from bench.seed import copy_orders, eager_tasks, templates
 
 
 @contextmanager
-def time_limit(seconds: float):
-    """Raise SoftTimeLimitExceeded in this (main) thread after `seconds`, as Celery would."""
+def time_limit(seconds: float, struck: list[bool]):
+    """Raise SoftTimeLimitExceeded in this (main) thread after `seconds`, as Celery would;
+    `struck` gets True appended when it fired (the code may swallow the exception)."""
 
     def strike(_signum, _frame):
+        struck.append(True)
         raise SoftTimeLimitExceeded(f"bench limit of {seconds}s")
 
     previous = signal.signal(signal.SIGALRM, strike)
@@ -139,12 +141,13 @@ def run_sweep(sweep: Sweep, scale: Scale, fixture: dict, cast: dict, floor_rate:
     last_alert = SystemAlert.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     counts_before = _counts()
     started = time.perf_counter()
-    limit_struck = False
+    struck: list[bool] = []
     try:
-        with time_limit(scale.sweep_cap_s):
+        with time_limit(scale.sweep_cap_s, struck):
             task()
     except SoftTimeLimitExceeded:
-        limit_struck = True
+        pass
+    limit_struck = bool(struck)
     elapsed = time.perf_counter() - started
     done = len(due_ids) - remaining.count()
     counts = {k: v - counts_before[k] for k, v in _counts().items()}
