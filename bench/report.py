@@ -169,3 +169,43 @@ def all_ran(summary: dict) -> bool:
         if row.get("http") and not (row["product"]["requests"] and row["floor"]["requests"]):
             return False
     return bool(summary["results"])
+
+
+def markdown(summary: dict) -> str:
+    """The table and the targets as Markdown (for bench/README.md's "before" section)."""
+    setup = summary["setup"]
+    lines = [
+        f"{summary['scale']['name']} scale, {summary['machine']['cores']} cores, commit "
+        f"{summary['commit']}, {summary['when']}, loader {setup['loader']}, "
+        f"{summary['seconds']:.0f} s in all.",
+        "",
+        "| scenario | req/s (or /s) | p50 ms | p99 ms | errors | queries | floor /s | floor p50 ms "
+        "| ratio |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in summary["results"]:
+        if row.get("http"):
+            p, f = row["product"], row["floor"]
+            cells = [p["rps"], p["p50_ms"], p["p99_ms"], p["errors"], p["queries"], f["rps"],
+                     f["p50_ms"], row["ratio"]]  # fmt: skip
+        elif row.get("kind") == "failed":
+            lines.append(f"| {row['name']} | failed: {row['failure'][:60]} | | | | | | | |")
+            continue
+        else:
+            cells = [row.get("per_s"), row.get("p50_ms"), None, row.get("errors", 0),
+                     row.get("queries"), row.get("floor_per_s"), None, row.get("ratio")]  # fmt: skip
+        *values, ratio = cells
+        text = [_fmt(c, "d" if isinstance(c, int) else ",.1f") for c in values]
+        lines.append(f"| {row['name']} | " + " | ".join([*text, _fmt(ratio, ".3f")]) + " |")
+    lines += ["", "Targets:", ""]
+    for target in summary["targets"]:
+        mark = "met" if target["met"] else f"**missed** by {target['missed_by']}"
+        lines.append(f"- {target['target']}: {target['measured']} — {mark}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    print(markdown(json.loads(open(sys.argv[1]).read())))  # noqa: SIM115
