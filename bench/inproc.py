@@ -28,14 +28,25 @@ from bench.config import THREADS, Scale
 from bench.seed import copy_orders, eager_tasks, templates
 
 
+class HardTimeLimit(BaseException):
+    """The worker's hard limit: not an Exception, so no `except Exception` in a sweep stops it."""
+
+
+HARD_AFTER_SOFT_S = 5.0
+
+
 @contextmanager
-def time_limit(seconds: float, struck: list[bool]):
-    """Raise SoftTimeLimitExceeded in this (main) thread after `seconds`, as Celery would;
-    `struck` gets True appended when it fired (the code may swallow the exception)."""
+def time_limit(seconds: float, struck: list[str]):
+    """Celery's two limits, in this (main) thread: SoftTimeLimitExceeded after `seconds`, then a
+    hard stop HARD_AFTER_SOFT_S later if the code swallowed the soft one. `struck` records which."""
 
     def strike(_signum, _frame):
-        struck.append(True)
-        raise SoftTimeLimitExceeded(f"bench limit of {seconds}s")
+        if not struck:
+            struck.append("soft")
+            signal.setitimer(signal.ITIMER_REAL, HARD_AFTER_SOFT_S)
+            raise SoftTimeLimitExceeded(f"bench soft limit of {seconds}s")
+        struck.append("hard")
+        raise HardTimeLimit(f"bench hard limit of {seconds + HARD_AFTER_SOFT_S}s")
 
     previous = signal.signal(signal.SIGALRM, strike)
     signal.setitimer(signal.ITIMER_REAL, seconds)
@@ -135,19 +146,21 @@ def run_sweep(sweep: Sweep, scale: Scale, fixture: dict, cast: dict, floor_rate:
         Order.objects.filter(pk__in=due_ids).update(**{sweep.due_field: past})
         remaining = Order.objects.filter(pk__in=due_ids, **{f"{sweep.due_field}__isnull": False})
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+        cursor.execute("ANALYZE orders_order")
+        cursor.execute("ANALYZE disputes_dispute")
     setup_s = time.perf_counter() - step
     task = import_string(sweep.task)
     last_alert = SystemAlert.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     counts_before = _counts()
     started = time.perf_counter()
-    struck: list[bool] = []
+    struck: list[str] = []
     try:
         with time_limit(scale.sweep_cap_s, struck):
             task()
-    except SoftTimeLimitExceeded:
+    except (SoftTimeLimitExceeded, HardTimeLimit):
         pass
-    limit_struck = bool(struck)
+    connection.close()  # a hard stop may have left the connection mid-transaction
+    limit_struck = "+".join(struck)
     elapsed = time.perf_counter() - started
     done = len(due_ids) - remaining.count()
     counts = {k: v - counts_before[k] for k, v in _counts().items()}
