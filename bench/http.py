@@ -108,7 +108,8 @@ def load(
     if body is not None:
         body_file = work_dir / f"body-{abs(hash(body))}.json"
         body_file.write_text(body)
-    if loader() == "wrk":
+    use_wrk = loader() == "wrk"
+    if use_wrk:
         script = BENCH_DIR / "wrk" / ("post.lua" if body is not None else "get.lua")
         args = [str(body_file), prefix] if body is not None else []
         command = [
@@ -153,5 +154,12 @@ def load(
         if line.startswith("BENCH_JSON "):
             result = json.loads(line.removeprefix("BENCH_JSON "))
             result["rps"] = result["requests"] / result["seconds"] if result["seconds"] else 0
+            result["loader"] = "wrk" if use_wrk else "python"
             return result
+    if use_wrk and not os.environ.get("BENCH_LOADER"):
+        # Say so loudly, and still measure: the JSON records which loader each run used.
+        print(f"WARNING: wrk gave no result ({done.stderr.strip()[:300]}); using bench.loadgen")
+        os.environ["BENCH_LOADER"] = "python"
+        return load(url, seconds=seconds, headers=headers, body=body, prefix=prefix,
+                    suppliers=suppliers, work_dir=work_dir)  # fmt: skip
     raise RuntimeError(f"load generator printed no result: {done.stdout}\n{done.stderr}")

@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.config import BENCH_DIR, FULL, ROOT, SMOKE, Scale, bench_env, database_url
+from bench.config import BENCH_DIR, FULL, MEDIUM, ROOT, SMOKE, Scale, bench_env, database_url
 
 RESULTS = Path(os.environ.get("BENCH_RESULTS_DIR") or BENCH_DIR / "results")
 
@@ -92,7 +92,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny seed, short runs")
     parser.add_argument("--only", default="", help="run scenarios whose name contains this")
     args = parser.parse_args(argv)
-    scale = SMOKE if args.smoke or os.environ.get("BENCH_SCALE") == "smoke" else FULL
+    scales = {"full": FULL, "medium": MEDIUM, "smoke": SMOKE}
+    scale = SMOKE if args.smoke else scales[os.environ.get("BENCH_SCALE") or "full"]
     started = time.perf_counter()
     var_dir = Path(os.environ.get("BENCH_VAR_DIR") or ROOT / "var" / f"bench-{scale.name}")
     var_dir.mkdir(parents=True, exist_ok=True)

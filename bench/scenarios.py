@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -17,7 +18,8 @@ from bench import inproc
 from bench.config import ROOT, Scale
 from bench.http import Server, load, loader
 
-PRODUCT_PORT, FLOOR_PORT = 18700, 18701
+PRODUCT_PORT = int(os.environ.get("BENCH_PORT", "18700"))  # the floor listens on the next one
+FLOOR_PORT = PRODUCT_PORT + 1
 SUPPLIER = "__SUPPLIER__"
 
 
@@ -220,8 +222,6 @@ def _guarded(name: str, call: Callable[[], dict], log) -> dict:
 
 
 def run_all(scale: Scale, fixture: dict, var_dir: Path, *, only: str = "", log=print) -> list[dict]:
-    import os
-
     env = dict(os.environ)
     results = run_http(scale, fixture, var_dir, env, log, only)
     log("in-process scenarios:")
