@@ -20,7 +20,7 @@ TRADEASSURE_VAR_DIR ?= $(CURDIR)/var
 export TRADEASSURE_VAR_DIR
 VAR := $(TRADEASSURE_VAR_DIR)
 
-.PHONY: help install dirs run test lint typecheck format bench schema lock
+.PHONY: help install dirs run test lint typecheck format bench bench-smoke bench-micro schema lock
 
 help:
 	@echo "make run     start web (http://$(HOST):$(PORT)/) + Celery worker + beat, with demo data"
@@ -28,7 +28,8 @@ help:
 	@echo "make lint    ruff check + ruff format --check"
 	@echo "make typecheck  mypy (django/drf plugins) + lint-imports (layer contracts)"
 	@echo "make format  ruff fix + format"
-	@echo "make bench   run the benchmarks in bench/ and print ratios"
+	@echo "make bench   the at-scale benchmark vs its floor (PostgreSQL, gunicorn, wrk; bench/README.md)"
+	@echo "make bench-smoke  the same, tiny and short (what CI runs)"
 	@echo "make schema  write the OpenAPI schema to \$$TRADEASSURE_VAR_DIR/openapi.yaml (default var/)"
 	@echo "make lock    regenerate constraints.txt from the venv"
 
@@ -95,8 +96,17 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Its own database (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/tradeassure_bench),
+# dropped and recreated each run; refuses SQLite. Load by wrk when installed (apt-get install wrk).
 bench: install
-	$(BIN)/python bench/run.py
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+bench-smoke: install
+	$(BIN)/python -m bench.run --smoke $(BENCH_ARGS)
+
+# The older in-process ratio micro-benchmarks (bench/bench_*.py), kept for quick comparisons.
+bench-micro: install
+	$(BIN)/python bench/micro.py
 
 schema: install
 	@mkdir -p "$(VAR)"

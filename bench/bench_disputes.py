@@ -2,7 +2,7 @@
 
 from datetime import timedelta
 
-from bench.run import Benchmark, get_many
+from bench.micro import Benchmark, get_many
 
 DISPUTES = 50
 

@@ -2,7 +2,7 @@
 
 from decimal import Decimal
 
-from bench.run import Benchmark, get_many
+from bench.micro import Benchmark, get_many
 
 ESCROWS = 50
 

@@ -3,7 +3,7 @@
 from datetime import timedelta
 from decimal import Decimal
 
-from bench.run import Benchmark
+from bench.micro import Benchmark
 
 SUPPLIERS = 200
 RECORDS = 500

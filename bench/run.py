@@ -1,122 +1,116 @@
-"""A tiny benchmark harness: `make bench` (or `python bench/run.py [name-filter]`).
+"""`make bench`: the at-scale benchmark, product against floor, in one run (bench/README.md).
 
-Each `bench/bench_<area>.py` defines `BENCHMARKS`, a list of `Benchmark(name, baseline, subject,
-setup=None, repeat=5)`. `setup()` prepares data and returns a dict passed to both callables.
-Baseline and subject run alternately in the same process against the same throwaway database, and
-the harness prints subject/baseline time ratios (median of the repeats) — a ratio says "how much
-more the real thing costs than the floor it is compared with", and it is stable across machines.
-There is no pass/fail: compare ratios between commits.
+    python -m bench.run            # full scale (about 10-15 minutes on 2 cores)
+    python -m bench.run --smoke    # tiny seed, short runs (CI: only checks that all ran)
+
+It recreates its own PostgreSQL database (BENCH_DATABASE_URL, default tradeassure_bench),
+seeds it, serves the product and the floor app with the same gunicorn settings, loads them over
+HTTP from a separate process (wrk, or bench.loadgen without it), runs the sweep, ledger and
+outbox scenarios in-process, prints the table and the targets and writes bench/results/latest.json.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import argparse
+import json
 import os
-import statistics
+import platform
+import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlparse
 
-BENCH_DIR = Path(__file__).resolve().parent
-ROOT = BENCH_DIR.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.config import BENCH_DIR, FULL, MEDIUM, ROOT, SMOKE, Scale, bench_env, database_url
 
-@dataclass
-class Benchmark:
-    name: str
-    baseline: Callable[[dict], object]
-    subject: Callable[[dict], object]
-    setup: Callable[[], dict] | None = None
-    repeat: int = 5
-    notes: str = ""
-    timings: dict[str, list[float]] = field(default_factory=lambda: {"baseline": [], "subject": []})
+RESULTS = Path(os.environ.get("BENCH_RESULTS_DIR") or BENCH_DIR / "results")
 
 
-def _django_with_a_scratch_database() -> None:
-    """Configure Django on a migrated scratch database: SQLite in a temp dir by default, or the
-    database named by BENCH_DATABASE_URL (e.g. a PostgreSQL one you may wipe)."""
-    sys.path.insert(0, str(ROOT))
-    scratch = Path(tempfile.mkdtemp(prefix="tradeassure-bench-"))
-    os.environ["TRADEASSURE_VAR_DIR"] = str(scratch)
-    os.environ["DATABASE_URL"] = os.environ.get(
-        "BENCH_DATABASE_URL", f"sqlite:///{scratch / 'bench.sqlite3'}"
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+def recreate_database(url: str) -> None:
+    """Drop and create the bench database (it is the harness's own)."""
+    import psycopg2
+
+    parsed = urlparse(url)
+    name = parsed.path.lstrip("/")
+    if not name or name in ("postgres", "template0", "template1"):
+        raise SystemExit(f"refusing to recreate database {name!r}")
+    admin = psycopg2.connect(
+        host=parsed.hostname,
+        port=parsed.port or 5432,
+        user=parsed.username,
+        password=parsed.password,
+        dbname="postgres",
     )
-    os.environ["CELERY_TASK_ALWAYS_EAGER"] = "true"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradeassure.settings")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    admin.close()
+
+
+def django_setup() -> None:
     import django
 
     django.setup()
-    from django.conf import settings
+
+
+def prepare(scale: Scale, var_dir: Path) -> dict:
+    """A fresh, migrated, seeded database with the floor's tables; returns the fixture."""
     from django.core.management import call_command
 
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    from bench import floor_data, seed
+
+    step = time.perf_counter()
+    recreate_database(database_url())
+    django_setup()
     call_command("migrate", verbosity=0, interactive=False)
-
-
-def get_many(path: str | None = None, times: int = 20) -> Callable[[dict], None]:
-    """A benchmark side that GETs a page `times` times with `context["client"]`.
-
-    With no path, it reads `context["path"]` (for pages whose URL the setup creates).
-    """
-
-    def get(context: dict) -> None:
-        for _ in range(times):
-            response = context["client"].get(path or context["path"])
-            assert response.status_code == 200, response.status_code
-
-    return get
-
-
-def discover(name_filter: str = "") -> list[tuple[str, Benchmark]]:
-    found = []
-    for path in sorted(BENCH_DIR.glob("bench_*.py")):
-        spec = importlib.util.spec_from_file_location(f"bench.{path.stem}", path)
-        if spec is None or spec.loader is None:
-            raise ImportError(f"Cannot load {path}")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        for benchmark in getattr(module, "BENCHMARKS", []):
-            if name_filter in f"{path.stem}:{benchmark.name}":
-                found.append((path.stem, benchmark))
-    return found
-
-
-def _time(call: Callable[[dict], object], context: dict) -> float:
-    started = time.perf_counter()
-    call(context)
-    return time.perf_counter() - started
-
-
-def run(benchmark: Benchmark) -> tuple[float, float, float]:
-    for _ in range(benchmark.repeat):
-        # Fresh data for each pair, and the order alternates so warm-up favours neither side.
-        for side in ("baseline", "subject") if _ % 2 == 0 else ("subject", "baseline"):
-            context = benchmark.setup() if benchmark.setup else {}
-            benchmark.timings[side].append(_time(getattr(benchmark, side), context))
-    baseline = statistics.median(benchmark.timings["baseline"])
-    subject = statistics.median(benchmark.timings["subject"])
-    return baseline, subject, subject / baseline if baseline else float("inf")
+    call_command("collectstatic", verbosity=0, interactive=False)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+        cwd=ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "bench.floor.settings"},
+        check=True,
+    )
+    log(f"database, migrations, static files: {time.perf_counter() - step:.1f}s")
+    log(f"seeding ({scale.name}):")
+    fixture = seed.seed(scale, log=lambda m: log(m))
+    fixture["floor"] = floor_data.seed_floor(
+        orders=fixture["orders"], buyer_orders=fixture["buyer_orders"]
+    )
+    log(f"seeded {fixture['orders']} orders in {fixture['seed_seconds']}s")
+    return fixture
 
 
 def main(argv: list[str]) -> int:
-    _django_with_a_scratch_database()
-    benchmarks = discover(argv[0] if argv else "")
-    if not benchmarks:
-        print("No benchmarks found in bench/bench_*.py")
-        return 1
-    print(f"{'benchmark':<72} {'baseline':>10} {'subject':>10} {'ratio':>8}")
-    for module_name, benchmark in benchmarks:
-        baseline, subject, ratio = run(benchmark)
-        label = f"{module_name.removeprefix('bench_')}: {benchmark.name}"
-        print(f"{label:<72} {baseline * 1000:>8.1f}ms {subject * 1000:>8.1f}ms {ratio:>7.2f}x")
-        if benchmark.notes:
-            print(f"    {benchmark.notes}")
-    print("ratio = subject / baseline (median of repeats); lower is better. Not a pass/fail test.")
-    return 0
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny seed, short runs")
+    parser.add_argument("--only", default="", help="run scenarios whose name contains this")
+    args = parser.parse_args(argv)
+    scales = {"full": FULL, "medium": MEDIUM, "smoke": SMOKE}
+    scale = SMOKE if args.smoke else scales[os.environ.get("BENCH_SCALE") or "full"]
+    started = time.perf_counter()
+    var_dir = Path(os.environ.get("BENCH_VAR_DIR") or ROOT / "var" / f"bench-{scale.name}")
+    var_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.update(bench_env(var_dir))
+    log(f"TradeAssure bench ({scale.name}) on {os.cpu_count()} cores, {platform.platform()}")
+    fixture = prepare(scale, var_dir)
+    from bench import report, scenarios
+
+    results = scenarios.run_all(scale, fixture, var_dir, only=args.only, log=log)
+    elapsed = time.perf_counter() - started
+    summary = report.build(scale, fixture, results, elapsed)
+    report.show(summary, log)
+    RESULTS.mkdir(exist_ok=True)
+    name = "latest.json" if scale.name == "full" else f"latest-{scale.name}.json"
+    (RESULTS / name).write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    log(f"wrote {RESULTS / name} ({elapsed:.0f}s in all)")
+    return 0 if report.all_ran(summary) else 1
 
 
 if __name__ == "__main__":
