@@ -125,6 +125,9 @@ def bench_env(var_dir: Path, *, settings: str = "tradeassure.settings.production
         SECURE_SSL_REDIRECT="false",
         SECURE_HSTS_SECONDS="0",
         CONN_MAX_AGE="60",
+        # The bench moves pretend money through the sandbox provider; the production profile
+        # refuses the sandbox unless told this stack moves no real money.
+        PAYMENTS_ALLOW_SANDBOX="true",
         CELERY_BROKER_URL=os.environ.get("BENCH_BROKER_URL", "memory://"),
         CELERY_TASK_ALWAYS_EAGER="false",
         EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
