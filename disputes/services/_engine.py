@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
 from datetime import datetime
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import Any, ParamSpec, TypeVar
 
 from django.conf import settings
 from django.core.files import File
@@ -63,12 +63,9 @@ def party_of(*, dispute: Dispute, user: User | None) -> DisputeParty | None:
 def dispute_check(
     dispute: Dispute, action: str, actor: User | None
 ) -> tuple[Transition, DisputeParty]:
-    """The party the actor is and the row they may take now, or the map's refusal
-    (`LIFECYCLE.check`), so every service gets a party it can act as."""
-    party = party_of(dispute=dispute, user=actor)
-    row = LIFECYCLE.check(dispute, action, party)
-    # `check` refuses a user who is not involved (party None) with NotAllowed, so one is here.
-    return row, cast(DisputeParty, party)
+    """The row the actor may take now and the party they act as, or the map's refusal."""
+    row, party = LIFECYCLE.check_as(dispute, action, party_of(dispute=dispute, user=actor))
+    return row, DisputeParty(party)
 
 
 def require_mediator(dispute: Dispute, actor: User, *, assigned: bool = True) -> str:

@@ -46,13 +46,8 @@ def order_lock(order: Order | int, *, escrow_first: bool = False) -> Order:
 
 
 def order_check(order: Order, action: str, actor: User | None) -> tuple[Transition, str]:
-    """The row `actor` may take now and the party they act as, or the lifecycle's refusal.
-
-    `LIFECYCLE.check` refuses a user who is no party (`party_of` is None) with NotAllowed, so
-    the party returned is always one; the types cannot carry that, hence the cast."""
-    party = party_of(order=order, user=actor)
-    row = LIFECYCLE.check(order, action, party)
-    return row, cast(str, party)
+    """The row `actor` may take now and the party they act as, or the lifecycle's refusal."""
+    return LIFECYCLE.check_as(order, action, party_of(order=order, user=actor))
 
 
 def order_contract(order: Order) -> ContractVersion:

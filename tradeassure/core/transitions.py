@@ -120,8 +120,13 @@ class Lifecycle(Generic[T]):
         return rule(subject, party) if rule else None
 
     def check(self, subject: T, action: str, party: str | None) -> Transition:
-        """The row this party may take now, or the refusal: `InvalidTransition` (409) when the
-        subject's state forbids it, `NotAllowed` (403) when this party may never do it here."""
+        """The row this party may take now, or the refusal (see `check_as`)."""
+        return self.check_as(subject, action, party)[0]
+
+    def check_as(self, subject: T, action: str, party: str | None) -> tuple[Transition, str]:
+        """The row this party may take now and the party itself (never None once accepted), or
+        the refusal: `InvalidTransition` (409) when the subject's state forbids it, `NotAllowed`
+        (403) when this party may never do it here."""
         candidates = self.rows_from(action, subject.status)
         if not candidates:
             raise InvalidTransition(
@@ -139,7 +144,7 @@ class Lifecycle(Generic[T]):
             raise InvalidTransition(refusal, code=CommonErrorCode.INVALID_TRANSITION)
         for row in candidates:
             if party in row.actors and row.allows(subject):
-                return row
+                return row, party
         raise InvalidTransition(
             candidates[0].refusal or "Not possible now.", code=CommonErrorCode.INVALID_TRANSITION
         )
