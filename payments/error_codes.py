@@ -23,6 +23,7 @@ class PaymentErrorCode(StrEnum):
     PAYMENT_NOT_FOUND = "payment_not_found"
     WRONG_METHOD = "wrong_method"
     ALREADY_PAID = "already_paid"
+    PAYMENT_ALREADY_SUBMITTED = "payment_already_submitted"
     INVALID_CARD = "invalid_card"
     NOT_SANDBOX = "not_sandbox"
     # Provider webhooks.

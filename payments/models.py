@@ -213,16 +213,23 @@ class Payment(models.Model):
 
     class Status(models.TextChoices):
         PENDING = "pending", "Awaiting payment"
+        # A card was handed to the provider (one attempt, recorded in `card_attempt`): no
+        # other card is taken until the provider answers captured or failed.
+        SUBMITTED = "submitted", "Card submitted: processing"
         FAILED = "failed", "Declined (you may try again)"
         CAPTURED = "captured", "Paid"
 
-    # The only moves the provider's reports can make; captured money is final. Keyed by str: the
-    # status column holds plain strings (a Status member equals and hashes as its value).
+    # The only moves the payer and the provider's reports can make; captured money is final.
+    # Keyed by str: the status column holds plain strings (a Status member equals and hashes as
+    # its value). PENDING/FAILED -> SUBMITTED is the card submission's compare-and-set.
     TRANSITIONS: ClassVar[dict[str, set[str]]] = {
-        Status.PENDING: {Status.FAILED, Status.CAPTURED},
-        Status.FAILED: {Status.CAPTURED, Status.PENDING},
+        Status.PENDING: {Status.SUBMITTED, Status.FAILED, Status.CAPTURED},
+        Status.SUBMITTED: {Status.FAILED, Status.CAPTURED},
+        Status.FAILED: {Status.SUBMITTED, Status.CAPTURED, Status.PENDING},
         Status.CAPTURED: set(),
     }
+    # The statuses a new card submission may start from.
+    CARD_SUBMITTABLE: ClassVar[tuple[str, ...]] = (Status.PENDING, Status.FAILED)
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     escrow = models.ForeignKey(Escrow, on_delete=models.PROTECT, related_name="payments")
@@ -241,6 +248,10 @@ class Payment(models.Model):
     failure_reason = models.CharField(max_length=200, blank=True)
     # What the provider told the payer to do (bank details and reference for a T/T).
     instructions = models.JSONField(default=dict, blank=True)
+    # The last card submission handed to the provider (the API's Idempotency-Key, or the card
+    # form's hidden key): a replay of it gets the same answer and charges nothing more.
+    card_attempt = models.CharField(max_length=255, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField()
     captured_at = models.DateTimeField(null=True, blank=True)
 

@@ -9,6 +9,7 @@ Provider calls happen after commit; the provider's answers come back as webhooks
 import logging
 import secrets
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import cast
 
@@ -34,6 +35,7 @@ from payments.providers.base import (
     CardConfirmingProvider,
     EventNotUsed,
     MalformedEvent,
+    PaymentDeclined,
     ProviderEventData,
     WebhookSignatureInvalid,
 )
@@ -481,65 +483,186 @@ def payment_instructions(*, payment: Payment) -> dict[str, str]:
     return dict(payment.instructions) if payment.method == Payment.Method.BANK_TRANSFER else {}
 
 
-@transaction.atomic
-def payment_card_submit(*, payment: Payment, card_number: str, actor) -> None:
-    """Charge a card for a pending (or declined) payment; the outcome arrives by webhook."""
+@dataclass(frozen=True)
+class CardSubmission:
+    """What a card submission did: `replayed` when this attempt had already been taken."""
+
+    attempt: str
+    replayed: bool
+    status: str
+    provider_status: str = ""
+
+
+def _card_attempt_claim(
+    *, payment: Payment, attempt: str, actor, check_provider, check_input
+) -> tuple[Payment, bool]:
+    """The card submission's compare-and-set, under the payment's row lock.
+
+    PENDING/FAILED -> SUBMITTED with the attempt recorded, so exactly one card reaches the
+    provider per payment however many submissions race. A replay of the recorded attempt
+    returns (payment, True) and charges nothing; another attempt while one is with the provider
+    is refused with 409 `payment_already_submitted`, and after the capture with `already_paid`.
+    """
     payment = Payment.objects.select_for_update().get(pk=payment.pk)
     if actor is None or actor.organisation_id != payment.payer_organisation_id:
         raise NotFound("No such payment.", code=PaymentErrorCode.PAYMENT_NOT_FOUND)
     if payment.method != Payment.Method.CARD:
         raise Conflict("This payment is made by bank transfer.", code=PaymentErrorCode.WRONG_METHOD)
+    if attempt and payment.card_attempt == attempt:
+        return payment, True
     if payment.status == Payment.Status.CAPTURED:
         raise Conflict("This payment has already been made.", code=PaymentErrorCode.ALREADY_PAID)
-    if payment.provider != "sandbox":
+    if payment.status == Payment.Status.SUBMITTED:
         raise Conflict(
-            "Card numbers are taken by the payment provider's own card form on this page.",
-            code=PaymentErrorCode.WRONG_PROVIDER,
+            "A card was already submitted for this payment and is being processed; "
+            "wait for its outcome.",
+            code=PaymentErrorCode.PAYMENT_ALREADY_SUBMITTED,
         )
-    from payments.providers.sandbox import luhn_valid
+    check_provider(payment)
+    check_input()
+    now = clock.now()
+    claimed = Payment.objects.filter(pk=payment.pk, status__in=Payment.CARD_SUBMITTABLE).update(
+        status=Payment.Status.SUBMITTED, card_attempt=attempt, submitted_at=now, failure_reason=""
+    )
+    if claimed != 1:  # cannot happen under the row lock; refuse rather than charge twice
+        raise Conflict(
+            "A card was already submitted for this payment.",
+            code=PaymentErrorCode.PAYMENT_ALREADY_SUBMITTED,
+        )
+    payment.status, payment.card_attempt, payment.submitted_at = (
+        Payment.Status.SUBMITTED,
+        attempt,
+        now,
+    )
+    payment.failure_reason = ""
+    return payment, False
 
+
+def _card_attempt_release(*, payment_id: int, attempt: str, failure_reason: str) -> None:
+    """The provider never got (or refused) this attempt: the payment takes a new card."""
+    Payment.objects.filter(
+        pk=payment_id, status=Payment.Status.SUBMITTED, card_attempt=attempt
+    ).update(status=Payment.Status.FAILED, failure_reason=failure_reason[:200])
+
+
+def payment_card_submit(
+    *, payment: Payment, card_number: str, actor, attempt: str = ""
+) -> CardSubmission:
+    """Charge a card for a pending (or declined) payment, once; the outcome arrives by webhook.
+
+    `attempt` identifies this submission (the API's Idempotency-Key, the card form's hidden
+    key); without one, each call is a new attempt. See `_card_attempt_claim`.
+    """
+    attempt = attempt or f"card:{uuid.uuid4()}"
     number = "".join(card_number.split())
-    if not luhn_valid(number):
-        raise ValidationFailed(
-            "That card number is not valid.",
-            code=PaymentErrorCode.INVALID_CARD,
-            fields={"card_number": ["invalid"]},
+
+    def check_provider(locked: Payment) -> None:
+        if locked.provider != "sandbox":
+            raise Conflict(
+                "Card numbers are taken by the payment provider's own card form on this page.",
+                code=PaymentErrorCode.WRONG_PROVIDER,
+            )
+
+    def check_input() -> None:
+        from payments.providers.sandbox import luhn_valid
+
+        if not luhn_valid(number):
+            raise ValidationFailed(
+                "That card number is not valid.",
+                code=PaymentErrorCode.INVALID_CARD,
+                fields={"card_number": ["invalid"]},
+            )
+
+    with transaction.atomic():
+        payment, replayed = _card_attempt_claim(
+            payment=payment,
+            attempt=attempt,
+            actor=actor,
+            check_provider=check_provider,
+            check_input=check_input,
         )
-    if payment.status == Payment.Status.FAILED:
-        Payment.objects.filter(pk=payment.pk).update(
-            status=Payment.Status.PENDING, failure_reason=""
-        )
-    # Cards are charged on the provider's hosted page; only adapters that host one (the
-    # sandbox) are configured for card payments, which the Protocol type cannot know.
-    provider = cast(CardConfirmingProvider, provider_get(payment.provider))
-    transaction.on_commit(lambda: provider.confirm_card(payment=payment, card_number=number))
+        if not replayed:
+            # Cards are charged on the provider's hosted page; only adapters that host one
+            # (the sandbox) are configured for card payments, which the Protocol cannot know.
+            provider = cast(CardConfirmingProvider, provider_get(payment.provider))
+            claimed = payment
+            transaction.on_commit(lambda: _card_hand_over(provider, claimed, number))
+    return CardSubmission(attempt=attempt, replayed=replayed, status=payment.status)
 
 
-def payment_card_confirm(*, payment: Payment, payment_method: str, actor) -> str:
+def _card_hand_over(provider: CardConfirmingProvider, payment: Payment, number: str) -> None:
+    """After the claim committed: give the card to the provider. If it cannot take it (e.g.
+    its queue is down), the attempt is released as failed, so the buyer may try again."""
+    try:
+        provider.confirm_card(payment=payment, card_number=number)
+    except Exception:
+        logger.exception("Card for payment %s not handed to the provider.", payment.pk)
+        _card_attempt_release(
+            payment_id=payment.pk,
+            attempt=payment.card_attempt,
+            failure_reason="The card could not be sent to the payment provider; nothing was "
+            "charged. Please try again.",
+        )
+
+
+def payment_card_confirm(
+    *, payment: Payment, payment_method: str, actor, attempt: str = ""
+) -> CardSubmission:
     """Confirm a card payment with a payment method the provider's own script or SDK created
-    (Stripe: a `pm_…` id). Raises PaymentDeclined (402) on a decline; records nothing: the
-    provider's webhook does. Returns the provider's status for the payment."""
-    payment = Payment.objects.get(pk=payment.pk)
-    if actor is None or actor.organisation_id != payment.payer_organisation_id:
-        raise NotFound("No such payment.", code=PaymentErrorCode.PAYMENT_NOT_FOUND)
-    if payment.method != Payment.Method.CARD:
-        raise Conflict("This payment is made by bank transfer.", code=PaymentErrorCode.WRONG_METHOD)
-    if payment.status == Payment.Status.CAPTURED:
-        raise Conflict("This payment has already been made.", code=PaymentErrorCode.ALREADY_PAID)
-    provider = provider_get(payment.provider)
-    if payment.provider == "sandbox" or not isinstance(provider, BrowserCardProvider):
-        raise Conflict(
-            "This payment takes sandbox test cards (sandbox-card).",
-            code=PaymentErrorCode.WRONG_PROVIDER,
-        )
+    (Stripe: a `pm_…` id), once per payment (the same claim as `payment_card_submit`).
+
+    Raises PaymentDeclined (402) on a decline (the payment takes another card) and
+    ProviderUnavailable (503); records no money: the provider's webhook does. Returns the
+    provider's status for the payment (empty for a replay of the same attempt).
+    """
+    attempt = attempt or f"confirm:{uuid.uuid4()}"
     payment_method = (payment_method or "").strip()
-    if not payment_method.startswith("pm_") or len(payment_method) > 100:
-        raise ValidationFailed(
-            "Give the id of a payment method created with the provider (pm_…).",
-            code=PaymentErrorCode.INVALID_PAYMENT_METHOD,
-            fields={"payment_method": ["invalid"]},
+    provider = provider_get(payment.provider)
+
+    def check_provider(locked: Payment) -> None:
+        if locked.provider == "sandbox" or not isinstance(provider, BrowserCardProvider):
+            raise Conflict(
+                "This payment takes sandbox test cards (sandbox-card).",
+                code=PaymentErrorCode.WRONG_PROVIDER,
+            )
+
+    def check_input() -> None:
+        if not payment_method.startswith("pm_") or len(payment_method) > 100:
+            raise ValidationFailed(
+                "Give the id of a payment method created with the provider (pm_…).",
+                code=PaymentErrorCode.INVALID_PAYMENT_METHOD,
+                fields={"payment_method": ["invalid"]},
+            )
+
+    with transaction.atomic():
+        payment, replayed = _card_attempt_claim(
+            payment=payment,
+            attempt=attempt,
+            actor=actor,
+            check_provider=check_provider,
+            check_input=check_input,
         )
-    return provider.confirm_card(payment=payment, payment_method=payment_method)
+    if replayed:
+        return CardSubmission(attempt=attempt, replayed=True, status=payment.status)
+    browser = cast(BrowserCardProvider, provider)
+    try:
+        provider_status = browser.confirm_card(payment=payment, payment_method=payment_method)
+    except PaymentDeclined as error:
+        _card_attempt_release(payment_id=payment.pk, attempt=attempt, failure_reason=error.message)
+        raise
+    except Exception:
+        _card_attempt_release(
+            payment_id=payment.pk,
+            attempt=attempt,
+            failure_reason="The payment provider could not be reached; nothing was charged.",
+        )
+        raise
+    return CardSubmission(
+        attempt=attempt,
+        replayed=False,
+        status=Payment.Status.SUBMITTED,
+        provider_status=provider_status,
+    )
 
 
 @transaction.atomic
