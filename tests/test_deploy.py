@@ -320,3 +320,29 @@ def test_check_deploy_passes_with_a_secret_key_starting_with_a_dollar():
     # then the key is used as given and the deployment checklist is clean
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def test_production_refuses_to_start_with_inconsistent_currency_tables():
+    # given an otherwise valid production configuration whose release fee rate is over 100 %
+    env = {
+        "DJANGO_SETTINGS_MODULE": "tradeassure.settings.production",
+        "SECRET_KEY": _secret(),
+        "ALLOWED_HOSTS": "trade.example.com",
+        "TA_FEE_RATE": "1.5",
+        **STRIPE_ENV,
+    }
+    checked = manage("check", **env)
+    served = subprocess.run(
+        [sys.executable, "-c", "import tradeassure.wsgi"],
+        cwd=BASE_DIR,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    # then both the system check and the WSGI application refuse, naming the table
+    assert checked.returncode != 0
+    assert "tradeassure.E106" in checked.stderr and "FEE_RATE" in checked.stderr
+    assert served.returncode != 0 and "Refusing to start" in served.stderr
+    assert "FEE_RATE" in served.stderr
