@@ -675,6 +675,19 @@ def payment_card_confirm(
             failure_reason="The payment provider could not be reached; nothing was charged.",
         )
         raise
+    if provider_status in ("requires_payment_method", "canceled"):
+        # The provider took no money with this method: the payment takes another card.
+        _card_attempt_release(
+            payment_id=payment.pk,
+            attempt=attempt,
+            failure_reason="The card was not accepted; try another card.",
+        )
+        return CardSubmission(
+            attempt=attempt,
+            replayed=False,
+            status=Payment.Status.FAILED,
+            provider_status=provider_status,
+        )
     return CardSubmission(
         attempt=attempt,
         replayed=False,
