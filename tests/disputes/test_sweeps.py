@@ -1,4 +1,4 @@
-"""Dispute sweeps on the kernel's sweep_due: a row that fails is reported and skips no other row."""
+"""Dispute sweeps on the kernel's sweep_batches: a row that fails is reported and skips no other row."""
 
 from datetime import timedelta
 
@@ -18,13 +18,20 @@ def test_a_failing_row_is_reported_and_the_others_still_escalate(monkeypatch):
     # given two disputes the suppliers never answered, the first of which fails to escalate
     first = open_dispute(parties_for("delivered"))
     second = open_dispute(parties_for("delivered"))
-    real = escalation.dispute_auto_escalate
+    real, real_batch = escalation.dispute_auto_escalate, escalation._escalate_many
 
     def flaky(*, dispute):
         if dispute == first.pk:
             raise RuntimeError("boom")
         return real(dispute=dispute)
 
+    def batch_breaks(disputes, now):
+        if any(dispute.pk == first.pk for dispute in disputes):
+            raise RuntimeError("boom in the batch")
+        return real_batch(disputes, now)
+
+    # (the set-based batch fails as a whole with it, then the rows go one by one)
+    monkeypatch.setattr(escalation, "_escalate_many", batch_breaks)
     monkeypatch.setattr(escalation, "dispute_auto_escalate", flaky)
 
     # when the sweep runs after both answer windows

@@ -1,6 +1,7 @@
 """Publishing domain events and notifying people, inside the caller's transaction."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -90,3 +91,124 @@ def notify(*, users: Iterable[Any], title: str, body: str = "", url: str = "") -
                     "body": f"{body}\n\n{settings.SITE_URL}{url}" if url else body,
                 },
             )
+
+
+# --- the same, for a batch of transitions (set-based sweeps) ---------------------------------
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """One domain event of a batch (see `event_publish`)."""
+
+    topic: str
+    subject_type: str
+    subject_id: int
+    audience: tuple[int, ...]
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class NoticeSpec:
+    """One notification of a batch to a list of people (see `notify`)."""
+
+    users: tuple[Any, ...]
+    title: str
+    body: str = ""
+    url: str = ""
+
+
+def events_publish_many(events: Sequence[EventSpec]) -> list[DomainEvent]:
+    """`event_publish` for a batch: the events, their audiences and their outbox rows with one
+    `bulk_create` each, and one dispatcher kick after commit for the whole batch."""
+    for spec in events:
+        if not is_event_topic(spec.topic):
+            raise ValueError(f"Unknown event topic {spec.topic!r}.")
+    if not events:
+        return []
+    now = clock.now()
+    created = DomainEvent.objects.bulk_create(
+        DomainEvent(
+            topic=spec.topic,
+            subject_type=spec.subject_type,
+            subject_id=spec.subject_id,
+            payload=spec.payload,
+            occurred_at=now,
+        )
+        for spec in events
+    )
+    through = DomainEvent.audience.through
+    through.objects.bulk_create(
+        through(domainevent_id=event.pk, organisation_id=org_id)
+        for event, spec in zip(created, events, strict=True)
+        for org_id in sorted({org for org in spec.audience if org})
+    )
+    _outbox_enqueue_many(
+        [
+            (channel, {"event_id": event.pk})
+            for event in created
+            for channel in getattr(settings, "OUTBOX_EVENT_CHANNELS", [])
+        ]
+    )
+    return created
+
+
+def notify_many(notices: Sequence[NoticeSpec]) -> int:
+    """`notify` for a batch: every bell notification with one `bulk_create`, every email as an
+    outbox row with another, and one dispatcher kick after commit. Returns the notifications."""
+    now = clock.now()
+    rows: list[Notification] = []
+    emails: list[tuple[str, dict[str, Any]]] = []
+    for notice in notices:
+        for user in notice.users:
+            if user is None or not user.is_active:
+                continue
+            rows.append(
+                Notification(
+                    recipient=user,
+                    title=notice.title,
+                    body=notice.body,
+                    url=notice.url,
+                    created_at=now,
+                )
+            )
+            if user.email:
+                emails.append(
+                    (
+                        "email",
+                        {
+                            "to": user.email,
+                            "subject": f"[TradeAssure] {notice.title}",
+                            "body": (
+                                f"{notice.body}\n\n{settings.SITE_URL}{notice.url}"
+                                if notice.url
+                                else notice.body
+                            ),
+                        },
+                    )
+                )
+    Notification.objects.bulk_create(rows, batch_size=2000)
+    _outbox_enqueue_many(emails)
+    return len(rows)
+
+
+def _outbox_enqueue_many(messages: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    if not messages:
+        return
+    now = clock.now()
+    OutboxMessage.objects.bulk_create(
+        (
+            OutboxMessage(
+                channel=channel,
+                payload=payload,
+                next_attempt_at=now,
+                give_up_at=now + OUTBOX_GIVE_UP_AFTER,
+                created_at=now,
+            )
+            for channel, payload in messages
+        ),
+        batch_size=2000,
+    )
+    # One dispatcher kick (one Celery message) per transaction, however many rows it queued.
+    pending = transaction.get_connection().run_on_commit
+    if not any(entry[1] is _kick_dispatcher for entry in pending):
+        transaction.on_commit(_kick_dispatcher)
