@@ -223,7 +223,12 @@ def test_the_sweeps_are_declared_on_the_app_config_every_minute():
 def test_two_sweeps_at_once_apply_each_transition_exactly_once(kind, settings):
     status, due_field, sweep, action, after = SWEEPS[kind]
     # given several due orders, and small batches so both threads loop
-    settings.TRADE_ASSURANCE = {**settings.TRADE_ASSURANCE, "SWEEP_BATCH_SIZE": 2}
+    settings.TRADE_ASSURANCE = {
+        **settings.TRADE_ASSURANCE,
+        "SWEEP_BATCH_SIZE": 2,
+        "SWEEP_SET_BATCH_SIZE": 2,
+        "SWEEP_MONEY_BATCH_SIZE": 2,
+    }
     orders = [order_in(status) for _ in range(5)]
     due = max(getattr(order, due_field) for order in orders)
     barrier = threading.Barrier(2)
