@@ -104,7 +104,7 @@ def _race_named(calls: dict[str, Callable[[], object]]) -> dict[str, tuple[str, 
             outcomes[name] = ("ok", call())
         except DomainError as refusal:  # a clean refusal a person reads
             outcomes[name] = ("refused", refusal)
-        except BaseException as error:  # noqa: BLE001 - asserted below: never allowed
+        except BaseException as error:  # asserted below: never allowed
             outcomes[name] = ("error", error)
         finally:
             connection.close()

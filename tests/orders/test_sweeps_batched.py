@@ -186,9 +186,11 @@ def test_a_batch_costs_the_same_queries_and_one_dispatch_however_many_orders(
         due = max(order.confirmation_due_at for order in orders)
         kicks.clear()
         recomputes.clear()
-        with time_machine.travel(due, tick=False):
-            with django_assert_max_num_queries(60) as captured:
-                assert services.orders_sweep_confirmation_timeouts() == count
+        with (
+            time_machine.travel(due, tick=False),
+            django_assert_max_num_queries(60) as captured,
+        ):
+            assert services.orders_sweep_confirmation_timeouts() == count
         # each batch queued one outbox dispatch and one supplier-metrics message
         assert kicks == [1] and len(recomputes) == 1
         return len(captured)
