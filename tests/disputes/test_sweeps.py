@@ -90,12 +90,10 @@ def test_the_batch_escalation_writes_what_the_per_dispute_service_writes():
 
 
 def test_a_dispute_the_supplier_answered_meanwhile_is_not_escalated_early():
-    from disputes.models import DisputeEvent
-
     # given a dispute whose supplier answered within the response window
     from decimal import Decimal
 
-    from disputes.models import Remedy
+    from disputes.models import DisputeEvent, Remedy
 
     dispute = open_dispute(parties_for("delivered"))
     response_due = dispute.supplier_response_due_at
