@@ -1,14 +1,21 @@
-"""One way to sweep due deadlines: pick due ids without holding locks, then let each row's own
-service lock and re-check it.
+"""Two ways to sweep due deadlines, both safe when two sweeps run at once and after a crash.
 
-Picking ids holds no lock across the batch, so a sweep never holds row A while waiting for row
-B, and a person acting on an order as its deadline passes waits for at most one row's work. Each
-row's service takes its locks in the same order as every other service of its lifecycle (for an
-order: escrow, then order) and re-checks the deadline under them, so two sweeps at once, or a retried one, do each
-transition exactly once. The ids are walked in primary-key order (keyset), so every due row is
-visited at most once per run and a row that fails is left for the next run, never retried in a
-loop. A Celery soft time limit stops the sweep at once: the row in hand rolls back whole and
-stays due for the next run.
+`sweep_batches` (the set-based one every sweep with volume uses): one transaction per batch
+claims the due rows with the due condition itself under lock (`SELECT … FOR UPDATE SKIP LOCKED`
+or a compare-and-swap `UPDATE … WHERE status = … AND due <= now`), so a second sweep or a person
+holding a row makes the claim skip it, never wait for it; the app then moves the whole batch with
+bulk writes. Rows are walked in primary-key order (keyset), so each is visited at most once per
+run. A batch that fails rolls back whole and its rows go one by one through the app's per-row
+service; a soft time limit rolls the batch in hand back and ends the run normally, leaving every
+row not committed for the next run (nothing is recorded as failed because a limit struck).
+
+`sweep_due` (per row, for low-volume sweeps whose rows take several locks of their own): pick
+due ids without holding locks, then let each row's own service lock and re-check it in its own
+transaction. A Celery soft time limit stops it at once: the row in hand rolls back whole and
+stays due for the next run; `run_to_time_limit` turns that into a normal end of the task.
+
+Lock order: a claim locks only the sweep's own rows (skipping held ones); an app whose rows move
+money locks their escrows first, as its other services do (see orders.services.sweeps).
 """
 
 import logging
