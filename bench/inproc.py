@@ -153,9 +153,7 @@ def run_sweep(sweep: Sweep, scale: Scale, fixture: dict, cast: dict, floor_rate:
     from disputes.models import Dispute
     from orders.models import Order
     from tradeassure.core import clock
-    from tradeassure.platform.models import SystemAlert
-
-    from tradeassure.platform.models import OutboxMessage
+    from tradeassure.platform.models import OutboxMessage, SystemAlert
 
     rows = scale.dispute_sweep_rows if sweep.dispute else scale.sweep_rows
     step = time.perf_counter()
