@@ -34,6 +34,7 @@ from suppliers.models import (
 )
 from suppliers.topics import SupplierTopic
 from tradeassure.core import clock
+from tradeassure.core.bulk import bulk_insert
 from tradeassure.core.errors import (
     Conflict,
     InvalidTransition,
@@ -951,29 +952,29 @@ def supplier_order_records_sync_many(facts: Sequence[OrderRecordFacts]) -> None:
         if money not in usd:
             usd[money] = _amount_usd_or_refuse(fact.amount, fact.currency)
         records.append(
-            SupplierOrderRecord(
-                supplier_id=fact.supplier_id,
-                order_reference=fact.order_reference,
-                amount=fact.amount,
-                currency=fact.currency,
-                amount_usd=usd[money],
-                status=fact.status,
-                placed_at=fact.placed_at,
-                confirmed_at=fact.confirmed_at,
-                shipment_deadline=fact.shipment_deadline,
-                shipped_at=fact.shipped_at,
-                completed_at=fact.completed_at,
-                disputed=fact.disputed,
-                dispute_lost=fact.dispute_lost,
-                rating=fact.rating,
-                updated_at=now,
+            (
+                fact.supplier_id,
+                fact.order_reference,
+                fact.amount,
+                fact.currency,
+                usd[money],
+                fact.status,
+                fact.placed_at,
+                fact.confirmed_at,
+                fact.shipment_deadline,
+                fact.shipped_at,
+                fact.completed_at,
+                fact.disputed,
+                fact.dispute_lost,
+                fact.rating,
+                now,
             )
         )
-    SupplierOrderRecord.objects.bulk_create(
-        records,
-        update_conflicts=True,
-        unique_fields=["order_reference"],
-        update_fields=[
+    bulk_insert(
+        SupplierOrderRecord,
+        [
+            "supplier_id",
+            "order_reference",
             "amount",
             "currency",
             "amount_usd",
@@ -988,7 +989,8 @@ def supplier_order_records_sync_many(facts: Sequence[OrderRecordFacts]) -> None:
             "rating",
             "updated_at",
         ],
-        batch_size=2000,
+        records,
+        upsert_on=["order_reference"],
     )
     transaction.on_commit(lambda: _queue_recompute_many(supplier_ids))
 

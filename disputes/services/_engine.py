@@ -34,6 +34,7 @@ from disputes.transitions import LIFECYCLE, Transition
 from orders import parties
 from orders.models import Order
 from tradeassure.core import clock
+from tradeassure.core.bulk import bulk_insert
 from tradeassure.core.errors import DomainError, NotAllowed, NotFound, ValidationFailed
 from tradeassure.core.sweeps import BatchSweep, sweep_batches, sweep_due
 from tradeassure.core.uploads import DOCUMENT_KINDS, upload_check, upload_delete, upload_store
@@ -374,22 +375,33 @@ def disputes_move_many(moves: Sequence[DisputeMoved], *, now: datetime) -> int:
         updated = Dispute.objects.filter(pk__in=ids, status=from_status).update(**dict(changes_key))
         if updated != len(ids):  # the claim holds the rows: anything else is a bug, roll back
             raise RuntimeError(f"{len(ids) - updated} claimed disputes changed under the sweep.")
-    DisputeEvent.objects.bulk_create(
-        (
-            DisputeEvent(
-                dispute_id=move.dispute.pk,
-                action=move.row.action,
-                actor_party=P.SYSTEM,
-                actor=None,
-                from_status=move.from_status,
-                to_status=move.dispute.status,
-                note=move.note,
-                data=move.data,
-                created_at=now,
+    bulk_insert(
+        DisputeEvent,
+        [
+            "dispute_id",
+            "action",
+            "actor_party",
+            "actor_id",
+            "from_status",
+            "to_status",
+            "note",
+            "data",
+            "created_at",
+        ],
+        [
+            (
+                move.dispute.pk,
+                move.row.action,
+                P.SYSTEM,
+                None,
+                move.from_status,
+                move.dispute.status,
+                move.note,
+                move.data,
+                now,
             )
             for move in moves
-        ),
-        batch_size=2000,
+        ],
     )
     events_publish_many(
         [

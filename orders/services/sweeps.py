@@ -24,9 +24,15 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 
 from orders.models import ContractVersion, Order, OrderEvent, OrderStatus, Party
-from orders.parties import order_buyers, order_supplier_staff, orders_people
+from orders.parties import (
+    order_buyers,
+    order_supplier_staff,
+    orders_people,
+    supplier_organisation_id,
+)
 from orders.services._engine import (
     order_lock,
     order_money_key,
@@ -44,6 +50,7 @@ from suppliers.services import (
     supplier_order_records_sync_many,
 )
 from tradeassure.core import clock
+from tradeassure.core.bulk import bulk_insert
 from tradeassure.core.errors import DomainError
 from tradeassure.core.money import format_money
 from tradeassure.core.sweeps import BatchSweep, sweep_batches
@@ -144,10 +151,25 @@ def _claim(
                 return []
             due = due.filter(pk__in=escrows_lock_for_orders(order_ids=ids))
         return list(
-            due.select_for_update(of=("self",), skip_locked=True).select_related("supplier")[:limit]
+            due.select_for_update(of=("self",), skip_locked=True).annotate(
+                supplier_organisation_id=F("supplier__organisation_id")
+            )[:limit]
         )
 
     return claim
+
+
+def order_url(pk: int) -> str:
+    """`Order.get_absolute_url` without resolving the URL once per order of a batch."""
+    pattern = _URL_PATTERN.get("detail")
+    if pattern is None:
+        pattern = _URL_PATTERN["detail"] = (
+            Order(pk=987654321).get_absolute_url().replace("987654321", "{}")
+        )
+    return pattern.format(pk)
+
+
+_URL_PATTERN: dict[str, str] = {}
 
 
 def _record_facts(order: Order) -> OrderRecordFacts:
@@ -195,22 +217,33 @@ def orders_move_many(moves: Sequence[Moved], *, now: datetime) -> int:
         )
         if updated != len(ids):  # the claim holds the rows: anything else is a bug, roll back
             raise RuntimeError(f"{len(ids) - updated} claimed orders changed under the sweep.")
-    OrderEvent.objects.bulk_create(
-        (
-            OrderEvent(
-                order_id=move.order.pk,
-                action=move.row.action,
-                actor_party=Party.SYSTEM,
-                actor=None,
-                from_status=move.from_status,
-                to_status=move.order.status,
-                note=move.note,
-                data=move.data,
-                created_at=now,
+    bulk_insert(
+        OrderEvent,
+        [
+            "order_id",
+            "action",
+            "actor_party",
+            "actor_id",
+            "from_status",
+            "to_status",
+            "note",
+            "data",
+            "created_at",
+        ],
+        [
+            (
+                move.order.pk,
+                move.row.action,
+                Party.SYSTEM,
+                None,
+                move.from_status,
+                move.order.status,
+                move.note,
+                move.data,
+                now,
             )
             for move in moves
-        ),
-        batch_size=2000,
+        ],
     )
     events_publish_many(
         [
@@ -218,7 +251,7 @@ def orders_move_many(moves: Sequence[Moved], *, now: datetime) -> int:
                 topic=move.topic or f"order.{move.row.action}",
                 subject_type="order",
                 subject_id=move.order.pk,
-                audience=(move.order.buyer_organisation_id, move.order.supplier.organisation_id),
+                audience=(move.order.buyer_organisation_id, supplier_organisation_id(move.order)),
                 payload={
                     "order": move.order.reference,
                     "action": move.row.action,
@@ -235,7 +268,7 @@ def orders_move_many(moves: Sequence[Moved], *, now: datetime) -> int:
     notices = []
     for move in moves:
         buyers, staff = people[move.order.pk]
-        url = move.order.get_absolute_url()
+        url = order_url(move.order.pk)
         for to_buyers, title, body in move.tells:
             notices.append(
                 NoticeSpec(
@@ -284,6 +317,7 @@ def _sweep(
             key=lambda order: order.pk,
             one_by_one=one_by_one,
             on_failure=_alert(name),
+            target_seconds=1.0 if escrow_first else None,
         ),
         batch_size=size,
     )

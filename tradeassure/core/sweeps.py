@@ -19,6 +19,7 @@ money locks their escrows first, as its other services do (see orders.services.s
 """
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -113,6 +114,19 @@ class BatchSweep(Generic[Row]):
     key: Callable[[Row], int]
     one_by_one: Callable[[int], bool] | None = None
     on_failure: OnFailure | None = None
+    # Adapt the batch to take about this long (None: always `batch_size`): a sweep whose rows
+    # are slow (each moves money through the ledger) starts small and grows while batches are
+    # quick, so a soft time limit never rolls back more than a few seconds of work and every
+    # run makes progress whatever a row costs.
+    target_seconds: float | None = None
+
+
+def _next_size(size: int, elapsed: float, *, target: float, most: int) -> int:
+    if elapsed < target / 2:
+        return min(most, size * 2)
+    if elapsed > target * 2:
+        return max(1, size // 2)
+    return size
 
 
 def sweep_batches(sweep: BatchSweep[Row], *, batch_size: int) -> int:
@@ -126,13 +140,15 @@ def sweep_batches(sweep: BatchSweep[Row], *, batch_size: int) -> int:
     `one_by_one`; a row that fails there is logged, passed to `on_failure` and left due."""
     done = 0
     last_pk = 0
+    size = batch_size if sweep.target_seconds is None else max(1, batch_size // 10)
     try:
         while True:
             claimed: list[int] = []
+            started = time.monotonic()
             try:
                 with transaction.atomic():
                     now = clock.now()
-                    rows = sweep.claim(now, last_pk, batch_size)
+                    rows = sweep.claim(now, last_pk, size)
                     claimed = [sweep.key(row) for row in rows]
                     if not claimed:
                         return done
@@ -146,6 +162,9 @@ def sweep_batches(sweep: BatchSweep[Row], *, batch_size: int) -> int:
                 moved = _one_by_one(sweep, claimed)
             last_pk = claimed[-1]
             done += moved
+            if sweep.target_seconds is not None:
+                elapsed = time.monotonic() - started
+                size = _next_size(size, elapsed, target=sweep.target_seconds, most=batch_size)
     except SoftTimeLimitExceeded:
         logger.info("%s: soft time limit after %s rows; the next run goes on", sweep.name, done)
         return done

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import transaction
 
 from tradeassure.core import clock
+from tradeassure.core.bulk import bulk_insert
 from tradeassure.platform.catalogue import is_event_topic
 from tradeassure.platform.models import DomainEvent, Notification, OutboxMessage
 
@@ -117,60 +118,55 @@ class NoticeSpec:
     url: str = ""
 
 
-def events_publish_many(events: Sequence[EventSpec]) -> list[DomainEvent]:
+def events_publish_many(events: Sequence[EventSpec]) -> list[int]:
     """`event_publish` for a batch: the events, their audiences and their outbox rows with one
-    `bulk_create` each, and one dispatcher kick after commit for the whole batch."""
+    bulk insert each, and one dispatcher kick after commit for the whole batch; returns the
+    events' ids."""
     for spec in events:
         if not is_event_topic(spec.topic):
             raise ValueError(f"Unknown event topic {spec.topic!r}.")
     if not events:
         return []
     now = clock.now()
-    created = DomainEvent.objects.bulk_create(
-        DomainEvent(
-            topic=spec.topic,
-            subject_type=spec.subject_type,
-            subject_id=spec.subject_id,
-            payload=spec.payload,
-            occurred_at=now,
-        )
-        for spec in events
+    pks = bulk_insert(
+        DomainEvent,
+        ["topic", "subject_type", "subject_id", "payload", "occurred_at"],
+        [(s.topic, s.subject_type, s.subject_id, s.payload, now) for s in events],
+        returning=True,
     )
-    through = DomainEvent.audience.through
-    through.objects.bulk_create(
-        through(domainevent_id=event.pk, organisation_id=org_id)
-        for event, spec in zip(created, events, strict=True)
-        for org_id in sorted({org for org in spec.audience if org})
+    bulk_insert(
+        DomainEvent.audience.through,
+        ["domainevent_id", "organisation_id"],
+        [
+            (pk, org_id)
+            for pk, spec in zip(pks, events, strict=True)
+            for org_id in sorted({org for org in spec.audience if org})
+        ],
     )
     _outbox_enqueue_many(
         [
-            (channel, {"event_id": event.pk})
-            for event in created
+            (channel, {"event_id": pk})
+            for pk in pks
             for channel in getattr(settings, "OUTBOX_EVENT_CHANNELS", [])
         ]
     )
-    return created
+    return pks
 
 
 def notify_many(notices: Sequence[NoticeSpec]) -> int:
-    """`notify` for a batch: every bell notification with one `bulk_create`, every email as an
+    """`notify` for a batch: every bell notification with one bulk insert, every email as an
     outbox row with another, and one dispatcher kick after commit. Returns the notifications."""
     now = clock.now()
-    rows: list[Notification] = []
+    rows: list[tuple[Any, ...]] = []
     emails: list[tuple[str, dict[str, Any]]] = []
     for notice in notices:
+        email_body = (
+            f"{notice.body}\n\n{settings.SITE_URL}{notice.url}" if notice.url else notice.body
+        )
         for user in notice.users:
             if user is None or not user.is_active:
                 continue
-            rows.append(
-                Notification(
-                    recipient=user,
-                    title=notice.title,
-                    body=notice.body,
-                    url=notice.url,
-                    created_at=now,
-                )
-            )
+            rows.append((user.pk, notice.title, notice.body, notice.url, now, None))
             if user.email:
                 emails.append(
                     (
@@ -178,15 +174,13 @@ def notify_many(notices: Sequence[NoticeSpec]) -> int:
                         {
                             "to": user.email,
                             "subject": f"[TradeAssure] {notice.title}",
-                            "body": (
-                                f"{notice.body}\n\n{settings.SITE_URL}{notice.url}"
-                                if notice.url
-                                else notice.body
-                            ),
+                            "body": email_body,
                         },
                     )
                 )
-    Notification.objects.bulk_create(rows, batch_size=2000)
+    bulk_insert(
+        Notification, ["recipient_id", "title", "body", "url", "created_at", "read_at"], rows
+    )
     _outbox_enqueue_many(emails)
     return len(rows)
 
@@ -195,18 +189,24 @@ def _outbox_enqueue_many(messages: Sequence[tuple[str, dict[str, Any]]]) -> None
     if not messages:
         return
     now = clock.now()
-    OutboxMessage.objects.bulk_create(
-        (
-            OutboxMessage(
-                channel=channel,
-                payload=payload,
-                next_attempt_at=now,
-                give_up_at=now + OUTBOX_GIVE_UP_AFTER,
-                created_at=now,
-            )
+    give_up_at = now + OUTBOX_GIVE_UP_AFTER
+    bulk_insert(
+        OutboxMessage,
+        [
+            "channel",
+            "payload",
+            "status",
+            "attempts",
+            "next_attempt_at",
+            "give_up_at",
+            "last_error",
+            "created_at",
+            "sent_at",
+        ],
+        [
+            (channel, payload, OutboxMessage.Status.PENDING, 0, now, give_up_at, "", now, None)
             for channel, payload in messages
-        ),
-        batch_size=2000,
+        ],
     )
     # One dispatcher kick (one Celery message) per transaction, however many rows it queued.
     pending = transaction.get_connection().run_on_commit
