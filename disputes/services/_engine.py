@@ -411,7 +411,7 @@ def disputes_move_many(moves: Sequence[DisputeMoved], *, now: datetime) -> int:
                 subject_id=move.dispute.pk,
                 audience=(
                     move.dispute.order.buyer_organisation_id,
-                    move.dispute.order.supplier.organisation_id,
+                    parties.supplier_organisation_id(move.dispute.order),
                 ),
                 payload={
                     "dispute": move.dispute.reference,

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 
 from accounts.models import User
 from disputes.error_codes import DisputeErrorCode
@@ -122,9 +122,10 @@ def dispute_auto_escalate(*, dispute: Dispute | int) -> bool:
 def _claim_due_escalations(now: datetime, after: int, limit: int) -> list[Dispute]:
     """Lock the disputes due for escalation (re-checked by the query under the lock), skipping
     those someone else holds."""
-    return list(
+    disputes = list(
         Dispute.objects.select_for_update(of=("self",), no_key=True, skip_locked=True)
-        .select_related("order__supplier", "mediator")
+        .select_related("order", "mediator")
+        .annotate(supplier_organisation_id=F("order__supplier__organisation_id"))
         .filter(status__in=BEFORE_ESCALATION, pk__gt=after)
         .filter(
             Q(supplier_response_due_at__lte=now, supplier_answered_at__isnull=True)
@@ -132,6 +133,11 @@ def _claim_due_escalations(now: datetime, after: int, limit: int) -> list[Disput
         )
         .order_by("pk")[:limit]
     )
+    for dispute in disputes:  # the order knows its supplier's organisation without the supplier
+        dispute.order.__dict__["supplier_organisation_id"] = dispute.__dict__.pop(
+            "supplier_organisation_id"
+        )
+    return disputes
 
 
 def _escalate_many(disputes: Sequence[Dispute], now: datetime) -> int:

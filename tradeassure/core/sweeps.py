@@ -86,6 +86,9 @@ SWEEP_SOFT_TIME_LIMIT_S = 50
 SWEEP_TIME_LIMIT_S = 170
 SWEEP_TASK_OPTIONS: dict[str, object] = {
     "acks_late": True,
+    # A worker killed mid-run (hard limit, OOM, deploy) hands the message back to the broker:
+    # the sweep is idempotent, so running it again is what the next beat tick would do anyway.
+    "reject_on_worker_lost": True,
     "soft_time_limit": SWEEP_SOFT_TIME_LIMIT_S,
     "time_limit": SWEEP_TIME_LIMIT_S,
 }
