@@ -122,7 +122,7 @@ def dispute_auto_escalate(*, dispute: Dispute | int) -> bool:
 def _claim_due_escalations(now: datetime, after: int, limit: int) -> list[Dispute]:
     """Lock the disputes due for escalation (re-checked by the query under the lock), skipping
     those someone else holds."""
-    disputes = list(
+    claimed = (
         Dispute.objects.select_for_update(of=("self",), no_key=True, skip_locked=True)
         .select_related("order", "mediator")
         .annotate(supplier_organisation_id=F("order__supplier__organisation_id"))
@@ -133,10 +133,12 @@ def _claim_due_escalations(now: datetime, after: int, limit: int) -> list[Disput
         )
         .order_by("pk")[:limit]
     )
-    for dispute in disputes:  # the order knows its supplier's organisation without the supplier
+    disputes: list[Dispute] = []
+    for dispute in claimed:  # the order knows its supplier's organisation without the supplier
         dispute.order.__dict__["supplier_organisation_id"] = dispute.__dict__.pop(
             "supplier_organisation_id"
         )
+        disputes.append(dispute)
     return disputes
 
 
