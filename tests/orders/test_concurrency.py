@@ -8,7 +8,7 @@ from decimal import Decimal
 from functools import partial
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from orders import services
 from orders.models import Order, OrderEvent, OrderStatus
@@ -223,3 +223,73 @@ def test_two_suppliers_confirming_at_once_confirm_once():
     kinds = sorted(kind for kind, _ in outcomes)
     assert kinds == ["error", "ok"]
     assert OrderEvent.objects.filter(order=order, action="confirm").count() == 1
+
+
+def test_a_claim_sent_before_the_window_closed_is_judged_when_sent_not_after_waiting(monkeypatch):
+    from payments.services import escrow_lock_for_order
+
+    # given a delivered order whose claim window closes at `closes`, and a request in flight
+    # holding its escrow (as a sweep closing the window would)
+    orders, closes = _closing_orders(1)
+    order = orders[0]
+    held, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        try:
+            with transaction.atomic():
+                escrow_lock_for_order(order_id=order.pk)
+                held.set()
+                release.wait(timeout=30)
+        finally:
+            connection.close()
+
+    # the buyer sends the claim just before the close; every later reading of the clock (after
+    # the wait for the lock) is past it
+    readings = iter([closes - timedelta(milliseconds=100)])
+    real = clock.now
+    monkeypatch.setattr(
+        clock,
+        "now",
+        lambda: (
+            next(readings, closes + timedelta(seconds=1))
+            if threading.current_thread().name == "buyer"
+            else real()
+        ),
+    )
+    outcome: list = []
+
+    def buyer() -> None:
+        try:
+            outcome.append(("ok", open_dispute(Parties(order, order.buyer, order.buyer))))
+        except BaseException as error:  # asserted below
+            outcome.append(("error", error))
+        finally:
+            connection.close()
+
+    blocker = threading.Thread(target=holder)
+    blocker.start()
+    assert held.wait(timeout=30)
+    claimant = threading.Thread(target=buyer, name="buyer")
+    claimant.start()
+    _wait_until_blocked_on_a_lock()
+    release.set()
+    blocker.join(timeout=30)
+    claimant.join(timeout=60)
+    # then the claim was accepted: it was sent inside the window
+    assert outcome and outcome[0][0] == "ok", outcome
+    order.refresh_from_db()
+    assert order.status == S.DISPUTED and _released(order) == 0
+
+
+def _wait_until_blocked_on_a_lock() -> None:
+    """Until another backend of this test waits on a row lock (the buyer behind the holder)."""
+    with connection.cursor() as cursor:
+        for _ in range(3000):
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0]:
+                return
+            threading.Event().wait(0.01)
+    raise AssertionError("the buyer never waited for the lock")
