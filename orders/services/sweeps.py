@@ -46,7 +46,6 @@ from orders.transitions import LIFECYCLE, PAID_NOT_SHIPPED, Transition
 from payments.services import escrows_lock_for_orders
 from suppliers.services import (
     OrderRecordFacts,
-    supplier_metrics_recompute_many,
     supplier_order_records_sync_many,
 )
 from tradeassure.core import clock
@@ -132,7 +131,6 @@ class Moved:
     topic: str = ""
     # (to the buyers?, title, body) for each notification of this order
     tells: list[tuple[bool, str, str]] = field(default_factory=list)
-    metrics: bool = False  # the order reached an end: recompute the supplier's metrics
 
 
 def _claim(
@@ -279,10 +277,10 @@ def orders_move_many(moves: Sequence[Moved], *, now: datetime) -> int:
                 )
             )
     notify_many(notices)
+    # The suppliers' records, then ONE Celery message recomputing the metrics of every supplier
+    # in the batch after commit (the per-order services recompute in the request; a batch that
+    # did so would spend most of its time recomputing the same few suppliers).
     supplier_order_records_sync_many([_record_facts(move.order) for move in moves])
-    ended = [move.order.supplier_id for move in moves if move.metrics]
-    if ended:
-        supplier_metrics_recompute_many(supplier_ids=ended)
     return len(moves)
 
 
@@ -435,7 +433,7 @@ def _receive_many(orders: Sequence[Order], now: datetime) -> int:
         if row.target == S.DELIVERED:
             completion_due_at = now + window
             changes["completion_due_at"] = completion_due_at
-            topic, metrics = "order.delivered", False
+            topic = "order.delivered"
             tells = [
                 (
                     True,
@@ -448,7 +446,7 @@ def _receive_many(orders: Sequence[Order], now: datetime) -> int:
             ]
         else:
             changes["completed_at"] = now
-            topic, metrics = "order.completed", True
+            topic = "order.completed"
             tells = [
                 (True, "completed — rate your supplier", ""),
                 (False, "completed: the buyer has the goods", ""),
@@ -462,7 +460,6 @@ def _receive_many(orders: Sequence[Order], now: datetime) -> int:
                 note="Receipt window ended.",
                 topic=topic,
                 tells=tells,
-                metrics=metrics,
             )
         )
     return orders_move_many(moves, now=now)
@@ -503,7 +500,6 @@ def _complete_many(orders: Sequence[Order], now: datetime) -> int:
                     ),
                     (True, "completed — rate your supplier", ""),
                 ],
-                metrics=True,
             )
         )
     return orders_move_many(moves, now=now)

@@ -59,8 +59,16 @@ def outbox_enqueue(*, channel: str, payload: dict[str, Any]) -> OutboxMessage:
         give_up_at=now + OUTBOX_GIVE_UP_AFTER,
         created_at=now,
     )
-    transaction.on_commit(_kick_dispatcher)
+    _kick_after_commit()
     return message
+
+
+def _kick_after_commit() -> None:
+    """One dispatcher kick (one Celery message) per transaction, however many rows it queued:
+    the dispatcher delivers every pending row it finds, so a second kick would find none."""
+    pending = transaction.get_connection().run_on_commit
+    if not any(entry[1] is _kick_dispatcher for entry in pending):
+        transaction.on_commit(_kick_dispatcher)
 
 
 def _kick_dispatcher() -> None:
@@ -208,7 +216,4 @@ def _outbox_enqueue_many(messages: Sequence[tuple[str, dict[str, Any]]]) -> None
             for channel, payload in messages
         ],
     )
-    # One dispatcher kick (one Celery message) per transaction, however many rows it queued.
-    pending = transaction.get_connection().run_on_commit
-    if not any(entry[1] is _kick_dispatcher for entry in pending):
-        transaction.on_commit(_kick_dispatcher)
+    _kick_after_commit()
