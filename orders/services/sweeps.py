@@ -24,7 +24,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 
 from orders.models import ContractVersion, Order, OrderEvent, OrderStatus, Party
 from orders.parties import (
@@ -140,19 +140,27 @@ def _claim(
     `escrow_first`, their escrows are locked first (skipping held ones), then the orders."""
 
     def claim(now: datetime, after: int, limit: int) -> list[Order]:
-        due = Order.objects.filter(
-            status__in=statuses, **{f"{due_field}__lte": now}, pk__gt=after
-        ).order_by("pk")
-        if escrow_first:
-            ids = list(due.values_list("pk", flat=True)[:limit])
+        due = Order.objects.filter(status__in=statuses, **{f"{due_field}__lte": now}).order_by("pk")
+
+        def lock(orders: QuerySet[Order]) -> list[Order]:
+            return list(
+                orders.select_for_update(of=("self",), skip_locked=True).annotate(
+                    supplier_organisation_id=F("supplier__organisation_id")
+                )[:limit]
+            )
+
+        if not escrow_first:
+            return lock(due.filter(pk__gt=after))
+        # Escrows first; when every escrow of a chunk is held by someone (a buyer accepting),
+        # look further rather than end the run.
+        while True:
+            ids = list(due.filter(pk__gt=after).values_list("pk", flat=True)[:limit])
             if not ids:
                 return []
-            due = due.filter(pk__in=escrows_lock_for_orders(order_ids=ids))
-        return list(
-            due.select_for_update(of=("self",), skip_locked=True).annotate(
-                supplier_organisation_id=F("supplier__organisation_id")
-            )[:limit]
-        )
+            claimed = lock(due.filter(pk__in=escrows_lock_for_orders(order_ids=ids)))
+            if claimed:
+                return claimed
+            after = ids[-1]
 
     return claim
 

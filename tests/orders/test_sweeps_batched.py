@@ -254,3 +254,56 @@ def test_the_sweep_tasks_have_a_hard_limit_well_above_the_soft_one():
         assert task.soft_time_limit is not None and task.soft_time_limit < 60
         assert task.time_limit >= 2 * task.soft_time_limit
         assert task.acks_late
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_money_sweep_skips_an_escrow_someone_holds_and_goes_on_with_the_rest():
+    from payments.models import LedgerTransaction
+    from payments.services import escrow_lock_for_order
+
+    # given three delivered orders whose claim windows closed, the first one's escrow held by a
+    # buyer's request in flight
+    orders = [order_in(S.DELIVERED) for _ in range(3)]
+    closes = max(order.completion_due_at for order in orders)
+    Order.objects.filter(pk__in=[o.pk for o in orders]).update(completion_due_at=closes)
+    held = min(orders, key=lambda order: order.pk)
+    locked, release = threading.Event(), threading.Event()
+
+    def person() -> None:
+        try:
+            with transaction.atomic():
+                escrow_lock_for_order(order_id=held.pk)
+                locked.set()
+                release.wait(timeout=30)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=person)
+    thread.start()
+    assert locked.wait(timeout=30)
+    try:
+        # when the sweep runs while it is held
+        with time_machine.travel(closes, tick=False):
+            done = services.orders_sweep_post_delivery_windows()
+    finally:
+        release.set()
+        thread.join(timeout=30)
+    # then the other two completed and released their money; the held one waits for the next run
+    assert done == 2
+    for order in orders:
+        order.refresh_from_db()
+    assert [o.status for o in sorted(orders, key=lambda o: o.pk)] == [
+        S.DELIVERED,
+        S.COMPLETED,
+        S.COMPLETED,
+    ]
+    with time_machine.travel(closes, tick=False):
+        assert services.orders_sweep_post_delivery_windows() == 1
+    for order in orders:
+        assert (
+            LedgerTransaction.objects.filter(
+                escrow__reference=order.escrow_reference, kind="release"
+            ).count()
+            == 1
+        )
