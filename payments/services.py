@@ -9,6 +9,7 @@ Provider calls happen after commit; the provider's answers come back as webhooks
 import logging
 import secrets
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import cast
@@ -93,6 +94,26 @@ def escrow_lock_for_order(*, order_id: int) -> None:
         .filter(reference=escrow_reference_for_order(order_id))
         .values("pk")
     )
+
+
+def escrows_lock_for_orders(*, order_ids: Sequence[int]) -> list[int]:
+    """Lock the escrows of these orders in key order, skipping any another transaction holds
+    (a set-based sweep takes them before the orders, like every money service, and waits for
+    nobody). An escrow on hold for review is left alone too. Returns the order ids this
+    transaction may now lock and move: those whose escrow it holds, and those that have none
+    yet."""
+    references = {escrow_reference_for_order(pk): pk for pk in order_ids}
+    locked = set(
+        Escrow.objects.select_for_update(skip_locked=True)
+        .filter(reference__in=list(references), on_hold=False)
+        .order_by("pk")
+        .values_list("reference", flat=True)
+    )
+    rest = [reference for reference in references if reference not in locked]
+    held_elsewhere = set(
+        Escrow.objects.filter(reference__in=rest).values_list("reference", flat=True)
+    )
+    return sorted(pk for ref, pk in references.items() if ref not in held_elsewhere)
 
 
 def _replayed(*, idempotency_key: str, kind: str, escrow: Escrow | None, amount=None) -> bool:

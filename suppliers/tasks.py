@@ -16,3 +16,9 @@ def recompute_supplier_metrics(supplier_id: int) -> None:
 @shared_task(name="suppliers.recompute_all_metrics", acks_late=True)
 def recompute_all_metrics() -> int:
     return services.supplier_metrics_recompute_all()
+
+
+@shared_task(name="suppliers.recompute_suppliers_metrics", acks_late=True)
+def recompute_suppliers_metrics(supplier_ids: list[int]) -> None:
+    """One message for a batch of suppliers (a sweep's batch), not one per order."""
+    services.supplier_metrics_recompute_many(supplier_ids=supplier_ids)
