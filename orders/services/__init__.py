@@ -8,6 +8,7 @@ from orders.services._engine import DUE_FIELDS, order_supplier_record_sync
 from orders.services.disputes import (
     order_contract_amend_by_dispute,
     order_dispute_opened,
+    order_dispute_opened_locked,
     order_dispute_resolved,
     order_freeze_for_dispute,
     order_lock_for_update,
@@ -101,6 +102,7 @@ __all__ = [
     "order_contract_amend_by_dispute",
     "order_decline_changes",
     "order_dispute_opened",
+    "order_dispute_opened_locked",
     "order_dispute_resolved",
     "order_expire_confirmation",
     "order_expire_payment",
