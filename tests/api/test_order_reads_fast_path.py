@@ -105,11 +105,29 @@ def test_the_order_detail_runs_the_same_queries_for_1_or_6_lines(
     client = api_client_for(order.buyer)
     assert client.get(f"{ORDERS}{order.pk}/").status_code == 200
     # when its detail is read: API key, order, versions, lines, events, shipments, documents,
-    # escrow, its sums
-    with django_assert_max_num_queries(9):
+    # escrow with its sums
+    with django_assert_max_num_queries(8):
         response = client.get(f"{ORDERS}{order.pk}/")
     # then it is answered in full, with an ETag that a second read can send back for a 304
     assert response.status_code == 200
     assert len(response.json()["contract"]["items"]) == lines
     etag = response.headers["ETag"]
     assert client.get(f"{ORDERS}{order.pk}/", HTTP_IF_NONE_MATCH=etag).status_code == 304
+
+
+@pytest.mark.parametrize(
+    "status",
+    [S.AWAITING_PAYMENT, S.IN_PRODUCTION, S.SHIPPED, S.COMPLETED, S.REFUNDED],
+)
+def test_the_one_query_escrow_summary_is_the_per_escrow_sums(status, django_assert_num_queries):
+    from payments.models import Escrow
+    from payments.selectors import _escrow_sums, _summary, escrow_summary
+
+    # given an order whose escrow is open, paid, released or refunded
+    order = order_in(status)
+    escrow = Escrow.objects.get(reference=order.escrow_reference)
+    # when its money is read in one query
+    with django_assert_num_queries(1):
+        summary = escrow_summary(escrow_reference=order.escrow_reference)
+    # then it is what the per-escrow sums give
+    assert summary == _summary(escrow, _escrow_sums([escrow.pk]).get(escrow.pk))
