@@ -158,7 +158,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet)
         detail = selectors.order_detail_for_user(
             user=self.request.user, pk=order_id if order_id is not None else self._order_id()
         )
-        return OrderDetailSerializer(detail, context=self.get_serializer_context()).data
+        return order_detail_data(detail)  # OrderDetailSerializer's JSON, written directly
 
     def list(self, request, *args, **kwargs):
         # Rows as `.values()` dicts written straight to JSON (OrderSerializer's shape, no model
@@ -201,10 +201,7 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet)
         )
         # Rendered from what was just written, not read back.
         detail = selectors.order_detail_placed(placed=placed, user=request.user)
-        return Response(
-            OrderDetailSerializer(detail, context=self.get_serializer_context()).data,
-            status=status.HTTP_201_CREATED,
-        )
+        return Response(order_detail_data(detail), status=status.HTTP_201_CREATED)
 
     # --- transitions -------------------------------------------------------------------------
     @_transition("Supplier confirms the order as it stands")
