@@ -25,7 +25,9 @@ def outbox_batch() -> Iterator[None]:
 
     For services that publish an event and notify people in one transaction: each would
     otherwise cost an INSERT of its own. Nested batches join the outermost one; if the block
-    raises, nothing queued in it is written (the transaction rolls back anyway).
+    raises, nothing queued in it is written (the transaction rolls back anyway). Rows are held
+    in memory until the end, so wrap only code that does not catch a rolled-back savepoint's
+    error and go on: a message queued inside that savepoint would still be written.
     """
     if _batch.get() is not None:
         yield
