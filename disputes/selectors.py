@@ -106,6 +106,9 @@ def dispute_open_for_order(*, order: Order) -> Dispute | None:
 
 
 def disputes_for_order(*, order: Order, user) -> list[Dispute]:
+    if not order.ever_disputed:
+        # Opening a dispute marks its order in the same transaction: none to look for.
+        return []
     return list(disputes_visible_to(user).filter(order=order).order_by("-opened_at", "-id"))
 
 

@@ -148,6 +148,12 @@ class Order(models.Model):
             models.Index(fields=["status"]),
             models.Index(fields=["buyer_organisation", "status"]),
             models.Index(fields=["supplier", "status"]),
+            # The order lists (pages and API, keyset pagination) read a party's orders newest
+            # first: these walk them in that order, so a page is an index range, not a sort.
+            models.Index(
+                fields=["buyer_organisation", "-placed_at", "-id"], name="order_buyer_newest"
+            ),
+            models.Index(fields=["supplier", "-placed_at", "-id"], name="order_supplier_newest"),
             models.Index(
                 fields=["confirmation_due_at"],
                 name="order_confirmation_due",

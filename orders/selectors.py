@@ -3,9 +3,9 @@
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from orders.error_codes import OrderErrorCode
 from orders.models import (
@@ -13,15 +13,20 @@ from orders.models import (
     ContractVersion,
     Order,
     OrderEvent,
+    OrderRating,
     OrderStatus,
     Party,
     Shipment,
     ShipmentDocument,
 )
 from orders.transitions import Transition, available_actions
-from payments.selectors import escrow_summary
+from payments.selectors import EscrowSummary, escrow_summary
+from suppliers.models import Supplier
 from tradeassure.core import clock
 from tradeassure.core.errors import NotFound
+
+if TYPE_CHECKING:
+    from orders.services import PlacedOrder
 
 S = OrderStatus
 
@@ -62,7 +67,10 @@ def orders_visible_to(user) -> QuerySet[Order]:
     if user.is_buyer:
         return _base().filter(buyer_organisation_id=user.organisation_id)
     if user.is_supplier_staff:
-        return _base().filter(supplier__organisation_id=user.organisation_id)
+        # By the supplier's id (one supplier per organisation), not a join on its organisation:
+        # the planner can then walk the (supplier, newest first) index for a page.
+        supplier_id = Supplier.objects.filter(organisation_id=user.organisation_id).values("pk")
+        return _base().filter(supplier_id=Subquery(supplier_id[:1]))
     return Order.objects.none()
 
 
@@ -224,23 +232,33 @@ class OrderDetail:
     actions: tuple[Transition, ...]
     money: OrderMoney
     payment_due: PaymentDue | None
+    versions: tuple[ContractVersion, ...] = ()  # each with its items loaded
+    timeline: tuple[OrderEvent, ...] = ()
+    shipment: Shipment | None = None  # the one in force
+    rating: OrderRating | None = None
 
 
-def order_detail_for_user(*, user, pk: int) -> OrderDetail:
-    """The order detail for this user, or NotFound for anyone who may not see the order."""
+def _detail(
+    order: Order,
+    user,
+    *,
+    summary: EscrowSummary,
+    versions: list[ContractVersion],
+    timeline: list[OrderEvent],
+    shipment: Shipment | None,
+    rating: OrderRating | None,
+) -> OrderDetail:
+    """The detail of an order from its rows already in hand (no query)."""
     from orders.services import order_payment_due  # lazily, as order_party does
 
-    order = order_for_user(user=user, pk=pk)
     party = order_party(order=order, user=user)
-    summary = escrow_summary(escrow_reference=order.escrow_reference)
     due = order_payment_due(order)
     return OrderDetail(
         order=order,
         your_party=party,
-        # The prefetched version already has its items: no query for the contract's lines.
+        # The version in hand already has its items: no query for the contract's lines.
         contract=next(
-            (version for version in order.versions.all() if version.pk == order.current_version_id),
-            None,
+            (version for version in versions if version.pk == order.current_version_id), None
         ),
         actions=tuple(available_actions(order, party)),
         money=OrderMoney(
@@ -254,6 +272,48 @@ def order_detail_for_user(*, user, pk: int) -> OrderDetail:
             supplier_net=summary.supplier_net,
         ),
         payment_due=PaymentDue(purpose=due[0], amount=due[1]) if due else None,
+        versions=tuple(versions),
+        timeline=tuple(timeline),
+        shipment=shipment,
+        rating=rating,
+    )
+
+
+def order_detail_for_user(*, user, pk: int) -> OrderDetail:
+    """The order detail for this user, or NotFound for anyone who may not see the order."""
+    order = order_for_user(user=user, pk=pk)
+    try:
+        rating: OrderRating | None = order.rating  # select_related: no query
+    except OrderRating.DoesNotExist:
+        rating = None
+    return _detail(
+        order,
+        user,
+        summary=escrow_summary(escrow_reference=order.escrow_reference),
+        versions=list(order.versions.all()),  # prefetched, with their items
+        timeline=list(order.events.all()),
+        shipment=order.shipment,
+        rating=rating,
+    )
+
+
+def order_detail_placed(*, placed: "PlacedOrder", user) -> OrderDetail:
+    """The detail of an order `order_place_rows` has just written, from what it wrote: no query.
+
+    A new order has only version 1 (its lines cached by `contract_version_create`), one
+    timeline row, no shipment, no rating and no escrow yet (it opens on confirmation), so its
+    money is all zero."""
+    order = placed.order
+    return _detail(
+        order,
+        user,
+        summary=EscrowSummary(
+            escrow_reference=order.escrow_reference, currency="", frozen=False, exists=False
+        ),
+        versions=[placed.version],
+        timeline=[placed.event],
+        shipment=None,
+        rating=None,
     )
 
 

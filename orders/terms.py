@@ -111,9 +111,11 @@ def _amount_ok(value: object, currency: str, *, allow_zero: bool = False) -> boo
 
 
 def contract_terms_validate(
-    *, supplier: Supplier, terms: ContractTerms, check_deadline: bool = True
+    *, supplier: Supplier | int, terms: ContractTerms, check_deadline: bool = True
 ) -> ContractTotals:
-    """Check a contract against the product's rules; raise ValidationFailed listing every problem."""
+    """Check a contract against the product's rules; raise ValidationFailed listing every problem.
+
+    `supplier` (or its id) only scopes the products looked up."""
     errors: dict[str, list[str]] = {}
 
     def add(key: str, message: str) -> None:

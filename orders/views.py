@@ -294,12 +294,22 @@ def _order_or_404(request, pk: int) -> Order:
         raise Http404(error.message) from error
 
 
+def _share_organisation(user, order: Order) -> None:
+    """The page's header names the user's organisation: it is one the order already loaded
+    (buyer organisation, or the supplier's), so lend it instead of reading it again."""
+    if user.organisation_id == order.buyer_organisation_id:
+        user.organisation = order.buyer_organisation
+    elif user.organisation_id == order.supplier.organisation_id:
+        user.organisation = order.supplier.organisation
+
+
 @login_required
 @require_GET
 def order_detail(request, pk: int):
     order = _order_or_404(request, pk)
     from payments.selectors import escrow_summary
 
+    _share_organisation(request.user, order)
     party = selectors.order_party(order=order, user=request.user)
     actions = selectors.order_actions(order=order, user=request.user)
     action_names = {row.action for row in actions}

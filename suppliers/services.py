@@ -772,14 +772,36 @@ def supplier_assert_can_take_order(
     amount: Decimal,
     currency: str,
     exclude_order_reference: str = "",
-) -> None:
+) -> Supplier:
     """Refuse a protected order the supplier may not take, saying why in a buyer's words.
 
     Locks the supplier row, so two orders placed at once cannot both squeeze under the limit
     (the caller records the order with supplier_order_record_sync in the same transaction).
     `exclude_order_reference` leaves an already-recorded order out of the open exposure.
+    Returns the supplier as locked (fresh from the database).
     """
-    locked = _lock(supplier)
+    return supplier_check_order_in_transaction(
+        supplier_id=supplier.pk,
+        amount=amount,
+        currency=currency,
+        exclude_order_reference=exclude_order_reference,
+    )
+
+
+def supplier_check_order_in_transaction(
+    *,
+    supplier_id: int,
+    amount: Decimal,
+    currency: str,
+    exclude_order_reference: str = "",
+) -> Supplier:
+    """`supplier_assert_can_take_order` for a caller already in its own transaction (placing an
+    order): the same lock and rules, without a savepoint of its own, and by id, so the caller
+    needs no read of the supplier before it (the lock is that read). No such supplier:
+    ValidationFailed on `supplier_id`. Returns the locked supplier."""
+    locked = Supplier.objects.select_for_update().filter(pk=supplier_id).first()
+    if locked is None:
+        raise ValidationFailed("No such supplier.", fields={"supplier_id": ["No such supplier."]})
     failed = selectors.supplier_failed_rules(supplier=locked)
     if locked.ta_status != TradeAssuranceStatus.APPROVED and not any(
         check.code == "not_suspended" for check in failed
@@ -817,6 +839,7 @@ def supplier_assert_can_take_order(
             code=SupplierErrorCode.TRADE_ASSURANCE_LIMIT_EXCEEDED,
             fields={"available_usd": [str(available)], "limit_usd": [str(locked.ta_limit_usd)]},
         )
+    return locked
 
 
 @transaction.atomic
@@ -1008,6 +1031,44 @@ def _queue_recompute_many(supplier_ids: list[int]) -> None:
         recompute_suppliers_metrics.delay(supplier_ids)
     except Exception:
         logger.warning("Broker unavailable; nightly recompute will catch %s.", supplier_ids)
+
+
+def supplier_order_record_open(
+    *,
+    supplier: Supplier,
+    order_reference: str,
+    amount: Decimal,
+    currency: str,
+    placed_at: datetime,
+    shipment_deadline: datetime | None = None,
+) -> None:
+    """Record a just-placed order as open exposure: one INSERT.
+
+    For `order_place` only, which holds the supplier's lock from
+    `supplier_check_order_in_transaction` in the same transaction (so no second lock) and has
+    just created the order (so no record can exist to read first; a reused reference still
+    fails on the unique index). The same amount rules as `supplier_order_record_sync`.
+    """
+    if not order_reference:
+        raise ValidationFailed(
+            "An order reference is required.", code=SupplierErrorCode.BAD_REFERENCE
+        )
+    amount_usd = _amount_usd_or_refuse(amount, currency)
+    if amount < 0:
+        raise ValidationFailed("The amount cannot be negative.", code=SupplierErrorCode.BAD_AMOUNT)
+    SupplierOrderRecord.objects.create(
+        supplier=supplier,
+        order_reference=order_reference,
+        amount=amount,
+        currency=currency,
+        amount_usd=amount_usd,
+        status=SupplierOrderRecord.Status.OPEN,
+        placed_at=placed_at,
+        shipment_deadline=shipment_deadline,
+        updated_at=clock.now(),
+    )
+    supplier_id = supplier.pk
+    transaction.on_commit(lambda: _queue_recompute(supplier_id))
 
 
 def _queue_recompute(supplier_id: int) -> None:

@@ -221,3 +221,60 @@ def test_concurrent_dispatchers_deliver_each_message_exactly_once(test_channels)
     assert sorted(payload["n"] for payload in DELIVERED) == list(range(40))
     assert OutboxMessage.objects.filter(status=OutboxMessage.Status.SENT).count() == 40
     assert set(OutboxMessage.objects.values_list("attempts", flat=True)) == {1}
+
+
+# --- batches and the dispatcher kick ------------------------------------------------------------
+
+
+def test_rows_queued_in_a_batch_are_written_together_when_it_ends(
+    django_capture_on_commit_callbacks,
+):
+    from django.db import transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from tradeassure.platform.events import _kick_dispatcher, outbox_batch
+
+    # given a transaction that queues two side effects inside a batch
+    with django_capture_on_commit_callbacks() as callbacks, transaction.atomic():
+        with CaptureQueriesContext(connection) as captured, outbox_batch():
+            first = outbox_enqueue(channel="email", payload={"to": "a@example.com"})
+            outbox_enqueue(channel="email", payload={"to": "b@example.com"})
+            # then nothing is written while the batch runs
+            assert first.pk is None
+            assert not OutboxMessage.objects.exists()
+        # and both rows are written by one INSERT when it ends
+        inserts = [q for q in captured if q["sql"].startswith('INSERT INTO "tradeassure_outbox')]
+        assert len(inserts) == 1
+        assert sorted(m.payload["to"] for m in OutboxMessage.objects.all()) == [
+            "a@example.com",
+            "b@example.com",
+        ]
+    # and the dispatcher is kicked once for the transaction
+    assert [c for c in callbacks if c is _kick_dispatcher] == [_kick_dispatcher]
+
+
+def test_a_batch_that_raises_writes_nothing():
+    from tradeassure.platform.events import outbox_batch
+
+    # given a batch whose block fails after queueing a message
+    with pytest.raises(RuntimeError), outbox_batch():
+        outbox_enqueue(channel="email", payload={"to": "a@example.com"})
+        raise RuntimeError("the service failed")
+    # then no row was written
+    assert OutboxMessage.objects.count() == 0
+
+
+def test_many_messages_in_one_transaction_kick_the_dispatcher_once(
+    django_capture_on_commit_callbacks,
+):
+    from django.db import transaction
+
+    from tradeassure.platform.events import _kick_dispatcher
+
+    # given one transaction queueing three messages one by one (no batch)
+    with django_capture_on_commit_callbacks() as callbacks, transaction.atomic():
+        for n in range(3):
+            outbox_enqueue(channel="email", payload={"to": f"{n}@example.com"})
+    # then all three rows exist and one kick is sent after commit
+    assert OutboxMessage.objects.count() == 3
+    assert [c for c in callbacks if c is _kick_dispatcher] == [_kick_dispatcher]

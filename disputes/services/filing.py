@@ -27,6 +27,7 @@ from orders.parties import order_supplier_staff
 from orders.transitions import PAID_NOT_SHIPPED
 from tradeassure.core import clock
 from tradeassure.core.errors import Conflict, NotAllowed, ValidationFailed
+from tradeassure.platform.events import outbox_batch
 
 S = DisputeStatus
 P = DisputeParty
@@ -111,8 +112,6 @@ def dispute_open(
 ) -> Dispute:
     """The buyer files a claim: the order freezes (timers paused, escrow frozen) in the same
     transaction, the request becomes the first proposal, and the supplier has 3 days to answer."""
-    from orders.services import order_dispute_opened
-
     # The claim window is judged at the moment the claim was sent, not after waiting for the
     # locks (a sweep closing the window may hold them for a moment).
     sent_at = clock.now()
@@ -165,7 +164,19 @@ def dispute_open(
         raise Conflict(
             "A dispute is already open for this order.", code=DisputeErrorCode.DISPUTE_ALREADY_OPEN
         ) from None
-    order_dispute_opened(
+    # One INSERT for every outbox row the filing queues (three events and the supplier's
+    # emails), one dispatcher kick; the order and escrow are already locked above.
+    with outbox_batch():
+        _dispute_open_write(dispute, order=order, actor=actor, terms=terms, stored=stored)
+    return dispute
+
+
+def _dispute_open_write(
+    dispute: Dispute, *, order: Order, actor: User, terms: OutcomeTerms, stored
+) -> None:
+    from orders.services import order_dispute_opened_locked
+
+    order_dispute_opened_locked(
         order=order, actor=actor, note=f"Dispute {dispute.reference}: {dispute.get_type_display()}"
     )
     proposal_create(
@@ -180,7 +191,7 @@ def dispute_open(
         actor=actor,
         note=dispute.description,
         data={
-            "type": type,
+            "type": dispute.type,
             "requested": describe_terms(terms, order.currency),
             "evidence_files": len(stored),
         },
@@ -193,4 +204,3 @@ def dispute_open(
         "counter-propose or reject with evidence; without an answer the dispute escalates to a "
         "mediator.",
     )
-    return dispute

@@ -323,8 +323,8 @@ class OrderDetailSerializer(OrderSerializer):
 
     your_party = serializers.CharField(allow_null=True, help_text="buyer, supplier or null.")
     contract = ContractVersionSerializer(allow_null=True)
-    versions = ContractVersionSerializer(source="order.versions", many=True)
-    timeline = OrderEventSerializer(source="order.events", many=True)
+    versions = ContractVersionSerializer(many=True)
+    timeline = OrderEventSerializer(many=True)
     shipment = serializers.SerializerMethodField()
     rating = serializers.SerializerMethodField()
     money = MoneySerializer()
@@ -356,15 +356,11 @@ class OrderDetailSerializer(OrderSerializer):
 
     @extend_schema_field(ShipmentSerializer(allow_null=True))
     def get_shipment(self, detail: OrderDetail) -> dict | None:
-        shipment = detail.order.shipment  # the one in force (the latest, after a replacement)
+        shipment = detail.shipment  # the one in force (the latest, after a replacement)
         if shipment is None:
             return None
         return ShipmentSerializer(shipment).data
 
     @extend_schema_field(RatingSerializer(allow_null=True))
     def get_rating(self, detail: OrderDetail) -> dict | None:
-        try:
-            rating = detail.order.rating
-        except OrderRating.DoesNotExist:
-            return None
-        return RatingSerializer(rating).data
+        return RatingSerializer(detail.rating).data if detail.rating is not None else None

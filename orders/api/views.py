@@ -19,6 +19,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from orders import selectors, services
+from orders.api.representations import ORDER_LIST_VALUES, order_detail_data, order_row
 from orders.api.serializers import (
     ContractVersionSerializer,
     ExtendShipmentDeadlineInputSerializer,
@@ -37,7 +38,6 @@ from orders.api.serializers import (
 from orders.error_codes import OrderErrorCode
 from orders.models import Coverage, Order, OrderStatus
 from payments.api.serializers import PaymentSerializer
-from suppliers.models import Supplier
 from tradeassure.core.errors import NotFound
 from tradeassure.platform.api.viewsets import ApiViewSet
 
@@ -158,16 +158,25 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet)
         detail = selectors.order_detail_for_user(
             user=self.request.user, pk=order_id if order_id is not None else self._order_id()
         )
-        return OrderDetailSerializer(detail, context=self.get_serializer_context()).data
+        return order_detail_data(detail)  # OrderDetailSerializer's JSON, written directly
+
+    def list(self, request, *args, **kwargs):
+        # Rows as `.values()` dicts written straight to JSON (OrderSerializer's shape, no model
+        # instances); the cursor reads its position from the dicts.
+        queryset = self.filter_queryset(self.get_queryset()).values(*ORDER_LIST_VALUES)
+        page = self.paginate_queryset(queryset)
+        assert page is not None  # the API always paginates (DEFAULT_PAGINATION_CLASS)
+        return self.get_paginated_response([order_row(row) for row in page])
 
     def retrieve(self, request, *args, **kwargs):
-        data = self._detail()
-        etag = '"' + hashlib.sha256(JSONRenderer().render(data)).hexdigest()[:32] + '"'
+        detail = selectors.order_detail_for_user(user=request.user, pk=self._order_id())
+        # Rendered once: the ETag is the hash of the very bytes sent.
+        content = JSONRenderer().render(order_detail_data(detail))
+        etag = '"' + hashlib.sha256(content).hexdigest()[:32] + '"'
         if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
             response = HttpResponse(status=status.HTTP_304_NOT_MODIFIED)
-            response["ETag"] = etag
-            return response
-        response = Response(data)
+        else:
+            response = HttpResponse(content, content_type="application/json")
         response["ETag"] = etag
         return response
 
@@ -183,21 +192,16 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet)
     # --- create ------------------------------------------------------------------------------
     def create(self, request, *args, **kwargs):
         data = self._input(OrderCreateInputSerializer, request)
-        supplier = Supplier.objects.filter(pk=data["supplier_id"]).first()
-        if supplier is None:
-            from tradeassure.core.errors import ValidationFailed
-
-            raise ValidationFailed(
-                "No such supplier.", fields={"supplier_id": ["No such supplier."]}
-            )
-        order = services.order_place(
+        placed = services.order_place_rows(
             buyer=request.user,
-            supplier=supplier,
+            supplier=data["supplier_id"],  # no such supplier: 400 on supplier_id, from its lock
             terms=contract_terms_from(data["terms"]),
             purchase_order_number=data["purchase_order_number"],
             note=data["note"],
         )
-        return self._respond(order, status.HTTP_201_CREATED)
+        # Rendered from what was just written, not read back.
+        detail = selectors.order_detail_placed(placed=placed, user=request.user)
+        return Response(order_detail_data(detail), status=status.HTTP_201_CREATED)
 
     # --- transitions -------------------------------------------------------------------------
     @_transition("Supplier confirms the order as it stands")

@@ -74,9 +74,11 @@ def order_move(
     data: dict[str, Any] | None = None,
     topic: str | None = None,
     to_status: str | None = None,
+    sync_record: bool = True,
 ) -> OrderEvent:
     """Apply a checked transition to a locked order (status and timeline row, by the lifecycle),
-    then publish the domain event to both organisations and feed the supplier's record."""
+    then publish the domain event to both organisations and feed the supplier's record (unless
+    the caller records it itself: `order_place`)."""
     event = LIFECYCLE.move(
         order, row, party=party, actor=actor, note=note, data=data, to_status=to_status
     )
@@ -94,7 +96,8 @@ def order_move(
             **(data or {}),
         },
     )
-    order_supplier_record_sync(order=order)
+    if sync_record:
+        order_supplier_record_sync(order=order)
     return event
 
 

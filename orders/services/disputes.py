@@ -66,7 +66,15 @@ def order_dispute_opened(*, order: Order, actor: User | None, note: str = "") ->
     The status before is remembered (`status_before_dispute`); each running deadline is stored
     as the time it had left (`paused_timers`) and cleared, so no sweep fires while disputed.
     """
-    order = order_lock(order, escrow_first=True)
+    return order_dispute_opened_locked(
+        order=order_lock(order, escrow_first=True), actor=actor, note=note
+    )
+
+
+def order_dispute_opened_locked(*, order: Order, actor: User | None, note: str = "") -> Order:
+    """`order_dispute_opened` for a caller inside its own transaction that already holds the
+    escrow and order locks and passes the order it read under them (`dispute_open`): neither
+    lock is taken twice, and no savepoint of its own."""
     row, party = order_check(order, "dispute_opened", actor)
     now = clock.now()
     paused = {}

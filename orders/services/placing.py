@@ -1,12 +1,21 @@
 """Placing an order, changing its contract (versions, proposals), and cancelling it before money
 is held. Confirming opens the escrow, so confirm and accept lock it before the order."""
 
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.db import transaction
 
 from accounts.models import User
 from orders.error_codes import OrderErrorCode
-from orders.models import ContractLineItem, ContractVersion, Order, OrderStatus, Party
+from orders.models import (
+    ContractLineItem,
+    ContractVersion,
+    Order,
+    OrderEvent,
+    OrderStatus,
+    Party,
+)
 from orders.parties import order_buyers, order_supplier_staff
 from orders.services._engine import (
     order_check,
@@ -26,10 +35,15 @@ from orders.terms import (
 from orders.transitions import LIFECYCLE, PAID_NOT_SHIPPED, Transition
 from payments.services import escrow_open
 from suppliers.models import Supplier
-from suppliers.services import supplier_assert_can_take_order
+from suppliers.services import (
+    supplier_assert_can_take_order,
+    supplier_check_order_in_transaction,
+    supplier_order_record_open,
+)
 from tradeassure.core import clock
 from tradeassure.core.errors import NotAllowed, Unprocessable, ValidationFailed
 from tradeassure.core.money import format_money
+from tradeassure.platform.events import outbox_batch
 
 S = OrderStatus
 
@@ -48,13 +62,19 @@ def contract_version_create(
     party: str,
     actor: User | None,
     note: str,
+    number: int | None = None,
 ) -> ContractVersion:
-    """Store terms as the order's next contract version, with its lines and computed totals."""
+    """Store terms as the order's next contract version, with its lines and computed totals.
+
+    `number` when the caller knows it (1 for a new order: nothing to look up). The version
+    comes back with its lines cached as its `items` (no read to list what was just written)."""
     now = clock.now()
-    last = order.versions.order_by("-number").values_list("number", flat=True).first() or 0
+    if number is None:
+        last = order.versions.order_by("-number").values_list("number", flat=True).first() or 0
+        number = last + 1
     version = ContractVersion.objects.create(
         order=order,
-        number=last + 1,
+        number=number,
         state=state,
         proposed_by_party=party,
         proposed_by=actor,
@@ -76,7 +96,7 @@ def contract_version_create(
         initial_payment_amount=totals.initial_payment_amount,
         balance_amount=totals.balance_amount,
     )
-    ContractLineItem.objects.bulk_create(
+    items = ContractLineItem.objects.bulk_create(
         ContractLineItem(
             version=version,
             position=position,
@@ -93,13 +113,29 @@ def contract_version_create(
             zip(terms.items, totals.line_totals, strict=True), start=1
         )
     )
+    _cache_items(version, items)
     return version
+
+
+def _cache_items(version: ContractVersion, items: list[ContractLineItem]) -> None:
+    """Cache the lines just written as `prefetch_related("items")` would (a queryset holding
+    them), so reading the version's lines back costs no query. Versions never change their
+    lines once written, so the cache cannot go stale."""
+    queryset = version.items.all()  # lazy: no query
+    queryset._result_cache = list(items)
+    queryset._prefetch_done = True  # type: ignore[attr-defined]  # as Django's prefetch sets it
+    version._prefetched_objects_cache = {"items": queryset}  # type: ignore[attr-defined]
 
 
 def contract_version_adopt(order: Order, version: ContractVersion) -> None:
     """Make a version the contract in force: copy its terms onto the order row."""
-    first = version.items.order_by("position").first()
-    count = version.items.count()
+    cached = getattr(version, "_prefetched_objects_cache", {}).get("items")
+    if cached is not None:  # just written (or prefetched): no need to read them back
+        lines = list(cached)
+        first, count = (lines[0] if lines else None), len(lines)
+    else:
+        first = version.items.order_by("position").first()
+        count = version.items.count()
     summary = first.description if first else ""
     if count > 1:
         summary = f"{summary} and {count - 1} more"
@@ -128,25 +164,61 @@ def order_terms_check(*, supplier: Supplier, terms: ContractTerms) -> ContractTo
     return totals
 
 
-@transaction.atomic
+@dataclass(frozen=True)
+class PlacedOrder:
+    """What `order_place_rows` wrote: enough to show the new order without reading it back."""
+
+    order: Order
+    version: ContractVersion  # version 1, its lines cached
+    event: OrderEvent  # the "place" timeline row
+
+
 def order_place(
     *,
     buyer: User,
-    supplier: Supplier,
+    supplier: Supplier | int,
     terms: ContractTerms,
     purchase_order_number: str = "",
     note: str = "",
 ) -> Order:
     """The buyer submits the contract (version 1); the supplier has the confirmation window."""
+    return order_place_rows(
+        buyer=buyer,
+        supplier=supplier,
+        terms=terms,
+        purchase_order_number=purchase_order_number,
+        note=note,
+    ).order
+
+
+@transaction.atomic
+def order_place_rows(
+    *,
+    buyer: User,
+    supplier: Supplier | int,
+    terms: ContractTerms,
+    purchase_order_number: str = "",
+    note: str = "",
+) -> PlacedOrder:
+    """`order_place`, answering with the rows it wrote (for the API's 201 answer).
+
+    `supplier` may be an id: the supplier's lock is its only read (no such supplier:
+    ValidationFailed on `supplier_id`). Written in as few statements as the rows need: the
+    order, version 1 and its lines, one timeline row, one domain event, the supplier's record,
+    notifications, and the outbox rows in one INSERT.
+    """
     if not buyer.is_buyer or buyer.organisation_id is None:
         raise NotAllowed("Only buyers can place orders.", code=OrderErrorCode.NOT_A_BUYER)
-    totals = contract_terms_validate(supplier=supplier, terms=terms)
-    supplier_assert_can_take_order(supplier=supplier, amount=totals.total, currency=terms.currency)
+    supplier_id = supplier if isinstance(supplier, int) else supplier.pk
+    totals = contract_terms_validate(supplier=supplier_id, terms=terms)
+    locked = supplier_check_order_in_transaction(
+        supplier_id=supplier_id, amount=totals.total, currency=terms.currency
+    )
     now = clock.now()
     order = Order.objects.create(
         buyer_organisation_id=buyer.organisation_id,
         buyer=buyer,
-        supplier=supplier,
+        supplier=locked,
         purchase_order_number=purchase_order_number.strip()[:40],
         status=S.PENDING_CONFIRMATION,
         currency=terms.currency,
@@ -160,6 +232,8 @@ def order_place(
         placed_at=now,
         confirmation_due_at=now + settings.TRADE_ASSURANCE["SUPPLIER_CONFIRMATION_WINDOW"],
     )
+    if buyer.organisation is not None:  # loaded with the user by the API key's read
+        order.buyer_organisation = buyer.organisation
     version = contract_version_create(
         order=order,
         terms=terms,
@@ -168,30 +242,42 @@ def order_place(
         party=Party.BUYER,
         actor=buyer,
         note=note,
+        number=1,
     )
     contract_version_adopt(order, version)
-    order.save()
-    order = order_lock(order)
+    # Nobody else can see the order before commit, so it needs no lock; the move saves it once
+    # (with its version) and writes its timeline row.
     row = LIFECYCLE.rows_from("place", "")[0]
     order.status = ""  # the order did not exist before: the event reads "" → pending
-    order_move(
-        order,
-        row,
-        party=Party.BUYER,
-        actor=buyer,
-        note=note,
-        data={"version": 1},
-        topic="order.placed",
-    )
-    order_tell(
-        order,
-        order_supplier_staff(order),
-        "new order to confirm",
-        f"{buyer.organisation} placed an order for {format_money(order.total, order.currency)}. "
-        f"Confirm it or propose changes by {order.confirmation_due_at:%Y-%m-%d %H:%M} UTC, "
-        "or it is cancelled automatically.",
-    )
-    return order
+    with outbox_batch():
+        event = order_move(
+            order,
+            row,
+            party=Party.BUYER,
+            actor=buyer,
+            note=note,
+            data={"version": 1},
+            topic="order.placed",
+            sync_record=False,  # a new order: recorded just below, in one INSERT
+        )
+        supplier_order_record_open(
+            supplier=locked,
+            order_reference=order.escrow_reference,
+            amount=order.total,
+            currency=order.currency,
+            placed_at=order.placed_at,
+            shipment_deadline=order.shipment_deadline,
+        )
+        order_tell(
+            order,
+            order_supplier_staff(order),
+            "new order to confirm",
+            f"{buyer.organisation} placed an order for "
+            f"{format_money(order.total, order.currency)}. "
+            f"Confirm it or propose changes by {order.confirmation_due_at:%Y-%m-%d %H:%M} UTC, "
+            "or it is cancelled automatically.",
+        )
+    return PlacedOrder(order=order, version=version, event=event)
 
 
 @transaction.atomic

@@ -1,6 +1,8 @@
 """Publishing domain events and notifying people, inside the caller's transaction."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -14,6 +16,33 @@ from tradeassure.platform.catalogue import is_event_topic
 from tradeassure.platform.models import DomainEvent, Notification, OutboxMessage
 
 OUTBOX_GIVE_UP_AFTER = timedelta(days=3)
+
+# The outbox rows queued inside `outbox_batch()`, written by one INSERT when it ends.
+_batch: ContextVar[list[OutboxMessage] | None] = ContextVar("outbox_batch", default=None)
+
+
+@contextmanager
+def outbox_batch() -> Iterator[None]:
+    """Write every outbox row queued inside with one INSERT (and one dispatcher kick) at the end.
+
+    For services that publish an event and notify people in one transaction: each would
+    otherwise cost an INSERT of its own. Nested batches join the outermost one; if the block
+    raises, nothing queued in it is written (the transaction rolls back anyway). Rows are held
+    in memory until the end, so wrap only code that does not catch a rolled-back savepoint's
+    error and go on: a message queued inside that savepoint would still be written.
+    """
+    if _batch.get() is not None:
+        yield
+        return
+    token = _batch.set([])
+    try:
+        yield
+        pending = _batch.get() or []
+    finally:
+        _batch.reset(token)
+    if pending:
+        OutboxMessage.objects.bulk_create(pending)
+        _kick_once()
 
 
 def event_publish(
@@ -43,32 +72,47 @@ def event_publish(
     )
     audience_ids = sorted({org_id for org_id in audience if org_id})
     if audience_ids:
-        event.audience.set(audience_ids)
+        # A new event has no audience yet: one INSERT, not set()'s read-then-write.
+        through = DomainEvent.audience.through
+        through.objects.bulk_create(
+            through(domainevent_id=event.pk, organisation_id=org_id) for org_id in audience_ids
+        )
     for channel in getattr(settings, "OUTBOX_EVENT_CHANNELS", []):
         outbox_enqueue(channel=channel, payload={"event_id": event.pk})
     return event
 
 
 def outbox_enqueue(*, channel: str, payload: dict[str, Any]) -> OutboxMessage:
-    """Queue a side effect; it runs after commit, and is retried by the sweep until it succeeds."""
+    """Queue a side effect; it runs after commit, and is retried by the sweep until it succeeds.
+
+    Inside `outbox_batch()` the row is written when the batch ends (unsaved until then).
+    """
     now = clock.now()
-    message = OutboxMessage.objects.create(
+    message = OutboxMessage(
         channel=channel,
         payload=payload,
         next_attempt_at=now,
         give_up_at=now + OUTBOX_GIVE_UP_AFTER,
         created_at=now,
     )
-    _kick_after_commit()
+    pending = _batch.get()
+    if pending is not None:
+        pending.append(message)
+        return message
+    message.save(force_insert=True)
+    _kick_once()
     return message
 
 
-def _kick_after_commit() -> None:
-    """One dispatcher kick (one Celery message) per transaction, however many rows it queued:
-    the dispatcher delivers every pending row it finds, so a second kick would find none."""
-    pending = transaction.get_connection().run_on_commit
-    if not any(entry[1] is _kick_dispatcher for entry in pending):
-        transaction.on_commit(_kick_dispatcher)
+def _kick_once() -> None:
+    """Kick the dispatcher after commit, once per transaction however many rows it queued
+    (one dispatch run delivers them all)."""
+    connection = transaction.get_connection()
+    if connection.in_atomic_block and any(
+        callback is _kick_dispatcher for _, callback, _ in connection.run_on_commit
+    ):
+        return
+    transaction.on_commit(_kick_dispatcher)
 
 
 def _kick_dispatcher() -> None:
@@ -216,4 +260,4 @@ def _outbox_enqueue_many(messages: Sequence[tuple[str, dict[str, Any]]]) -> None
             for channel, payload in messages
         ],
     )
-    _kick_after_commit()
+    _kick_once()

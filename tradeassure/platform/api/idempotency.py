@@ -100,16 +100,15 @@ def idempotency_claim(request: Request) -> IdempotencyRecord:
     for _ in range(2):
         now = clock.now()
         try:
-            with transaction.atomic():
-                return IdempotencyRecord.objects.create(
-                    caller=caller,
-                    key=key,
-                    method=method,
-                    path=request.path[:500],
-                    request_hash=fingerprint,
-                    created_at=now,
-                    expires_at=now + settings.IDEMPOTENCY_KEY_TTL,
-                )
+            return _claim_insert(
+                caller=caller,
+                key=key,
+                method=method,
+                path=request.path[:500],
+                request_hash=fingerprint,
+                created_at=now,
+                expires_at=now + settings.IDEMPOTENCY_KEY_TTL,
+            )
         except IntegrityError:
             pass
         existing = IdempotencyRecord.objects.filter(caller=caller, key=key).first()
@@ -134,6 +133,17 @@ def idempotency_claim(request: Request) -> IdempotencyRecord:
         f"A request with this `{HEADER}` is still being processed; retry in a moment.",
         code=PlatformErrorCode.IDEMPOTENCY_REQUEST_IN_FLIGHT,
     )
+
+
+def _claim_insert(**fields) -> IdempotencyRecord:
+    """The claim's INSERT, committed at once. In autocommit (a request) it is its own
+    transaction: no BEGIN/COMMIT around it, and a duplicate key fails alone. Inside a caller's
+    transaction (tests, or a view wrapped in one) a savepoint keeps that failure from
+    breaking the caller's transaction."""
+    if transaction.get_connection().in_atomic_block:
+        with transaction.atomic():
+            return IdempotencyRecord.objects.create(**fields)
+    return IdempotencyRecord.objects.create(**fields)
 
 
 def _replay_response(record: IdempotencyRecord) -> HttpResponse:
