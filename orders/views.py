@@ -387,6 +387,27 @@ DONE_MESSAGES = {
 }
 
 
+# Actions that release money for good: the first POST only leads to a page that shows the
+# amount; the money moves when that page's form is sent (with `confirmed=yes`).
+CONFIRMED_ACTIONS = {"accept_goods"}
+
+
+@login_required
+@require_GET
+def order_accept_goods_confirm(request, pk: int):
+    """Buyer: what accepting the goods releases, before it is released (nothing changes here)."""
+    order = _order_or_404(request, pk)
+    from payments.selectors import escrow_summary
+
+    if "accept_goods" not in {
+        row.action for row in selectors.order_actions(order=order, user=request.user)
+    }:
+        messages.error(request, "The goods cannot be accepted by you now.")
+        return redirect(order)
+    money = escrow_summary(escrow_reference=order.escrow_reference)
+    return render(request, "orders/accept_goods_confirm.html", {"order": order, "money": money})
+
+
 @login_required
 @require_POST
 def order_action(request, pk: int, action: str):
@@ -394,6 +415,9 @@ def order_action(request, pk: int, action: str):
     order = _order_or_404(request, pk)
     if action not in SIMPLE_ACTIONS:
         raise Http404("No such action.")
+    if action in CONFIRMED_ACTIONS and request.POST.get("confirmed") != "yes":
+        # One click never releases money: show the amount and ask again.
+        return redirect("orders:accept_goods_confirm", pk=order.pk)
     form = NoteForm({"note": request.POST.get("note") or request.POST.get("reason", "")})
     if not form.is_valid():
         messages.error(request, "The note is too long (1,000 characters at most).")

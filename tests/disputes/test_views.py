@@ -227,7 +227,18 @@ def test_settle_by_agreement_through_the_page(client, delivered):
     page = client.get(dispute.get_absolute_url()).content.decode()
     assert "Accept and settle now" in page and "Partial refund of" in page
 
-    response = client.post(reverse("disputes:accept", args=[dispute.pk, proposal.pk]), follow=True)
+    url = reverse("disputes:accept", args=[dispute.pk, proposal.pk])
+    # one click (the page's link, or a POST without the confirmation) settles nothing
+    assert f'href="{url}"' in page
+    first = client.post(url)
+    assert first.status_code == 302 and first["Location"] == url
+    confirm = client.get(url).content.decode()
+    assert "Refunded to the buyer" in confirm and "USD 300.00" in confirm
+    assert "cannot be undone" in confirm
+    assert refetch(dispute).status != S.RESOLVED
+    assert escrow_summary(escrow_reference=delivered.order.escrow_reference).refunded == 0
+
+    response = client.post(url, {"confirmed": "yes"}, follow=True)
 
     assert "settled" in response.content.decode()
     assert refetch(dispute).status == S.RESOLVED
@@ -235,7 +246,7 @@ def test_settle_by_agreement_through_the_page(client, delivered):
         "300.00"
     )
     # a replayed POST changes nothing and says why
-    again = client.post(reverse("disputes:accept", args=[dispute.pk, proposal.pk]), follow=True)
+    again = client.post(url, {"confirmed": "yes"}, follow=True)
     assert again.status_code == 200 and "not possible" in again.content.decode()
     assert escrow_summary(escrow_reference=delivered.order.escrow_reference).refunded == Decimal(
         "300.00"
