@@ -275,13 +275,8 @@ def buyer_list(request):
 def supplier_list(request):
     if not request.user.is_supplier_staff:
         return HttpResponseForbidden("This page is for supplier staff.")
-    due_soon = list(selectors.orders_due_soon(user=request.user)[:10])
-    return _list(
-        request,
-        party=Party.SUPPLIER,
-        template="orders/supplier_list.html",
-        extra={"due_soon": due_soon},
-    )
+    # The work queue at the top comes from the `supplier_work_queue` tag.
+    return _list(request, party=Party.SUPPLIER, template="orders/supplier_list.html")
 
 
 # --- the order page --------------------------------------------------------------------------
@@ -311,6 +306,10 @@ def order_detail(request, pk: int):
     current = next((v for v, _d in history if v.pk == order.current_version_id), None)
     proposal = next((v for v, d in history if v.state == "proposed"), None)
     proposal_differences = next((d for v, d in history if v.state == "proposed"), [])
+    primary = selectors.order_primary_action(actions, payment_due=bool(payment_due))
+    # The next step first, the other actions after it.
+    actions = sorted(actions, key=lambda row: row.action != primary)
+    money = escrow_summary(escrow_reference=order.escrow_reference)
     return render(
         request,
         "orders/detail.html",
@@ -321,7 +320,10 @@ def order_detail(request, pk: int):
             "history": history,
             "proposal": proposal,
             "proposal_differences": proposal_differences,
-            "money": escrow_summary(escrow_reference=order.escrow_reference),
+            "money": money,
+            "progress": selectors.order_progress(order),
+            "primary": primary,
+            "waiting_for": selectors.order_waiting_for(order),
             "events": list(order.events.all()),
             "actions": actions,
             "action_names": action_names,

@@ -33,6 +33,7 @@ from orders import parties
 from orders.models import Order
 from tradeassure.core import clock
 from tradeassure.core.errors import DomainError, NotAllowed, NotFound, ValidationFailed
+from tradeassure.core.moments import moment_token
 from tradeassure.core.sweeps import sweep_due
 from tradeassure.core.uploads import DOCUMENT_KINDS, upload_check, upload_delete, upload_store
 from tradeassure.platform.events import event_publish, notify
@@ -126,8 +127,8 @@ def dispute_tell_mediators(dispute: Dispute, title: str, body: str = "") -> None
 
 
 def when(moment: datetime | None) -> str:
-    """A deadline as people read it in notifications."""
-    return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else "—"
+    """A deadline as people read it in notifications: each in their own time zone."""
+    return moment_token(moment)
 
 
 # ---------------------------------------------------------------------------------------------

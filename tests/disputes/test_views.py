@@ -294,7 +294,7 @@ def test_buyer_escalates_through_the_page_from_day_4_not_before(client, delivere
 
     with time_machine.travel(dispute.opened_at + timedelta(days=2), tick=False):
         page = client.get(dispute.get_absolute_url()).content.decode()
-        assert "You may escalate to a mediator from" in page
+        assert "You may escalate to a mediator <time datetime=" in page and ">in 1 day<" in page
         response = client.post(url, {"note": "too early"}, follow=True)
         assert "escalate from" in response.content.decode()
     assert refetch(dispute).status == S.AWAITING_SUPPLIER

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import transaction
 
 from tradeassure.core import clock
+from tradeassure.core.moments import render_moments
 from tradeassure.platform.catalogue import is_event_topic
 from tradeassure.platform.models import DomainEvent, Notification, OutboxMessage
 
@@ -76,17 +77,33 @@ def notify(*, users: Iterable[Any], title: str, body: str = "", url: str = "") -
     """Tell people something they must act on: a bell notification now, an email after commit."""
     now = clock.now()
     recipients = [user for user in users if user is not None and user.is_active]
+    # Moments in `title`/`body` (tradeassure.core.moments.moment_token) are written out in each
+    # recipient's own time zone, in the bell and in the email.
+    texts = {
+        user.pk: (
+            render_moments(title, getattr(user, "time_zone", "")),
+            render_moments(body, getattr(user, "time_zone", "")),
+        )
+        for user in recipients
+    }
     Notification.objects.bulk_create(
-        Notification(recipient=user, title=title, body=body, url=url, created_at=now)
+        Notification(
+            recipient=user,
+            title=texts[user.pk][0],
+            body=texts[user.pk][1],
+            url=url,
+            created_at=now,
+        )
         for user in recipients
     )
     for user in recipients:
         if user.email:
+            own_title, own_body = texts[user.pk]
             outbox_enqueue(
                 channel="email",
                 payload={
                     "to": user.email,
-                    "subject": f"[TradeAssure] {title}",
-                    "body": f"{body}\n\n{settings.SITE_URL}{url}" if url else body,
+                    "subject": f"[TradeAssure] {own_title}",
+                    "body": f"{own_body}\n\n{settings.SITE_URL}{url}" if url else own_body,
                 },
             )
