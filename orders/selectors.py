@@ -359,7 +359,7 @@ PROGRESS_STEPS = (
     ("completed", "Completed"),
 )
 # How many steps a status has completed (paid-not-in-full statuses are 2: paid is current).
-_STATUS_RANK = {
+_STATUS_RANK: dict[str, int] = {
     S.PENDING_CONFIRMATION: 1,
     S.AWAITING_PAYMENT: 2,
     S.IN_PRODUCTION: 2,
@@ -450,7 +450,7 @@ _PRIMARY_ORDER = (
     "rate",
 )
 
-_WAITING_FOR = {
+_WAITING_FOR: dict[str, str] = {
     S.PENDING_CONFIRMATION: "the supplier to confirm the order",
     S.AWAITING_PAYMENT: "the buyer to pay the initial payment",
     S.IN_PRODUCTION: "the supplier to produce the goods",
@@ -484,7 +484,7 @@ class WorkItem:
     due: Any  # datetime or None
 
 
-_SUPPLIER_WORK = {
+_SUPPLIER_WORK: dict[str, tuple[str, str]] = {
     S.PENDING_CONFIRMATION: ("Confirm the order or propose changes", "confirmation_due_at"),
     S.IN_PRODUCTION: ("Produce, then request the balance or mark ready", "shipment_due_at"),
     S.READY_TO_SHIP: ("Ship and upload the documents", "shipment_due_at"),
