@@ -199,7 +199,19 @@ class Actor:
         assert not self.errors, f"console errors: {self.errors}"
         assert not self.foreign, f"requests to other hosts: {self.foreign}"
         scroll, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-        assert scroll <= inner, f"{page.url} scrolls sideways at {self.width}: {scroll} > {inner}"
+        if scroll > inner:
+            wide = page.evaluate(
+                """() => [...document.querySelectorAll("body *")]
+                  .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+                  .filter(e => ![...e.children].some(
+                      c => c.getBoundingClientRect().right > window.innerWidth + 1))
+                  .slice(0, 6)
+                  .map(e => e.tagName + "." + e.className + " → "
+                            + Math.round(e.getBoundingClientRect().right))"""
+            )
+            raise AssertionError(
+                f"{page.url} scrolls sideways at {self.width}: {scroll} > {inner}; widest: {wide}"
+            )
         if not page.evaluate("typeof window.axe !== 'undefined'"):
             page.add_script_tag(url=AXE_URL_PATH)
         violations = page.evaluate(
