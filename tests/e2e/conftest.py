@@ -206,7 +206,7 @@ class Actor:
                   .filter(e => ![...e.children].some(
                       c => c.getBoundingClientRect().right > window.innerWidth + 1))
                   .slice(0, 6)
-                  .map(e => e.tagName + "." + e.className + " → "
+                  .map(e => e.outerHTML.slice(0, 100) + " in " + e.parentElement.tagName + "." + e.parentElement.className + " → "
                             + Math.round(e.getBoundingClientRect().right))"""
             )
             raise AssertionError(
