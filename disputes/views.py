@@ -135,6 +135,7 @@ def _render_detail(request, dispute, forms: dict | None = None, status: int = 20
     context = {
         "dispute": dispute,
         "order": dispute.order,
+        "progress": selectors.dispute_progress(dispute),
         "actions": actions,
         "events": list(dispute.events.all()),
         "chat": list(dispute.messages.all()),

@@ -347,7 +347,7 @@ class ProgressStep:
     state: str  # "done" | "current" | "todo" | "stopped"
     at: Any = None  # when it was reached (done steps)
     note: str = ""
-    disputes: tuple[str, ...] = ()  # disputes that branched off at this step
+    disputes: tuple[Any, ...] = ()  # when each dispute that branched off at this step opened
 
 
 PROGRESS_STEPS = (
@@ -386,11 +386,11 @@ def order_progress(order: Order) -> list[ProgressStep]:
     events = list(order.events.all())
     reached_at: dict[int, Any] = {}
     reached = 0
-    branches: dict[int, list[str]] = {}
+    branches: dict[int, list[Any]] = {}
     for event in events:
         if event.action == "dispute_opened":
             at = _rank(event.from_status, order)
-            branches.setdefault(at, []).append(f"Dispute opened {event.created_at:%Y-%m-%d}")
+            branches.setdefault(at, []).append(event.created_at)
             continue
         rank = _rank(event.to_status, order)
         for step in range(reached + 1, rank + 1):

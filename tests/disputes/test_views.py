@@ -10,7 +10,7 @@ from django.core.files import File
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from disputes import services, tasks
+from disputes import selectors, services, tasks
 from disputes.models import Dispute, DisputeStatus, DisputeType, Evidence, Inspection, Remedy
 from orders.models import OrderStatus
 from payments.selectors import escrow_summary
@@ -454,3 +454,32 @@ def test_dispute_list_runs_a_constant_number_of_queries(client, db):
     # and a stranger sees none of them
     client.force_login(BuyerFactory())
     assert "D-0" not in client.get(reverse("disputes:list")).content.decode()
+
+
+def test_the_dispute_page_shows_its_progress_and_money_first(client, delivered):
+    # given a dispute the supplier has not answered yet
+    dispute = open_dispute(delivered, amount=Decimal("300.00"))
+    client.force_login(delivered.buyer)
+
+    # when the buyer opens it
+    page = client.get(dispute.get_absolute_url()).content.decode()
+
+    # then the stepper stands at the supplier's answer, and the money at a glance leads
+    assert page.index('class="stepper"') < page.index('class="money-summary"')
+    current = page[page.index('aria-current="step"') :][:200]
+    assert "Supplier answers" in current
+    assert "<dt>Buyer asks for</dt><dd>USD 300.00</dd>" in page
+    steps = [(s.key, s.state) for s in selectors.dispute_progress(refetch(dispute))]
+    assert steps[:2] == [("opened", "done"), ("answer", "current")]
+
+    # when the supplier settles it by accepting (no mediator)
+    services.dispute_accept(
+        dispute=refetch(dispute),
+        actor=delivered.supplier_user,
+        proposal_id=dispute.proposals.get().pk,
+    )
+
+    # then every step is done and the mediator step says it was settled between the parties
+    steps = selectors.dispute_progress(refetch(dispute))
+    assert {s.state for s in steps} == {"done"}
+    assert "Settled between you" in steps[3].label
