@@ -183,3 +183,25 @@ def test_relative_text_reads_like_people_speak():
     assert relative_text(now + timedelta(days=1, hours=2), now) == "in 1 day 2 h"
     assert relative_text(now - timedelta(days=3), now) == "3 days ago"
     assert render_moments("no moments here", "Asia/Tokyo") == "no moments here"
+
+
+def test_a_refusal_shown_on_a_page_names_the_time_in_the_viewers_zone(client):
+    # given a dispute the buyer (in Tokyo) may escalate only from day 4
+    from tests.disputes.conftest import _capture_hooks  # noqa: F401  (hooks are in settings)
+    from tests.disputes.factories import open_dispute, parties_for
+
+    parties = parties_for("delivered")
+    dispute = open_dispute(parties)
+    parties.buyer.time_zone = "Asia/Tokyo"
+    parties.buyer.save()
+    client.force_login(parties.buyer)
+
+    # when they try to escalate at once
+    response = client.post(
+        reverse("disputes:escalate", args=[dispute.pk]), {"note": "now"}, follow=True
+    )
+
+    # then the refusal gives the moment in Tokyo time, not a placeholder or UTC
+    page = response.content.decode()
+    assert local_text(dispute.buyer_may_escalate_at, "Asia/Tokyo") in page
+    assert "[[moment:" not in page
