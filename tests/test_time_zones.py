@@ -187,7 +187,6 @@ def test_relative_text_reads_like_people_speak():
 
 def test_a_refusal_shown_on_a_page_names_the_time_in_the_viewers_zone(client):
     # given a dispute the buyer (in Tokyo) may escalate only from day 4
-    from tests.disputes.conftest import _capture_hooks  # noqa: F401  (hooks are in settings)
     from tests.disputes.factories import open_dispute, parties_for
 
     parties = parties_for("delivered")
