@@ -22,7 +22,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from tests.conftest import CHROMIUM_ARGS, _missing
+from tests.conftest import CHROMIUM_ARGS
 from tradeassure.celery import app as celery_app
 from tradeassure.core import clock
 
@@ -85,12 +85,8 @@ class Stage:
 @pytest.fixture
 def stage(live_server, redis_url, tmp_path, settings) -> Iterator[Stage]:
     """Live server + `celery worker` + `celery beat` on the test database and a Redis broker."""
-    for marker in ("postgres", "redis", "browser"):
-        reason = _missing(marker)
-        if reason:
-            pytest.fail(reason, pytrace=False) if os.environ.get(
-                "TRADEASSURE_REQUIRE_SERVICES"
-            ) == "1" else pytest.skip(reason)
+    # (The tests carry the postgres, redis and browser markers: tests/conftest.py skips them, or
+    # fails them under TRADEASSURE_REQUIRE_SERVICES=1, when a service is missing.)
     from tradeassure.platform.schedules import sync_periodic_tasks
 
     offset_file = tmp_path / "clock-offset"

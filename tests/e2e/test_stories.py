@@ -155,6 +155,10 @@ def test_order_pay_ship_dispute_and_partial_refund(stage, cast, tmp_path, width)
 
     # when they look for Trade Assurance suppliers in the directory
     buyer.goto("/suppliers/", "directory")
+    page.locator("[name=trade_assurance]").select_option("yes")
+    page.locator("main form[role=search]").get_by_role("button", name="Filter").click()
+    buyer.check("directory-trade-assurance")
+    expect(page.locator("main table")).to_contain_text("Trade Assurance")
     page.get_by_role("link", name="Shenzhen Bright Power Co").click()
     buyer.check("supplier-profile")
     page.get_by_role("link", name="USB-C charger 65 W").first.click()
