@@ -246,8 +246,16 @@ def test_order_pay_ship_dispute_and_partial_refund(stage, cast, tmp_path, width)
     page.get_by_role("button", name=re.compile("Confirm receipt")).click()
     buyer.check()
     assert refreshed(Order, order.pk).status == S.DELIVERED
-    # one click on "accept the goods" would only lead to the amount: here the buyer disputes
+    # one click on "accept the goods" only shows what it would release; the buyer goes back
     order_page(buyer, order, "delivered")
+    page.locator("main a", has_text="Accept the goods and release payment").click()
+    buyer.check("accept-goods-confirm")
+    expect(page.locator("h1")).to_contain_text(f"release {money_text(held)}")
+    page.get_by_role("link", name=re.compile("Back to the order, release nothing")).click()
+    buyer.check()
+    assert refreshed(Order, order.pk).status == S.DELIVERED
+    assert escrow_summary(escrow_reference=order.escrow_reference).released == 0
+    # and opens a dispute instead
     page.locator("main a[href*='/disputes/open/']").first.click()
     buyer.check("dispute-form")
     page.locator("[name=type]").select_option("quality")
