@@ -6,6 +6,7 @@ from django_otp.admin import OTPAdminAuthenticationForm
 from django_otp.models import Device
 
 from accounts.models import User
+from tradeassure.core.moments import DEFAULT_TIME_ZONE, is_time_zone, time_zone_names
 
 
 class EmailAuthenticationForm(AuthenticationForm):
@@ -32,6 +33,18 @@ class SignUpForm(forms.Form):
     full_name = forms.CharField(label="Your name", max_length=150)
     email = forms.EmailField()
     password = forms.CharField(widget=forms.PasswordInput, strip=False)
+    # Filled by static/js/timezone.js from the browser (Intl.DateTimeFormat); changeable later
+    # on the profile page. The server only trusts a name zoneinfo knows.
+    time_zone = forms.CharField(
+        required=False,
+        max_length=64,
+        widget=forms.HiddenInput(attrs={"data-browser-time-zone": ""}),
+    )
+
+    def clean_time_zone(self) -> str:
+        # A hidden field the visitor cannot correct: an unknown zone falls back to UTC.
+        name = self.cleaned_data.get("time_zone", "").strip()
+        return name if is_time_zone(name) else DEFAULT_TIME_ZONE
 
     def clean_country(self) -> str:
         country = self.cleaned_data["country"].upper()
@@ -70,3 +83,18 @@ class StaffOTPAuthenticationForm(OTPAdminAuthenticationForm):
             if len(devices) == 1:
                 device = devices[0]
         return device
+
+
+class ProfileForm(forms.ModelForm):
+    """What a user may change about themselves: their name and the time zone they read in."""
+
+    time_zone = forms.ChoiceField(
+        label="Time zone",
+        choices=[(name, name.replace("_", " ")) for name in time_zone_names()],
+        help_text="Every time on the pages and in your emails is shown in this zone.",
+    )
+
+    class Meta:
+        model = User
+        fields = ["full_name", "time_zone"]
+        labels = {"full_name": "Your name"}

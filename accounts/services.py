@@ -6,6 +6,7 @@ from django.urls import reverse
 from accounts.error_codes import AccountErrorCode
 from accounts.models import Organisation, User
 from tradeassure.core.errors import ValidationFailed
+from tradeassure.core.moments import DEFAULT_TIME_ZONE, is_time_zone
 
 SELF_SERVICE_ROLES = {User.Role.BUYER, User.Role.SUPPLIER_STAFF}
 
@@ -19,6 +20,7 @@ def account_sign_up(
     role: str,
     organisation_name: str,
     country: str = "",
+    time_zone: str = DEFAULT_TIME_ZONE,
 ) -> User:
     """Open an account for a new buyer or supplier company, with its first user."""
     if role not in SELF_SERVICE_ROLES:
@@ -42,6 +44,7 @@ def account_sign_up(
         full_name=full_name.strip(),
         role=role,
         organisation=organisation,
+        time_zone=time_zone if is_time_zone(time_zone) else DEFAULT_TIME_ZONE,
     )
 
 
@@ -64,3 +67,17 @@ def account_sign_up_registered_notify(*, email: str) -> None:
         from_email=settings.DEFAULT_FROM_EMAIL,
         recipient_list=[email],
     )
+
+
+def account_profile_update(*, user: User, full_name: str, time_zone: str) -> User:
+    """Change the user's own name and time zone (pages and emails follow the zone)."""
+    if not is_time_zone(time_zone):
+        raise ValidationFailed(
+            "Choose a time zone from the list.",
+            code=AccountErrorCode.TIME_ZONE,
+            fields={"time_zone": ["Unknown time zone."]},
+        )
+    user.full_name = full_name.strip()
+    user.time_zone = time_zone
+    user.save(update_fields=["full_name", "time_zone"])
+    return user

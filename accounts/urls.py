@@ -8,6 +8,7 @@ urlpatterns = [
     path("signup/", views.sign_up, name="sign_up"),
     path("signup/check-email/", views.sign_up_check_email, name="sign_up_check_email"),
     path("dashboard/", views.dashboard, name="dashboard"),
+    path("profile/", views.profile, name="profile"),
     path(
         "login/",
         auth_views.LoginView.as_view(authentication_form=EmailAuthenticationForm),

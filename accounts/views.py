@@ -4,9 +4,13 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
 
-from accounts.forms import SignUpForm
+from accounts.forms import ProfileForm, SignUpForm
 from accounts.models import User
-from accounts.services import account_sign_up, account_sign_up_registered_notify
+from accounts.services import (
+    account_profile_update,
+    account_sign_up,
+    account_sign_up_registered_notify,
+)
 from tradeassure.core.errors import DomainError
 
 # Where each role starts after logging in; the first page that exists wins.
@@ -54,3 +58,23 @@ def dashboard(request):
         except NoReverseMatch:
             continue
     return render(request, "accounts/dashboard.html")
+
+
+@login_required
+def profile(request):
+    """The user's own settings: name and the time zone every page and email uses."""
+    form = ProfileForm(request.POST or None, instance=request.user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            account_profile_update(
+                user=request.user,
+                full_name=form.cleaned_data["full_name"],
+                time_zone=form.cleaned_data["time_zone"],
+            )
+        except DomainError as error:
+            form.add_error("time_zone", error.message)
+        else:
+            messages.success(request, f"Saved. Times are now shown in {request.user.time_zone}.")
+            return redirect("profile")
+    status = 400 if request.method == "POST" else 200
+    return render(request, "accounts/profile.html", {"form": form}, status=status)

@@ -41,6 +41,18 @@ def _end_of_day(day) -> datetime | None:
     return datetime.combine(day, time(23, 59), tzinfo=UTC)
 
 
+class _OwnIds:
+    """The dispute page shows several forms with the same field names (message, files): each
+    form's ids get its own prefix, so every label points at its own field."""
+
+    id_prefix = ""
+
+    def __init__(self, *args, **kwargs):
+        if self.id_prefix:
+            kwargs.setdefault("auto_id", f"id_{self.id_prefix}_%s")
+        super().__init__(*args, **kwargs)
+
+
 class TermsForm(forms.Form):
     """A remedy with its details (filing, proposals, decisions)."""
 
@@ -106,19 +118,25 @@ class DisputeOpenForm(TermsForm):
         self.fields["remedy"].label = "What you ask for"
 
 
-class ProposalForm(TermsForm):
+class ProposalForm(_OwnIds, TermsForm):
+    id_prefix = "proposal"
+
     message = forms.CharField(
         required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 2})
     )
 
 
-class MessageForm(forms.Form):
+class MessageForm(_OwnIds, forms.Form):
+    id_prefix = "chat"
+
     body = forms.CharField(
         label="Message", max_length=5000, widget=forms.Textarea(attrs={"rows": 3})
     )
 
 
-class RejectForm(forms.Form):
+class RejectForm(_OwnIds, forms.Form):
+    id_prefix = "reject"
+
     message = forms.CharField(
         label="Why you reject it", max_length=5000, widget=forms.Textarea(attrs={"rows": 3})
     )
@@ -126,7 +144,9 @@ class RejectForm(forms.Form):
     files = MultipleFileField(label="Evidence (optional)", help_text=FILES_HELP)  # type: ignore[assignment]
 
 
-class EvidenceForm(forms.Form):
+class EvidenceForm(_OwnIds, forms.Form):
+    id_prefix = "evidence"
+
     description = forms.CharField(required=False, max_length=300)
     # Declared field, moved off the class by the form metaclass (see DisputeOpenForm.files).
     files = MultipleFileField(label="Files", help_text=FILES_HELP, required=True)  # type: ignore[assignment]

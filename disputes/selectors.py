@@ -270,3 +270,52 @@ def dispute_needs_action_q(*, party: str) -> Q:
         evidence_requests__state=EvidenceRequest.State.OPEN,
         evidence_requests__requested_from=P.BUYER,
     ) | Q(inspections__state=Inspection.State.AWAITING_FEE)
+
+
+# --- the dispute page's progress ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DisputeStep:
+    key: str
+    label: str
+    state: str  # "done" | "current" | "todo" | "stopped"
+
+
+_DISPUTE_STEPS = (
+    ("opened", "Opened"),
+    ("answer", "Supplier answers"),
+    ("negotiation", "Negotiation"),
+    ("mediation", "Mediator"),
+    ("resolved", "Resolved"),
+)
+_DISPUTE_AT: dict[str, int] = {
+    DisputeStatus.AWAITING_SUPPLIER: 1,
+    DisputeStatus.NEGOTIATING: 2,
+    DisputeStatus.ESCALATED: 3,
+    DisputeStatus.UNDER_REVIEW: 3,
+    DisputeStatus.AWAITING_INSPECTION: 3,
+    DisputeStatus.RESOLVED: 5,
+}
+
+
+def dispute_progress(dispute: Dispute) -> list[DisputeStep]:
+    """Opened → supplier answers → negotiation → mediator → resolved, from the status alone (no
+    query); a withdrawn dispute stops where it was, a settled one skips the mediator."""
+    if dispute.status == DisputeStatus.CANCELLED:
+        reached = 2 if dispute.escalated_at is None else 4
+        steps = [DisputeStep(k, label, "done") for k, label in _DISPUTE_STEPS[:reached]]
+        return [*steps, DisputeStep("cancelled", "Withdrawn or cancelled", "stopped")]
+    current = _DISPUTE_AT.get(dispute.status, 1)
+    steps = []
+    for index, (key, label) in enumerate(_DISPUTE_STEPS):
+        if index < current or current == len(_DISPUTE_STEPS):
+            state = "done"
+        elif index == current:
+            state = "current"
+        else:
+            state = "todo"
+        if key == "mediation" and current == 5 and dispute.escalated_at is None:
+            label, state = "Settled between you (no mediator)", "done"
+        steps.append(DisputeStep(key, label, state))
+    return steps

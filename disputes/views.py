@@ -1,6 +1,7 @@
 """Dispute pages for buyers, suppliers and inspectors. Views parse input, call a service or a
 selector, and render; a refused action becomes a form error or a message, never a 500."""
 
+from decimal import Decimal
 from typing import cast
 
 from django.contrib import messages
@@ -134,6 +135,7 @@ def _render_detail(request, dispute, forms: dict | None = None, status: int = 20
     context = {
         "dispute": dispute,
         "order": dispute.order,
+        "progress": selectors.dispute_progress(dispute),
         "actions": actions,
         "events": list(dispute.events.all()),
         "chat": list(dispute.messages.all()),
@@ -231,8 +233,15 @@ def dispute_reject(request, pk: int):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def dispute_accept(request, pk: int, proposal_pk: int):
+    """Accepting settles the dispute and moves money at once, so it takes two steps: GET (or a
+    POST without `confirmed=yes`) shows what will be refunded and released; the confirmed POST
+    accepts. A replayed confirmed POST is refused by the service (the proposal is closed)."""
+    if request.method == "GET" or request.POST.get("confirmed") != "yes":
+        if request.method == "POST":
+            return redirect("disputes:accept", pk=pk, proposal_pk=proposal_pk)
+        return _accept_confirm(request, pk, proposal_pk)
     return _post(
         request,
         pk,
@@ -242,6 +251,39 @@ def dispute_accept(request, pk: int, proposal_pk: int):
             dispute=d, actor=request.user, proposal_id=proposal_pk
         ),
         "Proposal accepted: the dispute is settled and the outcome carried out.",
+    )
+
+
+def _accept_confirm(request, pk: int, proposal_pk: int):
+    from payments.selectors import escrow_summary
+
+    dispute = _dispute_or_404(request, pk)
+    actions = selectors.dispute_page_actions(dispute=dispute, user=request.user)
+    proposal = actions.accept
+    if proposal is None or proposal.pk != proposal_pk:
+        messages.error(request, "This proposal cannot be accepted by you now.")
+        return redirect(dispute.get_absolute_url())
+    money = escrow_summary(escrow_reference=dispute.order.escrow_reference)
+    refund = release = None
+    if proposal.remedy == "full_refund":
+        refund, release = money.held, Decimal(0)
+    elif proposal.remedy == "partial_refund" and proposal.refund_amount is not None:
+        refund = proposal.refund_amount
+        release = max(Decimal(0), money.held - proposal.refund_amount)
+    elif proposal.remedy == "no_refund":
+        refund, release = Decimal(0), money.held
+    return render(
+        request,
+        "disputes/accept_confirm.html",
+        {
+            "dispute": dispute,
+            "order": dispute.order,
+            "proposal": proposal,
+            "party": actions.party,
+            "money": money,
+            "refund": refund,
+            "release": release,
+        },
     )
 
 

@@ -395,3 +395,183 @@ def contract_history(order: Order) -> list[tuple[ContractVersion, list[Differenc
         if version.state == ContractVersion.State.ACCEPTED:
             in_force = version
     return list(reversed(history))
+
+
+# --- the order page's progress, next step and money at a glance -----------------------------
+
+
+@dataclass(frozen=True)
+class ProgressStep:
+    """One step of the stepper: done, current (where the order is), todo, or the stop."""
+
+    key: str
+    label: str
+    state: str  # "done" | "current" | "todo" | "stopped"
+    at: Any = None  # when it was reached (done steps)
+    note: str = ""
+    disputes: tuple[Any, ...] = ()  # when each dispute that branched off at this step opened
+
+
+PROGRESS_STEPS = (
+    ("placed", "Placed"),
+    ("confirmed", "Confirmed"),
+    ("paid", "Paid"),
+    ("shipped", "Shipped"),
+    ("received", "Received"),
+    ("completed", "Completed"),
+)
+# How many steps a status has completed (paid-not-in-full statuses are 2: paid is current).
+_STATUS_RANK: dict[str, int] = {
+    S.PENDING_CONFIRMATION: 1,
+    S.AWAITING_PAYMENT: 2,
+    S.IN_PRODUCTION: 2,
+    S.AWAITING_BALANCE: 2,
+    S.READY_TO_SHIP: 3,
+    S.SHIPPED: 4,
+    S.DELIVERED: 5,
+    S.COMPLETED: 6,
+}
+
+
+def _rank(status: str, order: Order) -> int:
+    rank = _STATUS_RANK.get(status, 0)
+    # With nothing left to pay after the initial payment, production already counts as paid.
+    if status == S.IN_PRODUCTION and not order.balance_amount:
+        return 3
+    return rank
+
+
+def order_progress(order: Order) -> list[ProgressStep]:
+    """The stepper: placed → confirmed → paid → shipped → received → completed, from the
+    prefetched timeline (no queries), with each dispute shown at the step it branched from and a
+    cancelled or refunded order stopped after the last step it reached."""
+    events = list(order.events.all())
+    reached_at: dict[int, Any] = {}
+    reached = 0
+    branches: dict[int, list[Any]] = {}
+    for event in events:
+        if event.action == "dispute_opened":
+            at = _rank(event.from_status, order)
+            branches.setdefault(at, []).append(event.created_at)
+            continue
+        rank = _rank(event.to_status, order)
+        for step in range(reached + 1, rank + 1):
+            reached_at.setdefault(step, event.created_at)
+        reached = max(reached, rank)
+    status = order.status
+    stopped = status in (S.CANCELLED, S.REFUNDED)
+    if status == S.DISPUTED:
+        reached = max(reached, _rank(order.status_before_dispute, order))
+    steps: list[ProgressStep] = []
+    for index, (key, label) in enumerate(PROGRESS_STEPS, start=1):
+        if index <= reached:
+            state = "done"
+        elif index == reached + 1 and not stopped and status != S.COMPLETED:
+            state = "current"
+        else:
+            state = "todo"
+        note = ""
+        if key == "paid" and state == "current" and status in (S.IN_PRODUCTION, S.AWAITING_BALANCE):
+            note = "initial payment made, balance due"
+        if state == "current" and status == S.DISPUTED:
+            note = "on hold: dispute open"
+        steps.append(
+            ProgressStep(
+                key=key,
+                label=label,
+                state=state,
+                at=reached_at.get(index) if state == "done" else None,
+                note=note,
+                disputes=tuple(branches.get(index, ())),
+            )
+        )
+    if stopped:
+        steps = [step for step in steps if step.state == "done"]
+        steps.append(
+            ProgressStep(
+                key=status,
+                label="Refunded" if status == S.REFUNDED else "Cancelled",
+                state="stopped",
+                at=events[-1].created_at if events else None,
+                disputes=tuple(branches.get(reached, ())),
+            )
+        )
+    return steps
+
+
+# Which of a party's actions is THE next step, most important first.
+_PRIMARY_ORDER = (
+    "pay",
+    "confirm",
+    "accept_changes",
+    "request_balance",
+    "mark_ready",
+    "ship",
+    "confirm_receipt",
+    "accept_goods",
+    "rate",
+)
+
+_WAITING_FOR: dict[str, str] = {
+    S.PENDING_CONFIRMATION: "the supplier to confirm the order",
+    S.AWAITING_PAYMENT: "the buyer to pay the initial payment",
+    S.IN_PRODUCTION: "the supplier to produce the goods",
+    S.AWAITING_BALANCE: "the buyer to pay the balance",
+    S.READY_TO_SHIP: "the supplier to ship",
+    S.SHIPPED: "the buyer to confirm receipt",
+    S.DELIVERED: "the buyer to accept the goods (or open a dispute) in the claim window",
+    S.DISPUTED: "the dispute to be settled or decided",
+}
+
+
+def order_primary_action(actions: list[Transition], *, payment_due: bool) -> str | None:
+    """The one action the page puts first (None when nothing is needed from this user)."""
+    names = {row.action for row in actions}
+    if payment_due:
+        names.add("pay")
+    return next((name for name in _PRIMARY_ORDER if name in names), None)
+
+
+def order_waiting_for(order: Order) -> str:
+    """Whom the order waits for now, said plainly ('' once it is closed)."""
+    if order.proposal_pending_from:
+        return f"the {order.proposal_pending_from} to accept or decline the proposed changes"
+    return _WAITING_FOR.get(order.status, "")
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    order: Order
+    what: str
+    due: Any  # datetime or None
+
+
+_SUPPLIER_WORK: dict[str, tuple[str, str]] = {
+    S.PENDING_CONFIRMATION: ("Confirm the order or propose changes", "confirmation_due_at"),
+    S.IN_PRODUCTION: ("Produce, then request the balance or mark ready", "shipment_due_at"),
+    S.READY_TO_SHIP: ("Ship and upload the documents", "shipment_due_at"),
+    S.AWAITING_BALANCE: ("Waiting for the buyer's balance; ship by", "shipment_due_at"),
+    S.DISPUTED: ("Dispute open: answer it on the dispute page", ""),
+}
+
+
+def supplier_work_queue(*, user, limit: int = 20) -> list[WorkItem]:
+    """What needs this supplier's staff, soonest deadline first (late ones on top); one query."""
+    orders = list(
+        orders_visible_to(user)
+        .filter(_needs_action(Party.SUPPLIER) | Q(status__in=[S.DISPUTED, S.AWAITING_BALANCE]))
+        .order_by("id")[:500]
+    )
+    items = []
+    for order in orders:
+        what, field = _SUPPLIER_WORK.get(order.status, ("Open the order", ""))
+        if order.proposal_pending_from == Party.BUYER:
+            what = "Your proposed changes wait for the buyer"
+        elif order.proposal_pending_from == Party.SUPPLIER:
+            what = "The buyer proposed changes: accept or decline"
+        if order.is_late and order.status in (S.IN_PRODUCTION, S.AWAITING_BALANCE, S.READY_TO_SHIP):
+            what = "Late: ship now or ask the buyer for more time"
+        items.append(WorkItem(order=order, what=what, due=getattr(order, field) if field else None))
+    far = clock.now() + timedelta(days=100000)
+    items.sort(key=lambda item: (item.due is None, item.due or far, item.order.pk))
+    return items[:limit]

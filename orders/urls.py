@@ -18,6 +18,11 @@ urlpatterns = [
         views.order_extend_shipment_deadline,
         name="extend_shipment_deadline",
     ),
+    path(
+        "<int:pk>/accept-goods/confirm/",
+        views.order_accept_goods_confirm,
+        name="accept_goods_confirm",
+    ),
     path("<int:pk>/rate/", views.order_rate, name="rate"),
     path(
         "<int:pk>/documents/<int:document_pk>/",

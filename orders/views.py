@@ -275,13 +275,8 @@ def buyer_list(request):
 def supplier_list(request):
     if not request.user.is_supplier_staff:
         return HttpResponseForbidden("This page is for supplier staff.")
-    due_soon = list(selectors.orders_due_soon(user=request.user)[:10])
-    return _list(
-        request,
-        party=Party.SUPPLIER,
-        template="orders/supplier_list.html",
-        extra={"due_soon": due_soon},
-    )
+    # The work queue at the top comes from the `supplier_work_queue` tag.
+    return _list(request, party=Party.SUPPLIER, template="orders/supplier_list.html")
 
 
 # --- the order page --------------------------------------------------------------------------
@@ -321,6 +316,10 @@ def order_detail(request, pk: int):
     current = next((v for v, _d in history if v.pk == order.current_version_id), None)
     proposal = next((v for v, d in history if v.state == "proposed"), None)
     proposal_differences = next((d for v, d in history if v.state == "proposed"), [])
+    primary = selectors.order_primary_action(actions, payment_due=bool(payment_due))
+    # The next step first, the other actions after it.
+    actions = sorted(actions, key=lambda row: row.action != primary)
+    money = escrow_summary(escrow_reference=order.escrow_reference)
     return render(
         request,
         "orders/detail.html",
@@ -331,7 +330,10 @@ def order_detail(request, pk: int):
             "history": history,
             "proposal": proposal,
             "proposal_differences": proposal_differences,
-            "money": escrow_summary(escrow_reference=order.escrow_reference),
+            "money": money,
+            "progress": selectors.order_progress(order),
+            "primary": primary,
+            "waiting_for": selectors.order_waiting_for(order),
             "events": list(order.events.all()),
             "actions": actions,
             "action_names": action_names,
@@ -397,6 +399,27 @@ DONE_MESSAGES = {
 }
 
 
+# Actions that release money for good: the first POST only leads to a page that shows the
+# amount; the money moves when that page's form is sent (with `confirmed=yes`).
+CONFIRMED_ACTIONS = {"accept_goods"}
+
+
+@login_required
+@require_GET
+def order_accept_goods_confirm(request, pk: int):
+    """Buyer: what accepting the goods releases, before it is released (nothing changes here)."""
+    order = _order_or_404(request, pk)
+    from payments.selectors import escrow_summary
+
+    if "accept_goods" not in {
+        row.action for row in selectors.order_actions(order=order, user=request.user)
+    }:
+        messages.error(request, "The goods cannot be accepted by you now.")
+        return redirect(order)
+    money = escrow_summary(escrow_reference=order.escrow_reference)
+    return render(request, "orders/accept_goods_confirm.html", {"order": order, "money": money})
+
+
 @login_required
 @require_POST
 def order_action(request, pk: int, action: str):
@@ -404,6 +427,9 @@ def order_action(request, pk: int, action: str):
     order = _order_or_404(request, pk)
     if action not in SIMPLE_ACTIONS:
         raise Http404("No such action.")
+    if action in CONFIRMED_ACTIONS and request.POST.get("confirmed") != "yes":
+        # One click never releases money: show the amount and ask again.
+        return redirect("orders:accept_goods_confirm", pk=order.pk)
     form = NoteForm({"note": request.POST.get("note") or request.POST.get("reason", "")})
     if not form.is_valid():
         messages.error(request, "The note is too long (1,000 characters at most).")

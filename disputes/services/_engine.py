@@ -19,6 +19,7 @@ from django.conf import settings
 from django.core.files import File
 from django.db.models import QuerySet
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import User
 from disputes.error_codes import DisputeErrorCode
@@ -36,6 +37,7 @@ from orders.models import Order
 from tradeassure.core import clock
 from tradeassure.core.bulk import bulk_insert
 from tradeassure.core.errors import DomainError, NotAllowed, NotFound, ValidationFailed
+from tradeassure.core.moments import local_text, moment_token
 from tradeassure.core.sweeps import BatchSweep, sweep_batches, sweep_due
 from tradeassure.core.uploads import DOCUMENT_KINDS, upload_check, upload_delete, upload_store
 from tradeassure.platform.events import (
@@ -141,8 +143,13 @@ def dispute_tell_mediators(dispute: Dispute, title: str, body: str = "") -> None
 
 
 def when(moment: datetime | None) -> str:
-    """A deadline as people read it in notifications."""
-    return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else "—"
+    """A deadline as people read it in notifications: each in their own time zone."""
+    return moment_token(moment)
+
+
+def when_here(moment: datetime | None) -> str:
+    """A deadline in a message shown to the person acting now (their zone, from the request)."""
+    return local_text(moment, timezone.get_current_timezone_name()) if moment else "—"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from disputes.services._engine import (
     disputes_move_many,
     disputes_sweep_batches,
     when,
+    when_here,
 )
 from disputes.services.outcome import dispute_close
 from disputes.transitions import BEFORE_ESCALATION, LIFECYCLE, Transition
@@ -83,7 +84,7 @@ def dispute_escalate(*, dispute: Dispute, actor: User, note: str = "") -> Disput
     row, party = dispute_check(dispute, "escalate", actor)
     if dispute.buyer_may_escalate_at and clock.now() < dispute.buyer_may_escalate_at:
         raise InvalidTransition(
-            f"The supplier has until {when(dispute.buyer_may_escalate_at)} to answer; you may "
+            f"The supplier has until {when_here(dispute.buyer_may_escalate_at)} to answer; you may "
             "escalate from then.",
             code=DisputeErrorCode.TOO_EARLY_TO_ESCALATE,
         )

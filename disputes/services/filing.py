@@ -6,6 +6,7 @@ from datetime import datetime
 from django.conf import settings
 from django.core.files import File
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from accounts.models import User
 from disputes.error_codes import DisputeErrorCode
@@ -27,6 +28,7 @@ from orders.parties import order_supplier_staff
 from orders.transitions import PAID_NOT_SHIPPED
 from tradeassure.core import clock
 from tradeassure.core.errors import Conflict, NotAllowed, ValidationFailed
+from tradeassure.core.moments import local_text
 from tradeassure.platform.events import outbox_batch
 
 S = DisputeStatus
@@ -54,7 +56,7 @@ def _claim_refusal(order: Order, dispute_type: str, now: datetime) -> str | None
             return "A late-shipment claim is possible only while paid goods have not shipped."
         if not (order.is_late or order.shipment_deadline <= now):
             return (
-                f"The shipment deadline ({order.shipment_deadline:%Y-%m-%d %H:%M} UTC) has not "
+                f"The shipment deadline ({local_text(order.shipment_deadline, timezone.get_current_timezone_name())}) has not "
                 "passed yet."
             )
         return None

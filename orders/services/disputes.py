@@ -38,6 +38,7 @@ from payments.selectors import escrow_held
 from payments.services import escrow_freeze, escrow_unfreeze
 from tradeassure.core import clock
 from tradeassure.core.errors import Conflict, Unprocessable, ValidationFailed
+from tradeassure.core.moments import moment_token
 from tradeassure.core.money import format_money, is_exact
 
 S = OrderStatus
@@ -256,7 +257,7 @@ def order_dispute_resolved(
         order_tell(
             order,
             order_supplier_staff(order),
-            f"ship the replacement by {order.shipment_deadline:%Y-%m-%d}",
+            f"ship the replacement by {moment_token(order.shipment_deadline)}",
             "Record the replacement shipment with its documents on the order page. The payment "
             "stays in escrow until the buyer has the replacement and accepts it.",
         )

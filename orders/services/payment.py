@@ -24,6 +24,7 @@ from payments.selectors import escrow_summary
 from payments.services import escrow_freeze, escrow_unfreeze, payment_start
 from tradeassure.core import clock
 from tradeassure.core.errors import InvalidTransition, NotAllowed
+from tradeassure.core.moments import moment_token
 from tradeassure.core.money import format_money
 
 S = OrderStatus
@@ -149,7 +150,7 @@ def _tell_captured(order: Order, purpose: str) -> None:
             order,
             order_supplier_staff(order),
             "initial payment held in escrow — start production",
-            f"Ship by {order.shipment_deadline:%Y-%m-%d %H:%M} UTC.",
+            f"Ship by {moment_token(order.shipment_deadline)}.",
         )
     else:
         order_tell(

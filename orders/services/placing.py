@@ -42,6 +42,7 @@ from suppliers.services import (
 )
 from tradeassure.core import clock
 from tradeassure.core.errors import NotAllowed, Unprocessable, ValidationFailed
+from tradeassure.core.moments import moment_token
 from tradeassure.core.money import format_money
 from tradeassure.platform.events import outbox_batch
 
@@ -274,7 +275,7 @@ def order_place_rows(
             "new order to confirm",
             f"{buyer.organisation} placed an order for "
             f"{format_money(order.total, order.currency)}. "
-            f"Confirm it or propose changes by {order.confirmation_due_at:%Y-%m-%d %H:%M} UTC, "
+            f"Confirm it or propose changes by {moment_token(order.confirmation_due_at)}, "
             "or it is cancelled automatically.",
         )
     return PlacedOrder(order=order, version=version, event=event)
@@ -320,7 +321,7 @@ def _tell_confirmed(order: Order) -> None:
         "confirmed — pay the initial payment",
         f"{order.supplier} confirmed your order. Pay the initial payment of "
         f"{format_money(order.initial_payment_amount, order.currency)} by "
-        f"{order.payment_due_at:%Y-%m-%d} or the order is cancelled automatically. "
+        f"{moment_token(order.payment_due_at)} or the order is cancelled automatically. "
         "The money is held in escrow until the contract is met.",
     )
 

@@ -18,6 +18,7 @@ from orders.services._engine import (
 from orders.transitions import LIFECYCLE, Transition
 from tradeassure.core import clock
 from tradeassure.core.errors import ValidationFailed
+from tradeassure.core.moments import moment_token
 from tradeassure.core.money import format_money
 
 S = OrderStatus
@@ -59,7 +60,7 @@ def _receive(order: Order, row: Transition, *, party: str, actor: User | None, n
             order_buyers(order),
             "received — accept the goods or open a dispute",
             "Check the goods against the contract. Accept them to release the payment, or open a "
-            f"dispute by {order.completion_due_at:%Y-%m-%d}; then the payment is released "
+            f"dispute by {moment_token(order.completion_due_at)}; then the payment is released "
             "automatically.",
         )
         order_tell(
@@ -95,7 +96,9 @@ def order_extend_receipt_window(*, order: Order, actor: User, note: str = "") ->
         topic="order.receipt_window_extended",
     )
     other = order_supplier_staff(order) if party == Party.BUYER else order_buyers(order)
-    order_tell(order, other, f"receipt window extended to {order.receipt_due_at:%Y-%m-%d}", note)
+    order_tell(
+        order, other, f"receipt window extended to {moment_token(order.receipt_due_at)}", note
+    )
     return order
 
 

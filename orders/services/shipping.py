@@ -28,6 +28,7 @@ from orders.transitions import LIFECYCLE, PAID_NOT_SHIPPED
 from payments.selectors import escrow_held
 from tradeassure.core import clock
 from tradeassure.core.errors import ValidationFailed
+from tradeassure.core.moments import moment_token
 from tradeassure.core.money import format_money
 from tradeassure.core.uploads import DOCUMENT_KINDS, upload_delete, upload_store
 
@@ -154,7 +155,7 @@ def order_ship(
                 order_buyers(order),
                 "shipped — confirm receipt when the goods arrive",
                 f"{shipment.carrier}, tracking number {shipment.tracking_number}. Confirm receipt "
-                f"by {order.receipt_due_at:%Y-%m-%d}; after that receipt is confirmed automatically.",
+                f"by {moment_token(order.receipt_due_at)}; after that receipt is confirmed automatically.",
             )
     except BaseException:
         for _kind, upload in stored:

@@ -78,3 +78,12 @@ def paused_timers(order) -> list[tuple[str, str]]:
         left = timedelta(seconds=seconds)
         paused.append((_TIMER_LABELS.get(name, name), f"{left.days} days {left.seconds // 3600} h"))
     return paused
+
+
+@register.inclusion_tag("orders/_work_queue.html", takes_context=True)
+def supplier_work_queue(context):
+    """The supplier's work queue (what needs me, by deadline) on any page of supplier staff."""
+    from orders.selectors import supplier_work_queue as queue
+
+    user = context["request"].user
+    return {"items": queue(user=user) if user.is_supplier_staff else []}

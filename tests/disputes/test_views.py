@@ -10,7 +10,7 @@ from django.core.files import File
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from disputes import services, tasks
+from disputes import selectors, services, tasks
 from disputes.models import Dispute, DisputeStatus, DisputeType, Evidence, Inspection, Remedy
 from orders.models import OrderStatus
 from payments.selectors import escrow_summary
@@ -227,7 +227,18 @@ def test_settle_by_agreement_through_the_page(client, delivered):
     page = client.get(dispute.get_absolute_url()).content.decode()
     assert "Accept and settle now" in page and "Partial refund of" in page
 
-    response = client.post(reverse("disputes:accept", args=[dispute.pk, proposal.pk]), follow=True)
+    url = reverse("disputes:accept", args=[dispute.pk, proposal.pk])
+    # one click (the page's link, or a POST without the confirmation) settles nothing
+    assert f'href="{url}"' in page
+    first = client.post(url)
+    assert first.status_code == 302 and first["Location"] == url
+    confirm = client.get(url).content.decode()
+    assert "Refunded to the buyer" in confirm and "USD 300.00" in confirm
+    assert "cannot be undone" in confirm
+    assert refetch(dispute).status != S.RESOLVED
+    assert escrow_summary(escrow_reference=delivered.order.escrow_reference).refunded == 0
+
+    response = client.post(url, {"confirmed": "yes"}, follow=True)
 
     assert "settled" in response.content.decode()
     assert refetch(dispute).status == S.RESOLVED
@@ -235,7 +246,7 @@ def test_settle_by_agreement_through_the_page(client, delivered):
         "300.00"
     )
     # a replayed POST changes nothing and says why
-    again = client.post(reverse("disputes:accept", args=[dispute.pk, proposal.pk]), follow=True)
+    again = client.post(url, {"confirmed": "yes"}, follow=True)
     assert again.status_code == 200 and "not possible" in again.content.decode()
     assert escrow_summary(escrow_reference=delivered.order.escrow_reference).refunded == Decimal(
         "300.00"
@@ -283,7 +294,7 @@ def test_buyer_escalates_through_the_page_from_day_4_not_before(client, delivere
 
     with time_machine.travel(dispute.opened_at + timedelta(days=2), tick=False):
         page = client.get(dispute.get_absolute_url()).content.decode()
-        assert "You may escalate to a mediator from" in page
+        assert "You may escalate to a mediator <time datetime=" in page and ">in 1 day<" in page
         response = client.post(url, {"note": "too early"}, follow=True)
         assert "escalate from" in response.content.decode()
     assert refetch(dispute).status == S.AWAITING_SUPPLIER
@@ -443,3 +454,32 @@ def test_dispute_list_runs_a_constant_number_of_queries(client, db):
     # and a stranger sees none of them
     client.force_login(BuyerFactory())
     assert "D-0" not in client.get(reverse("disputes:list")).content.decode()
+
+
+def test_the_dispute_page_shows_its_progress_and_money_first(client, delivered):
+    # given a dispute the supplier has not answered yet
+    dispute = open_dispute(delivered, amount=Decimal("300.00"))
+    client.force_login(delivered.buyer)
+
+    # when the buyer opens it
+    page = client.get(dispute.get_absolute_url()).content.decode()
+
+    # then the stepper stands at the supplier's answer, and the money at a glance leads
+    assert page.index('class="stepper"') < page.index('class="money-summary"')
+    current = page[page.index('aria-current="step"') :][:200]
+    assert "Supplier answers" in current
+    assert "<dt>Buyer asks for</dt><dd>USD 300.00</dd>" in page
+    steps = [(s.key, s.state) for s in selectors.dispute_progress(refetch(dispute))]
+    assert steps[:2] == [("opened", "done"), ("answer", "current")]
+
+    # when the supplier settles it by accepting (no mediator)
+    services.dispute_accept(
+        dispute=refetch(dispute),
+        actor=delivered.supplier_user,
+        proposal_id=dispute.proposals.get().pk,
+    )
+
+    # then every step is done and the mediator step says it was settled between the parties
+    steps = selectors.dispute_progress(refetch(dispute))
+    assert {s.state for s in steps} == {"done"}
+    assert "Settled between you" in steps[3].label

@@ -163,7 +163,9 @@ def test_a_buyer_places_and_a_supplier_confirms_and_ships_entirely_through_the_p
 
     # when the buyer confirms receipt, accepts the goods and rates the order
     buyer_client.post(reverse("orders:action", args=[order.pk, "confirm_receipt"]))
-    buyer_client.post(reverse("orders:action", args=[order.pk, "accept_goods"]))
+    buyer_client.post(
+        reverse("orders:action", args=[order.pk, "accept_goods"]), {"confirmed": "yes"}
+    )
     buyer_client.post(reverse("orders:rate", args=[order.pk]), {"score": "5", "comment": "Great"})
 
     # then the order is completed, the money released, the rating recorded, the timeline whole
@@ -516,3 +518,54 @@ def test_a_disputed_order_shows_its_paused_timers(client):
     assert "Paused: shipment deadline with 4" in page  # 44 days 23 h, give or take
     listing = client.get(reverse("orders:buyer_list")).content.decode()
     assert "timers paused (dispute)" in listing
+
+
+def test_one_click_on_accept_goods_releases_nothing_and_shows_the_amount_first(client):
+    # given a delivered order with money held, and its buyer on the order page
+    order = order_in(S.DELIVERED)
+    held = escrow_summary(escrow_reference=order.escrow_reference).held
+    assert held > 0
+    _login(client, order.buyer)
+    page = client.get(order.get_absolute_url()).content.decode()
+    confirm_url = reverse("orders:accept_goods_confirm", args=[order.pk])
+    # the page's button is a link to the confirmation, not a form that releases
+    assert f'href="{confirm_url}"' in page
+
+    # when the buyer sends the action once, without the confirmation
+    response = client.post(reverse("orders:action", args=[order.pk, "accept_goods"]))
+
+    # then they are shown the confirmation with the amount, and nothing moved
+    assert response.status_code == 302 and response["Location"] == confirm_url
+    order.refresh_from_db()
+    assert order.status == S.DELIVERED
+    money = escrow_summary(escrow_reference=order.escrow_reference)
+    assert money.held == held and money.released == 0
+    confirm = client.get(confirm_url).content.decode()
+    amount = f"USD {held:,.2f}"
+    assert f"Release {amount} to the supplier" in confirm and "cannot be undone" in confirm
+    assert not OrderEvent.objects.filter(order=order, action="accept_goods").exists()
+
+    # when they confirm on that page (twice, as a double click or a retried request would)
+    for _ in range(2):
+        client.post(reverse("orders:action", args=[order.pk, "accept_goods"]), {"confirmed": "yes"})
+
+    # then the money is released once
+    order.refresh_from_db()
+    assert order.status == S.COMPLETED
+    money = escrow_summary(escrow_reference=order.escrow_reference)
+    assert money.released == held and money.held == 0
+    assert OrderEvent.objects.filter(order=order, action="accept_goods").count() == 1
+
+
+def test_the_confirmation_page_refuses_who_may_not_accept(client):
+    # given a delivered order and its supplier (who may not accept the goods)
+    order = order_in(S.DELIVERED)
+    _login(client, supplier_user_of(order))
+
+    # when the supplier opens the confirmation page
+    response = client.get(reverse("orders:accept_goods_confirm", args=[order.pk]))
+
+    # then they are sent back to the order, and nothing changed
+    assert response.status_code == 302 and response["Location"] == order.get_absolute_url()
+    order.refresh_from_db()
+    assert order.status == S.DELIVERED

@@ -12,6 +12,7 @@ from django.db import transaction
 
 from tradeassure.core import clock
 from tradeassure.core.bulk import bulk_insert
+from tradeassure.core.moments import render_moments
 from tradeassure.platform.catalogue import is_event_topic
 from tradeassure.platform.models import DomainEvent, Notification, OutboxMessage
 
@@ -130,18 +131,34 @@ def notify(*, users: Iterable[Any], title: str, body: str = "", url: str = "") -
     """Tell people something they must act on: a bell notification now, an email after commit."""
     now = clock.now()
     recipients = [user for user in users if user is not None and user.is_active]
+    # Moments in `title`/`body` (tradeassure.core.moments.moment_token) are written out in each
+    # recipient's own time zone, in the bell and in the email.
+    texts = {
+        user.pk: (
+            render_moments(title, getattr(user, "time_zone", "")),
+            render_moments(body, getattr(user, "time_zone", "")),
+        )
+        for user in recipients
+    }
     Notification.objects.bulk_create(
-        Notification(recipient=user, title=title, body=body, url=url, created_at=now)
+        Notification(
+            recipient=user,
+            title=texts[user.pk][0],
+            body=texts[user.pk][1],
+            url=url,
+            created_at=now,
+        )
         for user in recipients
     )
     for user in recipients:
         if user.email:
+            own_title, own_body = texts[user.pk]
             outbox_enqueue(
                 channel="email",
                 payload={
                     "to": user.email,
-                    "subject": f"[TradeAssure] {title}",
-                    "body": f"{body}\n\n{settings.SITE_URL}{url}" if url else body,
+                    "subject": f"[TradeAssure] {own_title}",
+                    "body": f"{own_body}\n\n{settings.SITE_URL}{url}" if url else own_body,
                 },
             )
 
@@ -212,21 +229,24 @@ def notify_many(notices: Sequence[NoticeSpec]) -> int:
     rows: list[tuple[Any, ...]] = []
     emails: list[tuple[str, dict[str, Any]]] = []
     for notice in notices:
-        email_body = (
-            f"{notice.body}\n\n{settings.SITE_URL}{notice.url}" if notice.url else notice.body
-        )
         for user in notice.users:
             if user is None or not user.is_active:
                 continue
-            rows.append((user.pk, notice.title, notice.body, notice.url, now, None))
+            # Each recipient reads the deadlines in their own time zone, as with `notify`.
+            zone = getattr(user, "time_zone", "")
+            title = render_moments(notice.title, zone)
+            body = render_moments(notice.body, zone)
+            rows.append((user.pk, title, body, notice.url, now, None))
             if user.email:
                 emails.append(
                     (
                         "email",
                         {
                             "to": user.email,
-                            "subject": f"[TradeAssure] {notice.title}",
-                            "body": email_body,
+                            "subject": f"[TradeAssure] {title}",
+                            "body": f"{body}\n\n{settings.SITE_URL}{notice.url}"
+                            if notice.url
+                            else body,
                         },
                     )
                 )

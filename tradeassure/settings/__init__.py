@@ -45,6 +45,10 @@ SECRET_KEY = secret(
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+# Tests and demos only: a file holding seconds added to the product's clock (clock.now), so the
+# browser stories move every process's time (web, worker, beat) without editing rows. Refused by
+# the production profile.
+TA_CLOCK_OFFSET_FILE = env.str("TA_CLOCK_OFFSET_FILE", default="")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -81,6 +85,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Pages (and forms' datetimes) in the logged-in user's own time zone.
+    "accounts.middleware.UserTimeZoneMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -104,6 +110,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "tradeassure.platform.context_processors.navigation",
             ],
+            # `{% deadline %}` and `{% moment %}` in every template: times in the viewer's zone.
+            "builtins": ["tradeassure.platform.templatetags.moments"],
         },
     },
 ]

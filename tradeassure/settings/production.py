@@ -25,6 +25,11 @@ SANDBOX_WEBHOOK_SECRET = (
     or hmac.new(SECRET_KEY.encode(), b"tradeassure sandbox webhooks", hashlib.sha256).hexdigest()
 )
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
+if env.str("TA_CLOCK_OFFSET_FILE", default=""):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("TA_CLOCK_OFFSET_FILE moves the clock: tests and demos only.")
+TA_CLOCK_OFFSET_FILE = ""
 
 # X-Forwarded-Proto is only as good as the proxy that sets it: trust it only when the app is
 # reachable solely through a proxy that overwrites it (docker-compose.yml's Caddy does). With
