@@ -209,6 +209,9 @@ def escrow_release(*, escrow_reference: str, amount: Decimal, idempotency_key: s
     """Move held money to the supplier's payable, minus the release fee (to platform revenue).
 
     Anything the supplier owes (e.g. an inspection fee it was charged) is settled first.
+    Everything but the posting happens before the accounts are locked, and the fee account is
+    credit-only (never locked), so releases for different suppliers share no lock and releases
+    for one supplier hold its payable's lock only from the posting to the commit.
     """
     escrow = _escrow_lock(escrow_reference)
     _check_amount(amount, escrow.currency)
@@ -219,34 +222,19 @@ def escrow_release(*, escrow_reference: str, amount: Decimal, idempotency_key: s
     _refuse_if_frozen(escrow)
     currency = escrow.currency
     org_id = escrow.supplier_organisation_id
-    escrow_account = ledger.account_get(kind=Kind.ESCROW, currency=currency, escrow=escrow)
-    fees = ledger.account_get(kind=Kind.PLATFORM_FEES, currency=currency)
-    payable = ledger.account_get(
-        kind=Kind.SUPPLIER_PAYABLE, currency=currency, organisation_id=org_id
+    escrow_account, fees, payable, debt = ledger.accounts_get(
+        [
+            ledger.AccountSpec(Kind.ESCROW, currency, escrow=escrow),
+            ledger.AccountSpec(Kind.PLATFORM_FEES, currency),
+            ledger.AccountSpec(Kind.SUPPLIER_PAYABLE, currency, organisation_id=org_id),
+            ledger.AccountSpec(Kind.SUPPLIER_DEBT, currency, organisation_id=org_id),
+        ]
     )
-    debt = ledger.account_get(kind=Kind.SUPPLIER_DEBT, currency=currency, organisation_id=org_id)
-    locked = ledger.accounts_lock([escrow_account, fees, payable, debt])
-    if locked[escrow_account.pk].balance < amount:
-        raise Conflict(
-            f"Only {format_money(locked[escrow_account.pk].balance, currency)} is held; "
-            f"cannot release {format_money(amount, currency)}.",
-            code=PaymentErrorCode.INSUFFICIENT_ESCROW,
-        )
+    # The escrow's accounts only move under the escrow's row lock (held since _escrow_lock), so
+    # this read is current; ledger_post checks it again under the account lock regardless.
+    _refuse_more_than_held(escrow_account.balance, amount, currency, "release")
     fee = release_fee(amount, currency)
     net = amount - fee
-    debt_settled = min(-locked[debt.pk].balance, net)
-    legs = [(escrow_account, -amount), (fees, fee), (payable, net - debt_settled)]
-    if debt_settled:
-        legs.append((debt, debt_settled))
-    ledger.ledger_post(
-        idempotency_key=idempotency_key,
-        kind=TxKind.RELEASE,
-        amount=amount,
-        currency=currency,
-        legs=[(account, value) for account, value in legs if value],
-        escrow=escrow,
-        memo=f"Release {format_money(amount, currency)}, fee {format_money(fee, currency)}",
-    )
     event_publish(
         topic=PaymentTopic.ESCROW_RELEASED,
         subject_type="escrow",
@@ -259,6 +247,32 @@ def escrow_release(*, escrow_reference: str, amount: Decimal, idempotency_key: s
             "currency": currency,
         },
     )
+    # Lock late: from here to the commit only the posting runs.
+    locked = ledger.accounts_lock([escrow_account, payable, debt])
+    _refuse_more_than_held(locked[escrow_account.pk].balance, amount, currency, "release")
+    debt_settled = min(-locked[debt.pk].balance, net)
+    legs = [(escrow_account, -amount), (fees, fee), (payable, net - debt_settled)]
+    if debt_settled:
+        legs.append((debt, debt_settled))
+    ledger.ledger_post(
+        idempotency_key=idempotency_key,
+        kind=TxKind.RELEASE,
+        amount=amount,
+        currency=currency,
+        legs=[(account, value) for account, value in legs if value],
+        escrow=escrow,
+        memo=f"Release {format_money(amount, currency)}, fee {format_money(fee, currency)}",
+        locked=locked,
+    )
+
+
+def _refuse_more_than_held(held: Decimal, amount: Decimal, currency: str, verb: str) -> None:
+    if held < amount:
+        raise Conflict(
+            f"Only {format_money(held, currency)} is held; "
+            f"cannot {verb} {format_money(amount, currency)}.",
+            code=PaymentErrorCode.INSUFFICIENT_ESCROW,
+        )
 
 
 @transaction.atomic
@@ -272,15 +286,14 @@ def escrow_refund(
         return
     _refuse_if_frozen(escrow)
     currency = escrow.currency
-    escrow_account = ledger.account_get(kind=Kind.ESCROW, currency=currency, escrow=escrow)
-    in_transit = ledger.account_get(kind=Kind.REFUNDS_IN_TRANSIT, currency=currency, escrow=escrow)
+    escrow_account, in_transit = ledger.accounts_get(
+        [
+            ledger.AccountSpec(Kind.ESCROW, currency, escrow=escrow),
+            ledger.AccountSpec(Kind.REFUNDS_IN_TRANSIT, currency, escrow=escrow),
+        ]
+    )
     locked = ledger.accounts_lock([escrow_account, in_transit])
-    if locked[escrow_account.pk].balance < amount:
-        raise Conflict(
-            f"Only {format_money(locked[escrow_account.pk].balance, currency)} is held; "
-            f"cannot refund {format_money(amount, currency)}.",
-            code=PaymentErrorCode.INSUFFICIENT_ESCROW,
-        )
+    _refuse_more_than_held(locked[escrow_account.pk].balance, amount, currency, "refund")
     ledger.ledger_post(
         idempotency_key=idempotency_key,
         kind=TxKind.REFUND,
@@ -289,6 +302,7 @@ def escrow_refund(
         legs=[(escrow_account, -amount), (in_transit, amount)],
         escrow=escrow,
         memo=f"Refund: {reason}",
+        locked=locked,
     )
     _refund_create(escrow=escrow, kind=Refund.Kind.ESCROW, amount=amount, reason=reason)
 
@@ -391,6 +405,7 @@ def inspection_fee_settle(
         legs=[(account, value) for account, value in legs if value],
         escrow=escrow,
         memo="Inspection fee: supplier at fault" if supplier_at_fault else "Inspection fee paid",
+        locked=locked,
     )
     if supplier_at_fault:
         _refund_create(
@@ -922,6 +937,7 @@ def payout_request(
         currency=currency,
         legs=[(payable, -amount), (in_transit, amount)],
         memo=f"Payout {payout.provider_reference} requested",
+        locked=locked,
     )
     event_publish(
         topic=PaymentTopic.PAYOUT_REQUESTED,
