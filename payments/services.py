@@ -605,7 +605,6 @@ def _payment_captured(
         problem = f"Paid in {currency}, expected {payment.currency}."
     elif amount != payment.amount:
         problem = f"Paid {format_money(amount, currency)}, expected {format_money(payment.amount, currency)}."
-    clearing = ledger.account_get(kind=Kind.PROVIDER_CLEARING, currency=currency)
     if problem:
         _unapplied_hold(
             payment=payment,
@@ -622,7 +621,12 @@ def _payment_captured(
         if payment.purpose == Payment.Purpose.INSPECTION_FEE
         else Kind.ESCROW
     )
-    target = ledger.account_get(kind=target_kind, currency=currency, escrow=escrow)
+    clearing, target = ledger.accounts_get(
+        [
+            ledger.AccountSpec(Kind.PROVIDER_CLEARING, currency),
+            ledger.AccountSpec(target_kind, currency, escrow=escrow),
+        ]
+    )
     ledger.ledger_post(
         idempotency_key=charge_key,
         kind=TxKind.INSPECTION_FEE_CAPTURE
@@ -662,8 +666,12 @@ def _payment_captured(
 def _unapplied_hold(
     *, payment: Payment, amount: Decimal, currency: str, reason: str, key: str, event: ProviderEvent
 ) -> None:
-    clearing = ledger.account_get(kind=Kind.PROVIDER_CLEARING, currency=currency)
-    unapplied = ledger.account_get(kind=Kind.UNAPPLIED_FUNDS, currency=currency)
+    clearing, unapplied = ledger.accounts_get(
+        [
+            ledger.AccountSpec(Kind.PROVIDER_CLEARING, currency),
+            ledger.AccountSpec(Kind.UNAPPLIED_FUNDS, currency),
+        ]
+    )
     ledger.ledger_post(
         idempotency_key=key,
         kind=TxKind.UNAPPLIED_RECEIVED,

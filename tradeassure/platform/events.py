@@ -41,7 +41,11 @@ def event_publish(
     )
     audience_ids = sorted({org_id for org_id in audience if org_id})
     if audience_ids:
-        event.audience.set(audience_ids)
+        # A new event has no audience yet: one INSERT (`audience.set` would read it first).
+        through = DomainEvent.audience.through
+        through.objects.bulk_create(
+            through(domainevent_id=event.pk, organisation_id=org_id) for org_id in audience_ids
+        )
     for channel in getattr(settings, "OUTBOX_EVENT_CHANNELS", []):
         outbox_enqueue(channel=channel, payload={"event_id": event.pk})
     return event
