@@ -161,10 +161,16 @@ def ledger_post(
 
     already = dict(locked or {})
     missing = [account for pk, account in by_id.items() if account.is_bounded and pk not in already]
+    if connection.vendor == "postgresql" and not any(
+        _at_risk(account, netted[account.pk]) for account in missing
+    ):
+        # Only credits to bounded accounts are left (a capture into escrow): nothing to check,
+        # and the entry trigger updates their caches, locking them in id order as it goes.
+        missing = []
     fresh = {**already, **accounts_lock(missing)}
     new_balances: dict[int, Decimal] = {}
     for account_id in sorted(netted):
-        if not by_id[account_id].is_bounded:
+        if account_id not in fresh:
             continue
         account = fresh[account_id]
         new_balance = account.balance + netted[account_id]

@@ -442,3 +442,36 @@ def test_two_concurrent_batch_dispatchers_send_each_email_exactly_once():
     ids = _message_ids(mail.outbox)
     assert len(ids) == 600 == len(set(ids))
     assert set(OutboxMessage.objects.values_list("status", "attempts")) == {("sent", 1)}
+
+
+class SlowMailServer(locmem.EmailBackend):
+    """Takes 10 s per message (on the travelling clock); at the 40th, a second dispatcher runs."""
+
+    traveller = None
+    competitor_handled: list[int] = []
+
+    def send_messages(self, messages):
+        type(self).traveller.shift(timedelta(seconds=10))
+        sent = super().send_messages(messages)
+        if len(mail.outbox) == 40:
+            type(self).competitor_handled.append(outbox_dispatch_due())
+        return sent
+
+
+def test_a_slow_batch_renews_its_lease_so_no_other_dispatcher_takes_its_rows(settings):
+    # given 60 emails and a mail server slow enough that the batch outlives its first lease
+    settings.EMAIL_BACKEND = "tests.test_outbox.SlowMailServer"
+    SlowMailServer.competitor_handled = []
+    messages = _emails(60)
+    assert 60 * timedelta(seconds=10) > OUTBOX_LEASE
+    with time_machine.travel(clock.now(), tick=False) as traveller:
+        SlowMailServer.traveller = traveller
+
+        # when it is dispatched, and another dispatcher runs 400 s in
+        assert outbox_dispatch_due() == 60
+
+    # then the other dispatcher found nothing to take, and each email went out once
+    assert SlowMailServer.competitor_handled == [0]
+    ids = _message_ids(mail.outbox)
+    assert sorted(ids) == sorted(message_id_for(m) for m in messages)
+    assert set(OutboxMessage.objects.values_list("status", "attempts")) == {("sent", 1)}
