@@ -22,6 +22,7 @@ from tradeassure.platform.outbox import (
     retry_delay,
 )
 from tradeassure.platform.outbox import LEASE as OUTBOX_LEASE
+from tradeassure.platform.tasks import dispatch_outbox
 
 pytestmark = pytest.mark.django_db
 
@@ -475,3 +476,14 @@ def test_a_slow_batch_renews_its_lease_so_no_other_dispatcher_takes_its_rows(set
     ids = _message_ids(mail.outbox)
     assert sorted(ids) == sorted(message_id_for(m) for m in messages)
     assert set(OutboxMessage.objects.values_list("status", "attempts")) == {("sent", 1)}
+
+
+def test_the_dispatch_task_goes_through_a_backlog_batch_after_batch(settings):
+    # given a backlog of 7 emails and batches of 2
+    settings.TRADE_ASSURANCE = {**settings.TRADE_ASSURANCE, "SWEEP_BATCH_SIZE": 2}
+    _emails(7)
+
+    # when the task runs once, then it dispatched all of them, not only its first batch
+    assert dispatch_outbox.apply().get() == 7
+    assert len(mail.outbox) == 7
+    assert set(OutboxMessage.objects.values_list("status", flat=True)) == {"sent"}
