@@ -1,14 +1,20 @@
 """The outbox: side effects after commit, retried with backoff, given up on with a staff alert."""
 
+import os
+import signal
 import smtplib
+import subprocess
+import sys
 import threading
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import time_machine
 from django.core import mail
 from django.core.mail.backends import locmem
 from django.db import DatabaseError, connection, transaction
+from django.db.models import Count
 
 from tests.factories import BuyerFactory
 from tradeassure.core import clock
@@ -486,4 +492,68 @@ def test_the_dispatch_task_goes_through_a_backlog_batch_after_batch(settings):
     # when the task runs once, then it dispatched all of them, not only its first batch
     assert dispatch_outbox.apply().get() == 7
     assert len(mail.outbox) == 7
+    assert set(OutboxMessage.objects.values_list("status", flat=True)) == {"sent"}
+
+
+DISPATCHER_SCRIPT = """
+import django
+django.setup()
+from tradeassure.platform.outbox import outbox_dispatch_due
+outbox_dispatch_due()
+"""
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_dispatcher_process_killed_mid_chunk_is_finished_after_restart_without_loss(tmp_path):
+    # given 60 due emails and a real dispatcher process whose mail server hangs on the 31st
+    # (the first chunk of 25 is sent and marked, the second is handed over, 5 of it sent)
+    messages = _emails(60)
+    sink = tmp_path / "accepted.txt"
+    sink.write_text("")
+    env = {
+        **os.environ,
+        "DATABASE_URL": "postgres://{USER}@{HOST}:{PORT}/{NAME}".format(
+            **{key: connection.settings_dict[key] or "" for key in ("USER", "HOST", "PORT", "NAME")}
+        ),
+        "DJANGO_SETTINGS_MODULE": "tradeassure.settings",
+        "EMAIL_BACKEND": "tests.outbox_backends.HangingFileBackend",
+        "OUTBOX_TEST_SINK": str(sink),
+        "OUTBOX_TEST_HANG_AFTER": "30",
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-c", DISPATCHER_SCRIPT], cwd=Path(__file__).resolve().parents[1], env=env
+    )
+    hung = Path(f"{sink}.hung")
+    try:
+        for _ in range(1200):  # polls until the worker hangs (or exits), whatever the load
+            if hung.exists() or worker.poll() is not None:
+                break
+            threading.Event().wait(0.1)
+        assert hung.exists(), "the dispatcher never reached its 31st email"
+        # when the worker is killed (SIGKILL: nothing after it runs)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(30)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    accepted_before = sink.read_text().split()
+    assert len(accepted_before) == 30
+    statuses = dict(OutboxMessage.objects.values_list("status").annotate(n=Count("id")).order_by())
+    assert statuses == {"sent": 25, "claimed": 35}
+    assert (
+        OutboxMessage.objects.filter(status="claimed", handed_over_at__isnull=False).count() == 25
+    )
+
+    # and a dispatcher runs again: within the lease nothing is taken, after it the rest goes out
+    assert outbox_dispatch_due() == 0
+    with time_machine.travel(clock.now() + OUTBOX_LEASE + timedelta(seconds=1), tick=False):
+        assert outbox_dispatch_due() == 35
+
+    # then no email was lost; the only repeats are the 5 the killed worker had handed over from
+    # its last chunk, with the same Message-ID, so a receiver deduplicating by it sees each once
+    accepted = accepted_before + _message_ids(mail.outbox)
+    assert sorted(set(accepted)) == sorted(message_id_for(m) for m in messages)
+    repeats = sorted(message_id for message_id in set(accepted) if accepted.count(message_id) > 1)
+    assert repeats == sorted(accepted_before[25:])
     assert set(OutboxMessage.objects.values_list("status", flat=True)) == {"sent"}
