@@ -175,8 +175,12 @@ def escrow_open(
             supplier_organisation=supplier_organisation,
             description=description,
         )
-    for kind in (Kind.ESCROW, Kind.INSPECTION_FEE_HELD, Kind.REFUNDS_IN_TRANSIT):
-        ledger.account_get(kind=kind, currency=currency, escrow=escrow)
+    ledger.accounts_get(
+        [
+            ledger.AccountSpec(kind, currency, escrow=escrow)
+            for kind in (Kind.ESCROW, Kind.INSPECTION_FEE_HELD, Kind.REFUNDS_IN_TRANSIT)
+        ]
+    )
 
 
 @transaction.atomic
