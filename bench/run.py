@@ -90,7 +90,9 @@ def prepare(scale: Scale, var_dir: Path) -> dict:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny seed, short runs")
-    parser.add_argument("--only", default="", help="run scenarios whose name contains this")
+    parser.add_argument(
+        "--only", default="", help="run scenarios whose name contains this (or any of a,b,…)"
+    )
     args = parser.parse_args(argv)
     scales = {"full": FULL, "medium": MEDIUM, "smoke": SMOKE}
     scale = SMOKE if args.smoke else scales[os.environ.get("BENCH_SCALE") or "full"]

@@ -135,8 +135,13 @@ def _median(runs: list[dict], key: str) -> float:
     return round(statistics.median(run[key] for run in runs), 2)
 
 
+def selected(only: str, name: str) -> bool:
+    """`--only`: scenarios whose name contains it, or any of its comma-separated parts."""
+    return any(part.strip() in name for part in only.split(","))
+
+
 def run_http(scale: Scale, fixture: dict, var_dir: Path, env: dict, log, only: str) -> list[dict]:
-    scenarios = [s for s in http_scenarios(fixture) if only in s["name"]]
+    scenarios = [s for s in http_scenarios(fixture) if selected(only, s["name"])]
     if not scenarios:
         return []
     servers = {
@@ -245,7 +250,7 @@ def run_all(scale: Scale, fixture: dict, var_dir: Path, *, only: str = "", log=p
 
     wanted += [(sweep.name, sweep_runner(sweep)) for sweep in inproc.SWEEPS]
     for name, call in wanted:
-        if only in name:
+        if selected(only, name):
             results.append(_guarded(name, call, log))
     ledger_floor = next((r for r in results if r["name"] == "pgbench -N"), None)
     for result in results:

@@ -1,15 +1,28 @@
 """The posting primitive every money movement goes through.
 
 Callers (payments.services) open the transaction, lock the escrow row first, check the
-idempotency key, then post. Accounts are always locked in ascending id order, so two postings
-that touch the same accounts queue up instead of deadlocking or interleaving.
+idempotency key, do the rest of their writes (events, records), and post last, so the account
+locks are held for as short a time as possible: from `accounts_lock` to the commit.
+
+Only bounded accounts (Account.Rule: never below zero, never above) are locked, all at once and
+in ascending id order, with `FOR NO KEY UPDATE` (entries can still reference the row while it is
+locked). Credit-only accounts (platform fee revenue, inspection fees earned) and the provider
+clearing account are never locked and keep no cached balance, so two releases for two suppliers
+share no lock at all, although both credit the same fee account.
+
+On PostgreSQL the database keeps every rule itself (payments.migrations 0002 and 0004): a row
+trigger on each entry applies it to its bounded account's cached balance and refuses an
+overdraft, refuses a non-positive entry on a credit-only account, and a deferred trigger
+refuses a transaction that does not sum to zero. The checks here come first only to answer
+with a clear error (Conflict) rather than a database error.
 """
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import IntegrityError, connection, transaction
 
 from payments.error_codes import PaymentErrorCode
 from payments.models import Account, Entry, Escrow, LedgerTransaction, ProviderEvent
@@ -18,6 +31,7 @@ from tradeassure.core.errors import Conflict
 from tradeassure.core.money import is_exact
 
 Kind = Account.Kind
+Rule = Account.Rule
 
 
 def account_key(
@@ -30,36 +44,83 @@ def account_key(
     return f"{kind}:{currency}"
 
 
+@dataclass(frozen=True)
+class AccountSpec:
+    """Which account: its kind and currency, and the escrow or organisation it belongs to."""
+
+    kind: str
+    currency: str
+    escrow: Escrow | None = None
+    organisation_id: int | None = None
+
+    @property
+    def key(self) -> str:
+        return account_key(
+            kind=self.kind,
+            currency=self.currency,
+            escrow=self.escrow,
+            organisation_id=self.organisation_id,
+        )
+
+
 def account_get(
     *, kind: str, currency: str, escrow: Escrow | None = None, organisation_id: int | None = None
 ) -> Account:
     """The account of that kind, created on first use (safe when two transactions race)."""
-    key = account_key(kind=kind, currency=currency, escrow=escrow, organisation_id=organisation_id)
-    account, _ = Account.objects.get_or_create(
-        key=key,
-        defaults={
-            "kind": kind,
-            "currency": currency,
-            "escrow": escrow,
-            "organisation_id": organisation_id,
-        },
-    )
-    return account
+    spec = AccountSpec(kind=kind, currency=currency, escrow=escrow, organisation_id=organisation_id)
+    return accounts_get([spec])[0]
+
+
+def accounts_get(specs: list[AccountSpec]) -> list[Account]:
+    """The accounts, in the order asked, read in one query; any missing is created on first use
+    (safe when two transactions race: the loser reads the winner's row)."""
+    by_key = {
+        account.key: account for account in Account.objects.filter(key__in=[s.key for s in specs])
+    }
+    for spec in specs:
+        if spec.key in by_key:
+            continue
+        try:
+            with transaction.atomic():
+                by_key[spec.key] = Account.objects.create(
+                    key=spec.key,
+                    kind=spec.kind,
+                    rule=Account.RULE_BY_KIND[spec.kind],
+                    currency=spec.currency,
+                    escrow=spec.escrow,
+                    organisation_id=spec.organisation_id,
+                )
+        except IntegrityError:
+            by_key[spec.key] = Account.objects.get(key=spec.key)
+    return [by_key[spec.key] for spec in specs]
 
 
 def accounts_lock(accounts: Iterable[Account]) -> dict[int, Account]:
-    """Lock the accounts' rows in ascending id order and return fresh copies by id."""
-    ids = sorted({account.pk for account in accounts})
-    locked = Account.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+    """Lock the bounded ones of these accounts in ascending id order (one query) and return fresh
+    copies by id. Credit-only and unbounded accounts are left out: nothing needs them locked.
+
+    `FOR NO KEY UPDATE` serialises balance changes but lets other transactions insert entries
+    that reference the row (their foreign-key check takes only a key-share lock)."""
+    ids = sorted({account.pk for account in accounts if account.is_bounded})
+    if not ids:
+        return {}
+    locked = Account.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk")
     return {account.pk: account for account in locked}
 
 
 def _violates_sign(account: Account, balance: Decimal) -> bool:
-    if account.kind == Kind.PROVIDER_CLEARING:
-        return False
-    if account.kind == Kind.SUPPLIER_DEBT:
+    if account.rule == Rule.NON_POSITIVE:
         return balance > 0
     return balance < 0
+
+
+def _at_risk(account: Account, delta: Decimal) -> bool:
+    """Whether this change moves a bounded account towards the side it must not cross."""
+    if account.rule == Rule.NON_NEGATIVE:
+        return delta < 0
+    if account.rule == Rule.NON_POSITIVE:
+        return delta > 0
+    return False
 
 
 def ledger_post(
@@ -72,8 +133,15 @@ def ledger_post(
     escrow: Escrow | None = None,
     provider_event: ProviderEvent | None = None,
     memo: str = "",
+    locked: Mapping[int, Account] | None = None,
 ) -> LedgerTransaction:
-    """Write one balanced transaction and update the cached balances, or raise and write nothing."""
+    """Write one balanced transaction (and update the bounded accounts' cached balances), or
+    raise and write nothing.
+
+    `locked`: what the caller's own `accounts_lock` returned, if it had to read balances to
+    decide the legs; those accounts are not locked twice. Any other bounded account of the
+    legs is locked here, in one id-ordered query.
+    """
     assert transaction.get_connection().in_atomic_block, "ledger_post runs inside a transaction"
     netted: dict[int, Decimal] = defaultdict(Decimal)
     by_id: dict[int, Account] = {}
@@ -87,19 +155,26 @@ def ledger_post(
         sums[by_id[account_id].currency] += leg_amount
     if any(total != 0 for total in sums.values()):
         raise ValueError(f"Unbalanced posting {idempotency_key}: {dict(sums)}")
+    for account_id, delta in netted.items():
+        if by_id[account_id].rule == Rule.CREDIT_ONLY and delta < 0:
+            raise ValueError(f"{by_id[account_id].key} is credit-only; cannot post {delta}.")
 
-    # The provider clearing account is the outside world's side of every posting: it has no
-    # sign rule and no cached balance, so it is never locked and never becomes a hotspot that
-    # every capture, refund and payout would queue on.
-    to_lock = [account for account in by_id.values() if account.kind != Kind.PROVIDER_CLEARING]
-    locked = {**by_id, **accounts_lock(to_lock)}
+    already = dict(locked or {})
+    missing = [account for pk, account in by_id.items() if account.is_bounded and pk not in already]
+    if connection.vendor == "postgresql" and not any(
+        _at_risk(account, netted[account.pk]) for account in missing
+    ):
+        # Only credits to bounded accounts are left (a capture into escrow): nothing to check,
+        # and the entry trigger updates their caches, locking them in id order as it goes.
+        missing = []
+    fresh = {**already, **accounts_lock(missing)}
     new_balances: dict[int, Decimal] = {}
     for account_id in sorted(netted):
-        account = locked[account_id]
-        if account.kind == Kind.PROVIDER_CLEARING:
+        if account_id not in fresh:
             continue
+        account = fresh[account_id]
         new_balance = account.balance + netted[account_id]
-        if _violates_sign(account, new_balance):
+        if _at_risk(account, netted[account_id]) and _violates_sign(account, new_balance):
             code = (
                 PaymentErrorCode.INSUFFICIENT_ESCROW
                 if account.kind == Kind.ESCROW
@@ -122,18 +197,23 @@ def ledger_post(
         memo=memo[:300],
         created_at=clock.now(),
     )
+    # In id order, so the trigger takes any lock it still needs in the same order as
+    # accounts_lock does.
     Entry.objects.bulk_create(
         Entry(
             transaction=ledger_transaction,
             account_id=account_id,
             amount=netted[account_id],
-            currency=locked[account_id].currency,
+            currency=by_id[account_id].currency,
         )
         for account_id in sorted(netted)
         if netted[account_id] != 0
     )
-    for account_id, new_balance in new_balances.items():
-        # The new value is computed in Decimal here, never by SQL arithmetic, so SQLite's float
+    if connection.vendor != "postgresql":
+        # PostgreSQL's entry trigger has already applied the entries to the cache. Elsewhere it is
+        # written here, the value computed in Decimal, never by SQL arithmetic, so SQLite's float
         # storage cannot drift below zero.
-        Account.objects.filter(pk=account_id).update(balance=new_balance)
+        for account_id, new_balance in new_balances.items():
+            if netted[account_id] != 0:
+                Account.objects.filter(pk=account_id).update(balance=new_balance)
     return ledger_transaction

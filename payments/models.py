@@ -49,6 +49,31 @@ class Escrow(models.Model):
         return f"{self.reference} ({self.currency})"
 
 
+# Each account kind's sign rule (Account.Rule), by value: the Meta constraint below is built
+# from it, so the database refuses an account whose rule does not follow from its kind.
+ACCOUNT_RULES: dict[str, str] = {
+    "escrow": "non_negative",
+    "inspection_fee_held": "non_negative",
+    "refunds_in_transit": "non_negative",
+    "supplier_payable": "non_negative",
+    "payouts_in_transit": "non_negative",
+    "unapplied_funds": "non_negative",
+    "held_for_review": "non_negative",
+    "supplier_debt": "non_positive",
+    "platform_fees": "credit_only",
+    "inspection_fees_earned": "credit_only",
+    "provider_clearing": "unbounded",
+}
+
+
+def _rule_of_kind() -> models.Q:
+    condition = models.Q()
+    for rule in sorted(set(ACCOUNT_RULES.values())):
+        kinds = sorted(kind for kind, kind_rule in ACCOUNT_RULES.items() if kind_rule == rule)
+        condition |= models.Q(kind__in=kinds, rule=rule)
+    return condition
+
+
 class Account(models.Model):
     class Kind(models.TextChoices):
         ESCROW = "escrow", "Escrow (held for an order)"
@@ -65,21 +90,28 @@ class Account(models.Model):
         HELD_FOR_REVIEW = "held_for_review", "Held for review (provider reports disagree)"
         PROVIDER_CLEARING = "provider_clearing", "Payment provider clearing"
 
-    # Kinds that may never go below zero (PostgreSQL checks it on every entry, under a lock).
-    NON_NEGATIVE = [
-        Kind.ESCROW,
-        Kind.INSPECTION_FEE_HELD,
-        Kind.REFUNDS_IN_TRANSIT,
-        Kind.SUPPLIER_PAYABLE,
-        Kind.PAYOUTS_IN_TRANSIT,
-        Kind.PLATFORM_FEES,
-        Kind.INSPECTION_FEES_EARNED,
-        Kind.UNAPPLIED_FUNDS,
-        Kind.HELD_FOR_REVIEW,
-    ]
+    class Rule(models.TextChoices):
+        """How an account's sign is kept, which decides whether a posting must lock it.
+
+        Bounded accounts (never below zero, or never above) keep a cached balance that the
+        database updates with every entry, under that row's lock. Credit-only accounts (revenue
+        the platform is only ever paid into) have no cache and are never locked: each entry must
+        be positive, a rule one row can be checked against, so their balance (the SUM of their
+        entries) cannot go negative and many postings append to them at once.
+        """
+
+        NON_NEGATIVE = "non_negative", "Never below zero"
+        NON_POSITIVE = "non_positive", "Never above zero"
+        CREDIT_ONLY = "credit_only", "Only credited (balance summed from entries)"
+        UNBOUNDED = "unbounded", "No sign rule (balance summed from entries)"
+
+    RULE_BY_KIND: ClassVar[dict[str, str]] = ACCOUNT_RULES
+    # Rules whose balance is cached on the row (and so locked to change).
+    BOUNDED: ClassVar[tuple[str, ...]] = (Rule.NON_NEGATIVE, Rule.NON_POSITIVE)
 
     key = models.CharField(max_length=120, unique=True)
     kind = models.CharField(max_length=30, choices=Kind.choices)
+    rule = models.CharField(max_length=12, choices=Rule.choices)
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
     escrow = models.ForeignKey(
         Escrow, on_delete=models.PROTECT, null=True, blank=True, related_name="accounts"
@@ -91,27 +123,34 @@ class Account(models.Model):
         blank=True,
         related_name="+",
     )
-    # A cache of the sum of this account's entries, written in the same transaction as the
-    # entries; `ledger_check` verifies it against the entries. Not kept for provider clearing
-    # (always 0 here; its balance is derived from its entries when needed).
+    # Bounded accounts only: the sum of this account's entries, kept by the database (PostgreSQL:
+    # a trigger on every entry) or by ledger_post (SQLite); `ledger_check` verifies it. Always 0
+    # for credit-only and unbounded accounts, whose balance is derived from their entries.
     balance = _amount(default=0)
 
     class Meta:
         ordering = ["id"]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(kind="provider_clearing")
-                | models.Q(kind="supplier_debt", balance__lte=0)
-                | (
-                    ~models.Q(kind__in=["provider_clearing", "supplier_debt"])
-                    & models.Q(balance__gte=0)
-                ),
+                condition=models.Q(rule__in=["credit_only", "unbounded"], balance=0)
+                | models.Q(rule="non_positive", balance__lte=0)
+                | models.Q(rule="non_negative", balance__gte=0),
                 name="payments_account_balance_sign",
             ),
+            models.CheckConstraint(condition=_rule_of_kind(), name="payments_account_rule_of_kind"),
         ]
 
     def __str__(self) -> str:
         return self.key
+
+    def save(self, *args, **kwargs) -> None:
+        if not self.rule:
+            self.rule = self.RULE_BY_KIND[self.kind]
+        super().save(*args, **kwargs)
+
+    @property
+    def is_bounded(self) -> bool:
+        return self.rule in self.BOUNDED
 
 
 class ProviderEvent(models.Model):

@@ -21,6 +21,7 @@ from tradeassure.core.money import quantum
 
 Kind = Account.Kind
 TxKind = LedgerTransaction.Kind
+Rule = Account.Rule
 ZERO = Decimal("0")
 
 
@@ -172,6 +173,18 @@ class SupplierBalance:
     owed: Decimal  # what the supplier owes (taken from its next release)
 
 
+def account_balance(*, key: str) -> Decimal:
+    """An account's balance: the cache for a bounded account, the sum of the entries for a
+    credit-only or unbounded one (which cache nothing); 0 for an account not opened yet."""
+    account = Account.objects.filter(key=key).only("pk", "rule", "balance").first()
+    if account is None:
+        return ZERO
+    if account.is_bounded:
+        return account.balance
+    total = Entry.objects.filter(account_id=account.pk).aggregate(total=Sum("amount"))["total"]
+    return total if total is not None else ZERO
+
+
 def supplier_balances(*, organisation) -> list[SupplierBalance]:
     """Per currency: the payable balance, payouts in transit and any debt (one query)."""
     by_currency: dict[str, dict[str, Decimal]] = defaultdict(dict)
@@ -273,25 +286,40 @@ def ledger_verify() -> LedgerReport:
     for pk in empty:
         violations.append(f"Transaction #{pk} has no entries.")
 
-    # 2. Cached balances equal the entries, and no account has the wrong sign.
+    # 2. Cached balances (bounded accounts) equal the entries, the others cache nothing, no
+    #    account has the wrong sign, and no credit-only account was ever debited.
     derived = {
         row["account_id"]: row["total"]
         for row in Entry.objects.values("account_id").annotate(total=Sum("amount")).order_by()
     }
     totals_held: dict[str, Decimal] = defaultdict(Decimal)
-    accounts = Account.objects.all().only("pk", "key", "kind", "currency", "balance")
+    accounts = Account.objects.all().only("pk", "key", "kind", "rule", "currency", "balance")
     for account in accounts.iterator():
         balance = derived.get(account.pk, ZERO).quantize(quantum(account.currency))
-        if account.kind != Kind.PROVIDER_CLEARING and balance != account.balance:
+        if account.rule != Account.RULE_BY_KIND.get(account.kind):
+            violations.append(f"Account {account.key}: rule {account.rule!r} is not its kind's")
+        if account.is_bounded and balance != account.balance:
             violations.append(
                 f"Account {account.key}: cached balance {account.balance} != entries {balance}"
             )
-        if account.kind == Kind.SUPPLIER_DEBT and balance > 0:
+        elif not account.is_bounded and account.balance != 0:
+            violations.append(
+                f"Account {account.key}: caches a balance ({account.balance}); "
+                "its balance is the sum of its entries"
+            )
+        if account.rule == Rule.NON_POSITIVE and balance > 0:
             violations.append(f"Account {account.key} is positive: {balance}")
-        elif account.kind not in (Kind.PROVIDER_CLEARING, Kind.SUPPLIER_DEBT) and balance < 0:
+        elif account.rule in (Rule.NON_NEGATIVE, Rule.CREDIT_ONLY) and balance < 0:
             violations.append(f"Account {account.key} is negative: {balance}")
         if account.kind == Kind.ESCROW:
             totals_held[account.currency] += balance
+    debited = Entry.objects.filter(account__rule=Rule.CREDIT_ONLY, amount__lte=0).values_list(
+        "account__key", "transaction_id"
+    )
+    for key, transaction_id in debited[:50]:
+        violations.append(
+            f"Account {key} is credit-only but transaction #{transaction_id} debits it"
+        )
 
     # 3. Each escrow holds exactly captured - released - refunded.
     movements = (

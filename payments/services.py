@@ -205,8 +205,12 @@ def escrow_open(
             supplier_organisation=supplier_organisation,
             description=description,
         )
-    for kind in (Kind.ESCROW, Kind.INSPECTION_FEE_HELD, Kind.REFUNDS_IN_TRANSIT):
-        ledger.account_get(kind=kind, currency=currency, escrow=escrow)
+    ledger.accounts_get(
+        [
+            ledger.AccountSpec(kind, currency, escrow=escrow)
+            for kind in (Kind.ESCROW, Kind.INSPECTION_FEE_HELD, Kind.REFUNDS_IN_TRANSIT)
+        ]
+    )
 
 
 @transaction.atomic
@@ -250,6 +254,9 @@ def escrow_release(*, escrow_reference: str, amount: Decimal, idempotency_key: s
     """Move held money to the supplier's payable, minus the release fee (to platform revenue).
 
     Anything the supplier owes (e.g. an inspection fee it was charged) is settled first.
+    Everything but the posting happens before the accounts are locked, and the fee account is
+    credit-only (never locked), so releases for different suppliers share no lock and releases
+    for one supplier hold its payable's lock only from the posting to the commit.
     """
     escrow = _escrow_lock(escrow_reference)
     _check_amount(amount, escrow.currency)
@@ -260,34 +267,19 @@ def escrow_release(*, escrow_reference: str, amount: Decimal, idempotency_key: s
     _refuse_if_frozen(escrow)
     currency = escrow.currency
     org_id = escrow.supplier_organisation_id
-    escrow_account = ledger.account_get(kind=Kind.ESCROW, currency=currency, escrow=escrow)
-    fees = ledger.account_get(kind=Kind.PLATFORM_FEES, currency=currency)
-    payable = ledger.account_get(
-        kind=Kind.SUPPLIER_PAYABLE, currency=currency, organisation_id=org_id
+    escrow_account, fees, payable, debt = ledger.accounts_get(
+        [
+            ledger.AccountSpec(Kind.ESCROW, currency, escrow=escrow),
+            ledger.AccountSpec(Kind.PLATFORM_FEES, currency),
+            ledger.AccountSpec(Kind.SUPPLIER_PAYABLE, currency, organisation_id=org_id),
+            ledger.AccountSpec(Kind.SUPPLIER_DEBT, currency, organisation_id=org_id),
+        ]
     )
-    debt = ledger.account_get(kind=Kind.SUPPLIER_DEBT, currency=currency, organisation_id=org_id)
-    locked = ledger.accounts_lock([escrow_account, fees, payable, debt])
-    if locked[escrow_account.pk].balance < amount:
-        raise Conflict(
-            f"Only {format_money(locked[escrow_account.pk].balance, currency)} is held; "
-            f"cannot release {format_money(amount, currency)}.",
-            code=PaymentErrorCode.INSUFFICIENT_ESCROW,
-        )
+    # The escrow's accounts only move under the escrow's row lock (held since _escrow_lock), so
+    # this read is current; ledger_post checks it again under the account lock regardless.
+    _refuse_more_than_held(escrow_account.balance, amount, currency, "release")
     fee = release_fee(amount, currency)
     net = amount - fee
-    debt_settled = min(-locked[debt.pk].balance, net)
-    legs = [(escrow_account, -amount), (fees, fee), (payable, net - debt_settled)]
-    if debt_settled:
-        legs.append((debt, debt_settled))
-    ledger.ledger_post(
-        idempotency_key=idempotency_key,
-        kind=TxKind.RELEASE,
-        amount=amount,
-        currency=currency,
-        legs=[(account, value) for account, value in legs if value],
-        escrow=escrow,
-        memo=f"Release {format_money(amount, currency)}, fee {format_money(fee, currency)}",
-    )
     event_publish(
         topic=PaymentTopic.ESCROW_RELEASED,
         subject_type="escrow",
@@ -300,6 +292,32 @@ def escrow_release(*, escrow_reference: str, amount: Decimal, idempotency_key: s
             "currency": currency,
         },
     )
+    # Lock late: from here to the commit only the posting runs.
+    locked = ledger.accounts_lock([escrow_account, payable, debt])
+    _refuse_more_than_held(locked[escrow_account.pk].balance, amount, currency, "release")
+    debt_settled = min(-locked[debt.pk].balance, net)
+    legs = [(escrow_account, -amount), (fees, fee), (payable, net - debt_settled)]
+    if debt_settled:
+        legs.append((debt, debt_settled))
+    ledger.ledger_post(
+        idempotency_key=idempotency_key,
+        kind=TxKind.RELEASE,
+        amount=amount,
+        currency=currency,
+        legs=[(account, value) for account, value in legs if value],
+        escrow=escrow,
+        memo=f"Release {format_money(amount, currency)}, fee {format_money(fee, currency)}",
+        locked=locked,
+    )
+
+
+def _refuse_more_than_held(held: Decimal, amount: Decimal, currency: str, verb: str) -> None:
+    if held < amount:
+        raise Conflict(
+            f"Only {format_money(held, currency)} is held; "
+            f"cannot {verb} {format_money(amount, currency)}.",
+            code=PaymentErrorCode.INSUFFICIENT_ESCROW,
+        )
 
 
 @transaction.atomic
@@ -313,15 +331,14 @@ def escrow_refund(
         return
     _refuse_if_frozen(escrow)
     currency = escrow.currency
-    escrow_account = ledger.account_get(kind=Kind.ESCROW, currency=currency, escrow=escrow)
-    in_transit = ledger.account_get(kind=Kind.REFUNDS_IN_TRANSIT, currency=currency, escrow=escrow)
+    escrow_account, in_transit = ledger.accounts_get(
+        [
+            ledger.AccountSpec(Kind.ESCROW, currency, escrow=escrow),
+            ledger.AccountSpec(Kind.REFUNDS_IN_TRANSIT, currency, escrow=escrow),
+        ]
+    )
     locked = ledger.accounts_lock([escrow_account, in_transit])
-    if locked[escrow_account.pk].balance < amount:
-        raise Conflict(
-            f"Only {format_money(locked[escrow_account.pk].balance, currency)} is held; "
-            f"cannot refund {format_money(amount, currency)}.",
-            code=PaymentErrorCode.INSUFFICIENT_ESCROW,
-        )
+    _refuse_more_than_held(locked[escrow_account.pk].balance, amount, currency, "refund")
     ledger.ledger_post(
         idempotency_key=idempotency_key,
         kind=TxKind.REFUND,
@@ -330,6 +347,7 @@ def escrow_refund(
         legs=[(escrow_account, -amount), (in_transit, amount)],
         escrow=escrow,
         memo=f"Refund: {reason}",
+        locked=locked,
     )
     _refund_create(escrow=escrow, kind=Refund.Kind.ESCROW, amount=amount, reason=reason)
 
@@ -432,6 +450,7 @@ def inspection_fee_settle(
         legs=[(account, value) for account, value in legs if value],
         escrow=escrow,
         memo="Inspection fee: supplier at fault" if supplier_at_fault else "Inspection fee paid",
+        locked=locked,
     )
     if supplier_at_fault:
         _refund_create(
@@ -795,7 +814,6 @@ def _payment_captured(
         problem = f"Paid in {currency}, expected {payment.currency}."
     elif amount != payment.amount:
         problem = f"Paid {format_money(amount, currency)}, expected {format_money(payment.amount, currency)}."
-    clearing = ledger.account_get(kind=Kind.PROVIDER_CLEARING, currency=currency)
     if problem:
         _unapplied_hold(
             payment=payment,
@@ -812,7 +830,12 @@ def _payment_captured(
         if payment.purpose == Payment.Purpose.INSPECTION_FEE
         else Kind.ESCROW
     )
-    target = ledger.account_get(kind=target_kind, currency=currency, escrow=escrow)
+    clearing, target = ledger.accounts_get(
+        [
+            ledger.AccountSpec(Kind.PROVIDER_CLEARING, currency),
+            ledger.AccountSpec(target_kind, currency, escrow=escrow),
+        ]
+    )
     ledger.ledger_post(
         idempotency_key=charge_key,
         kind=TxKind.INSPECTION_FEE_CAPTURE
@@ -852,8 +875,12 @@ def _payment_captured(
 def _unapplied_hold(
     *, payment: Payment, amount: Decimal, currency: str, reason: str, key: str, event: ProviderEvent
 ) -> None:
-    clearing = ledger.account_get(kind=Kind.PROVIDER_CLEARING, currency=currency)
-    unapplied = ledger.account_get(kind=Kind.UNAPPLIED_FUNDS, currency=currency)
+    clearing, unapplied = ledger.accounts_get(
+        [
+            ledger.AccountSpec(Kind.PROVIDER_CLEARING, currency),
+            ledger.AccountSpec(Kind.UNAPPLIED_FUNDS, currency),
+        ]
+    )
     ledger.ledger_post(
         idempotency_key=key,
         kind=TxKind.UNAPPLIED_RECEIVED,
@@ -1350,6 +1377,7 @@ def payout_request(
         currency=currency,
         legs=[(payable, -amount), (in_transit, amount)],
         memo=f"Payout {payout.provider_reference} requested",
+        locked=locked,
     )
     event_publish(
         topic=PaymentTopic.PAYOUT_REQUESTED,

@@ -1,18 +1,34 @@
 """The outbox: side effects after commit, retried with backoff, given up on with a staff alert."""
 
+import os
+import signal
+import smtplib
+import subprocess
+import sys
 import threading
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import time_machine
 from django.core import mail
-from django.db import connection
+from django.core.mail.backends import locmem
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Count
 
 from tests.factories import BuyerFactory
 from tradeassure.core import clock
 from tradeassure.platform.events import event_publish, notify, outbox_enqueue
 from tradeassure.platform.models import DomainEvent, Notification, OutboxMessage, SystemAlert
-from tradeassure.platform.outbox import outbox_dispatch_due, retry_delay
+from tradeassure.platform.outbox import (
+    EMAIL_CHUNK,
+    message_id_for,
+    outbox_claim,
+    outbox_dispatch_due,
+    retry_delay,
+)
+from tradeassure.platform.outbox import LEASE as OUTBOX_LEASE
+from tradeassure.platform.tasks import dispatch_outbox
 
 pytestmark = pytest.mark.django_db
 
@@ -278,3 +294,323 @@ def test_many_messages_in_one_transaction_kick_the_dispatcher_once(
     # then all three rows exist and one kick is sent after commit
     assert OutboxMessage.objects.count() == 3
     assert [c for c in callbacks if c is _kick_dispatcher] == [_kick_dispatcher]
+
+
+# --- batches, leases, crashes -------------------------------------------------------------------
+def _emails(count: int, *, to=lambda n: f"user{n}@example.com") -> list[OutboxMessage]:
+    """Due emails written directly (in autocommit the eager kick would send them at once)."""
+    now = clock.now()
+    return OutboxMessage.objects.bulk_create(
+        OutboxMessage(
+            channel="email",
+            payload={"to": to(n), "subject": f"S{n}", "body": "B"},
+            next_attempt_at=now,
+            give_up_at=now + timedelta(days=3),
+            created_at=now,
+        )
+        for n in range(count)
+    )
+
+
+def _message_ids(messages) -> list[str]:
+    return [message.extra_headers["Message-ID"] for message in messages]
+
+
+class WorkerKilled(BaseException):
+    """What SIGKILL is to the dispatcher: nothing after it runs (not an Exception)."""
+
+
+class CrashingBackend(locmem.EmailBackend):
+    """Hands over `crash_after` messages, then the worker dies in the middle of the next one."""
+
+    crash_after = 3
+
+    def send_messages(self, messages):
+        if len(mail.outbox) >= self.crash_after:
+            raise WorkerKilled
+        return super().send_messages(messages)
+
+
+class RefusingBackend(locmem.EmailBackend):
+    def send_messages(self, messages):
+        if any("refused" in address for message in messages for address in message.to):
+            raise smtplib.SMTPRecipientsRefused({"refused@example.com": (550, b"No such user")})
+        return super().send_messages(messages)
+
+
+LOCKED_WHILE_SENDING: list[bool] = []
+
+
+class LockProbingBackend(locmem.EmailBackend):
+    """While a message is handed over, asks from another connection whether its row is locked."""
+
+    def send_messages(self, messages):
+        outbox_id = int(messages[0].extra_headers["Message-ID"].split(".")[1])
+
+        def probe() -> None:
+            try:
+                with transaction.atomic():
+                    OutboxMessage.objects.select_for_update(nowait=True).get(pk=outbox_id)
+                LOCKED_WHILE_SENDING.append(False)
+            except DatabaseError:
+                LOCKED_WHILE_SENDING.append(True)
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=probe)
+        thread.start()
+        thread.join()
+        return super().send_messages(messages)
+
+
+def test_emails_go_out_in_batches_over_one_connection_with_a_stable_message_id(
+    django_assert_max_num_queries,
+):
+    # given 120 due emails
+    messages = _emails(120)
+
+    # when the dispatcher runs: one claim (savepoint, two selects, update, release), per
+    # chunk of 25 a hand-over and a mark, and the claim that finds nothing more
+    with django_assert_max_num_queries(5 + 5 * 2 + 4):
+        assert outbox_dispatch_due() == 120
+
+    # then each went out once, with its own Message-ID, and every row is sent
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(
+        f"user{n}@example.com" for n in range(120)
+    )
+    assert sorted(_message_ids(mail.outbox)) == sorted(message_id_for(m) for m in messages)
+    assert len(set(_message_ids(mail.outbox))) == 120
+    assert set(OutboxMessage.objects.values_list("status", "attempts")) == {("sent", 1)}
+    assert not OutboxMessage.objects.filter(handed_over_at__isnull=True).exists()
+
+
+def test_a_refused_address_fails_only_its_own_row_with_backoff(settings):
+    # given three emails, the middle one to an address the mail server refuses
+    settings.EMAIL_BACKEND = "tests.test_outbox.RefusingBackend"
+    addresses = ["a@example.com", "refused@example.com", "b@example.com"]
+    start = clock.now()
+    with time_machine.travel(start, tick=False):
+        _emails(3, to=lambda n: addresses[n])
+
+        # when the batch is dispatched
+        assert outbox_dispatch_due() == 3
+
+    # then the other two went out, the refused one waits 30 s with its error
+    assert sorted(m.to[0] for m in mail.outbox) == ["a@example.com", "b@example.com"]
+    refused = OutboxMessage.objects.get(payload__to="refused@example.com")
+    assert (refused.status, refused.attempts) == (OutboxMessage.Status.PENDING, 1)
+    assert "SMTPRecipientsRefused" in refused.last_error
+    assert refused.next_attempt_at == start + timedelta(seconds=30)
+    assert OutboxMessage.objects.filter(status=OutboxMessage.Status.SENT).count() == 2
+
+
+def test_rows_claimed_by_a_dead_worker_are_sent_once_after_the_lease():
+    # given 10 emails claimed by a dispatcher that died before handing any over
+    _emails(10)
+    start = clock.now()
+    with time_machine.travel(start, tick=False) as traveller:
+        claim = outbox_claim(limit=100)
+        assert len(claim.messages) == 10
+        assert set(OutboxMessage.objects.values_list("status", flat=True)) == {"claimed"}
+
+        # when another dispatcher runs while the lease holds: nothing is sent
+        assert outbox_dispatch_due() == 0
+        assert mail.outbox == []
+
+        # when the lease has expired: each is sent, exactly once
+        traveller.shift(OUTBOX_LEASE + timedelta(seconds=1))
+        assert outbox_dispatch_due() == 10
+        assert outbox_dispatch_due() == 0
+
+    assert len(mail.outbox) == 10
+    assert len(set(_message_ids(mail.outbox))) == 10
+    assert set(OutboxMessage.objects.values_list("status", "attempts")) == {("sent", 2)}
+
+
+def test_a_worker_killed_mid_chunk_loses_nothing_and_repeats_only_with_the_same_message_id(
+    settings,
+):
+    # given 60 emails and a worker that dies while handing over the fourth
+    settings.EMAIL_BACKEND = "tests.test_outbox.CrashingBackend"
+    messages = _emails(60)
+    start = clock.now()
+    with time_machine.travel(start, tick=False) as traveller:
+        with pytest.raises(WorkerKilled):
+            outbox_dispatch_due()
+        sent_before_the_crash = _message_ids(mail.outbox)
+        assert len(sent_before_the_crash) == 3
+        # the first chunk's hand-over was recorded before it was sent; nothing else was
+        handed_over = OutboxMessage.objects.filter(handed_over_at__isnull=False)
+        assert handed_over.count() == EMAIL_CHUNK
+        assert not OutboxMessage.objects.filter(status=OutboxMessage.Status.SENT).exists()
+
+        # when the worker is restarted after the lease
+        settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+        traveller.shift(OUTBOX_LEASE + timedelta(seconds=1))
+        assert outbox_dispatch_due() == 60
+
+    # then every message was sent; the only repeats are the 3 handed over before the crash,
+    # with the same Message-ID, so a receiver deduplicating by it shows each message once
+    ids = _message_ids(mail.outbox)
+    assert sorted(set(ids)) == sorted(message_id_for(m) for m in messages)
+    repeats = sorted(message_id for message_id in set(ids) if ids.count(message_id) > 1)
+    assert repeats == sorted(sent_before_the_crash)
+    assert set(OutboxMessage.objects.values_list("status", flat=True)) == {"sent"}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_no_row_lock_is_held_while_an_email_is_handed_over(settings):
+    # given two due emails and a mail backend that probes the row's lock while sending
+    settings.EMAIL_BACKEND = "tests.test_outbox.LockProbingBackend"
+    LOCKED_WHILE_SENDING.clear()
+    _emails(2)
+
+    # when they are dispatched
+    assert outbox_dispatch_due() == 2
+
+    # then another connection could lock each row while its email was being handed over
+    assert LOCKED_WHILE_SENDING == [False, False]
+    assert OutboxMessage.objects.filter(status=OutboxMessage.Status.SENT).count() == 2
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_batch_dispatchers_send_each_email_exactly_once():
+    # given 600 due emails (three claim batches)
+    _emails(600)
+
+    # when two dispatchers claim and send batches at the same time
+    barrier = threading.Barrier(2)
+    handled: list[int] = []
+    errors: list[str] = []
+
+    def dispatch() -> None:
+        try:
+            barrier.wait()
+            handled.append(outbox_dispatch_due(batch_size=10_000))
+        except Exception as error:  # pragma: no cover - reported below
+            errors.append(repr(error))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=dispatch) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # then neither failed, and each email went out once, sent by exactly one of them
+    assert errors == []
+    assert sum(handled) == 600
+    ids = _message_ids(mail.outbox)
+    assert len(ids) == 600 == len(set(ids))
+    assert set(OutboxMessage.objects.values_list("status", "attempts")) == {("sent", 1)}
+
+
+class SlowMailServer(locmem.EmailBackend):
+    """Takes 10 s per message (on the travelling clock); at the 40th, a second dispatcher runs."""
+
+    traveller = None
+    competitor_handled: list[int] = []
+
+    def send_messages(self, messages):
+        type(self).traveller.shift(timedelta(seconds=10))
+        sent = super().send_messages(messages)
+        if len(mail.outbox) == 40:
+            type(self).competitor_handled.append(outbox_dispatch_due())
+        return sent
+
+
+def test_a_slow_batch_renews_its_lease_so_no_other_dispatcher_takes_its_rows(settings):
+    # given 60 emails and a mail server slow enough that the batch outlives its first lease
+    settings.EMAIL_BACKEND = "tests.test_outbox.SlowMailServer"
+    SlowMailServer.competitor_handled = []
+    messages = _emails(60)
+    assert 60 * timedelta(seconds=10) > OUTBOX_LEASE
+    with time_machine.travel(clock.now(), tick=False) as traveller:
+        SlowMailServer.traveller = traveller
+
+        # when it is dispatched, and another dispatcher runs 400 s in
+        assert outbox_dispatch_due() == 60
+
+    # then the other dispatcher found nothing to take, and each email went out once
+    assert SlowMailServer.competitor_handled == [0]
+    ids = _message_ids(mail.outbox)
+    assert sorted(ids) == sorted(message_id_for(m) for m in messages)
+    assert set(OutboxMessage.objects.values_list("status", "attempts")) == {("sent", 1)}
+
+
+def test_the_dispatch_task_goes_through_a_backlog_batch_after_batch(settings):
+    # given a backlog of 7 emails and batches of 2
+    settings.TRADE_ASSURANCE = {**settings.TRADE_ASSURANCE, "SWEEP_BATCH_SIZE": 2}
+    _emails(7)
+
+    # when the task runs once, then it dispatched all of them, not only its first batch
+    assert dispatch_outbox.apply().get() == 7
+    assert len(mail.outbox) == 7
+    assert set(OutboxMessage.objects.values_list("status", flat=True)) == {"sent"}
+
+
+DISPATCHER_SCRIPT = """
+import django
+django.setup()
+from tradeassure.platform.outbox import outbox_dispatch_due
+outbox_dispatch_due()
+"""
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_dispatcher_process_killed_mid_chunk_is_finished_after_restart_without_loss(tmp_path):
+    # given 60 due emails and a real dispatcher process whose mail server hangs on the 31st
+    # (the first chunk of 25 is sent and marked, the second is handed over, 5 of it sent)
+    messages = _emails(60)
+    sink = tmp_path / "accepted.txt"
+    sink.write_text("")
+    env = {
+        **os.environ,
+        "DATABASE_URL": "postgres://{USER}@{HOST}:{PORT}/{NAME}".format(
+            **{key: connection.settings_dict[key] or "" for key in ("USER", "HOST", "PORT", "NAME")}
+        ),
+        "DJANGO_SETTINGS_MODULE": "tradeassure.settings",
+        "EMAIL_BACKEND": "tests.outbox_backends.HangingFileBackend",
+        "OUTBOX_TEST_SINK": str(sink),
+        "OUTBOX_TEST_HANG_AFTER": "30",
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-c", DISPATCHER_SCRIPT], cwd=Path(__file__).resolve().parents[1], env=env
+    )
+    hung = Path(f"{sink}.hung")
+    try:
+        for _ in range(1200):  # polls until the worker hangs (or exits), whatever the load
+            if hung.exists() or worker.poll() is not None:
+                break
+            threading.Event().wait(0.1)
+        assert hung.exists(), "the dispatcher never reached its 31st email"
+        # when the worker is killed (SIGKILL: nothing after it runs)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(30)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    accepted_before = sink.read_text().split()
+    assert len(accepted_before) == 30
+    statuses = dict(OutboxMessage.objects.values_list("status").annotate(n=Count("id")).order_by())
+    assert statuses == {"sent": 25, "claimed": 35}
+    assert (
+        OutboxMessage.objects.filter(status="claimed", handed_over_at__isnull=False).count() == 25
+    )
+
+    # and a dispatcher runs again: within the lease nothing is taken, after it the rest goes out
+    assert outbox_dispatch_due() == 0
+    with time_machine.travel(clock.now() + OUTBOX_LEASE + timedelta(seconds=1), tick=False):
+        assert outbox_dispatch_due() == 35
+
+    # then no email was lost; the only repeats are the 5 the killed worker had handed over from
+    # its last chunk, with the same Message-ID, so a receiver deduplicating by it sees each once
+    accepted = accepted_before + _message_ids(mail.outbox)
+    assert sorted(set(accepted)) == sorted(message_id_for(m) for m in messages)
+    repeats = sorted(message_id for message_id in set(accepted) if accepted.count(message_id) > 1)
+    assert repeats == sorted(accepted_before[25:])
+    assert set(OutboxMessage.objects.values_list("status", flat=True)) == {"sent"}

@@ -294,3 +294,37 @@ def test_worker_killed_mid_delivery_is_retried_without_a_duplicate_for_the_recei
     }
     assert len(processed) == 1
     assert list(delivery.attempt_log.values_list("number", "succeeded")) == [(1, False), (2, True)]
+
+
+@pytest.mark.django_db
+def test_deliveries_are_made_concurrently_by_the_pool(receiver, no_broker_kicks, settings):
+    # given one event for four endpoints, and a receiver that answers none of them until all
+    # four requests are in flight at once
+    settings.WEBHOOK_DELIVERY_CONCURRENCY = 4
+    receiver.release = threading.Event()
+    buyer = BuyerFactory()
+    for _ in range(4):
+        WebhookEndpointFactory(organisation=buyer.organisation, url=receiver.url)
+    _publish_and_fan_out(audience=[buyer.organisation])
+    assert WebhookDelivery.objects.count() == 4
+
+    def release_when_all_arrived() -> None:
+        while len(receiver.requests) < 4 and not receiver.release.is_set():
+            threading.Event().wait(0.01)
+        receiver.release.set()
+
+    watcher = threading.Thread(target=release_when_all_arrived, daemon=True)
+    watcher.start()
+    # when one delivery worker runs
+    try:
+        handled = webhook_deliver_due()
+    finally:
+        receiver.release.set()
+        watcher.join(5)
+
+    # then the four requests were in flight together (one by one, the first would have timed
+    # out waiting for the other three) and each was recorded once, as succeeded
+    assert handled == 4
+    assert len(receiver.requests) == 4
+    assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {"succeeded"}
+    assert WebhookAttempt.objects.filter(succeeded=True).count() == 4

@@ -27,19 +27,23 @@ def test_ledger_check_passes_and_prints_a_summary(run_after_commit, capsys):
 
 def test_ledger_check_fails_on_a_cached_balance_that_lies(run_after_commit, capsys):
     # given a platform account whose cached balance disagrees with its (absent) entries
-    Account.objects.create(key="platform_fees:EUR", kind="platform_fees", currency="EUR", balance=5)
+    Account.objects.create(
+        key="unapplied_funds:EUR", kind="unapplied_funds", currency="EUR", balance=5
+    )
     # when the check runs, then it exits non-zero, names the violation and alerts staff
     with pytest.raises(CommandError):
         call_command("ledger_check")
-    assert "platform_fees:EUR" in capsys.readouterr().err
+    assert "unapplied_funds:EUR" in capsys.readouterr().err
     alert = SystemAlert.objects.get(source="ledger_check")
-    assert "platform_fees:EUR" in alert.message
+    assert "unapplied_funds:EUR" in alert.message
 
 
 def test_nightly_task_alerts_on_failure_and_is_scheduled():
     assert ledger_check.delay().get() is True
     assert not SystemAlert.objects.exists()
-    Account.objects.create(key="platform_fees:GBP", kind="platform_fees", currency="GBP", balance=1)
+    Account.objects.create(
+        key="unapplied_funds:GBP", kind="unapplied_funds", currency="GBP", balance=1
+    )
     assert ledger_check.delay().get() is False
     assert SystemAlert.objects.filter(source="ledger_check").count() == 1
     schedules = {task.task: task for task in apps.get_app_config("payments").periodic_tasks}

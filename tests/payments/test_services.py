@@ -301,7 +301,7 @@ def test_release_pays_supplier_minus_fee(funded, run_after_commit):
         Decimal("31.00"),
         Decimal("969.00"),
     )
-    assert Account.objects.get(key="platform_fees:USD").balance == Decimal("31.00")
+    assert selectors.account_balance(key="platform_fees:USD") == Decimal("31.00")
 
 
 def test_release_replay_moves_nothing(funded):
@@ -427,7 +427,7 @@ def test_inspection_fee_pays_the_inspector_when_supplier_not_at_fault(funded, ru
     services.inspection_fee_settle(
         escrow_reference=funded.reference, supplier_at_fault=False, idempotency_key="insp"
     )
-    assert Account.objects.get(key="inspection_fees_earned:USD").balance == Decimal("300.00")
+    assert selectors.account_balance(key="inspection_fees_earned:USD") == Decimal("300.00")
     summary = selectors.escrow_summary(escrow_reference=funded.reference)
     assert (summary.inspection_fee_held, summary.held) == (Decimal("0.00"), Decimal("1000.00"))
     assert not Refund.objects.exists()

@@ -73,7 +73,7 @@ def event_publish(
     )
     audience_ids = sorted({org_id for org_id in audience if org_id})
     if audience_ids:
-        # A new event has no audience yet: one INSERT, not set()'s read-then-write.
+        # A new event has no audience yet: one INSERT (`audience.set` would read it first).
         through = DomainEvent.audience.through
         through.objects.bulk_create(
             through(domainevent_id=event.pk, organisation_id=org_id) for org_id in audience_ids

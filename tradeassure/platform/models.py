@@ -30,11 +30,14 @@ class OutboxMessage(models.Model):
     """A side effect (email, webhook) to perform after commit, retried until it succeeds.
 
     Rows are written in the same transaction as the change that caused them, so a broker outage
-    delays side effects but never loses one.
+    delays side effects but never loses one. A dispatcher claims a batch (status CLAIMED, its
+    `claim` token, a lease), commits, delivers outside any row lock, then marks each row sent
+    or due again; a claim whose lease expired (its worker died) is claimed again.
     """
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
+        CLAIMED = "claimed", "Being delivered"
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed (gave up)"
 
@@ -47,6 +50,13 @@ class OutboxMessage(models.Model):
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField()
     sent_at = models.DateTimeField(null=True, blank=True)
+    # The dispatcher run that holds the row (CLAIMED) and until when; past it, anyone may retry.
+    claim = models.UUIDField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # When the message was last handed to the mail server or handler: a row claimed again after
+    # a crash with this set may have gone out already (it is sent again with the same
+    # Message-ID, so the receiving side can drop the repeat); without it, it never went out.
+    handed_over_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
@@ -55,7 +65,12 @@ class OutboxMessage(models.Model):
                 fields=["next_attempt_at"],
                 name="outbox_pending_due",
                 condition=models.Q(status="pending"),
-            )
+            ),
+            models.Index(
+                fields=["lease_expires_at"],
+                name="outbox_claim_lease",
+                condition=models.Q(status="claimed"),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,3 +1,5 @@
+import time
+
 from celery import shared_task
 from django.conf import settings
 
@@ -6,10 +8,22 @@ from tradeassure.platform.models import Heartbeat
 from tradeassure.platform.outbox import outbox_dispatch_due
 from tradeassure.platform.webhooks import webhook_deliver_due
 
+# How long one dispatch task keeps going through a backlog (well inside the 240 s soft limit);
+# what is left is the next run's (beat, every 30 s, or the next kick).
+OUTBOX_TASK_BUDGET_SECONDS = 60
+
 
 @shared_task(name="tradeassure.dispatch_outbox", acks_late=True)
 def dispatch_outbox() -> int:
-    return outbox_dispatch_due(batch_size=settings.TRADE_ASSURANCE["SWEEP_BATCH_SIZE"])
+    """Deliver due messages batch after batch until none is due or the time budget is spent."""
+    batch = settings.TRADE_ASSURANCE["SWEEP_BATCH_SIZE"]
+    deadline = time.monotonic() + OUTBOX_TASK_BUDGET_SECONDS
+    total = 0
+    while True:
+        handled = outbox_dispatch_due(batch_size=batch)
+        total += handled
+        if handled < batch or time.monotonic() >= deadline:
+            return total
 
 
 @shared_task(name="tradeassure.record_heartbeat", acks_late=True)

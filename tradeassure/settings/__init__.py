@@ -288,6 +288,8 @@ OUTBOX_EVENT_CHANNELS = ["webhook"]
 # The embedded profile lets webhooks reach localhost and plain http; production refuses both.
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", default=DEBUG)
 WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=DEBUG)
+# Partner webhook requests a delivery worker makes at once (threads; HTTP only, no database).
+WEBHOOK_DELIVERY_CONCURRENCY = env.int("WEBHOOK_DELIVERY_CONCURRENCY", 8)
 IDEMPOTENCY_KEY_TTL = timedelta(hours=env.int("IDEMPOTENCY_KEY_TTL_HOURS", 24))
 
 # --- The product's rules: every timing and limit in one place, each overridable -------------
