@@ -13,7 +13,6 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from disputes import selectors, services
@@ -40,15 +39,17 @@ from disputes.models import Dispute, DisputeStatus, DisputeType
 from orders.selectors import order_for_user
 from payments.api.serializers import PaymentSerializer
 from tradeassure.core.errors import NotFound
+from tradeassure.platform.api import filters as api_filters
+from tradeassure.platform.api.parsers import JSONParser, MultiPartParser
 from tradeassure.platform.api.viewsets import ApiViewSet
 
 
 class DisputeFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=DisputeStatus.choices)
     type = django_filters.ChoiceFilter(choices=DisputeType.choices)
-    order = django_filters.NumberFilter(field_name="order_id")
-    opened_after = django_filters.IsoDateTimeFilter(field_name="opened_at", lookup_expr="gte")
-    opened_before = django_filters.IsoDateTimeFilter(field_name="opened_at", lookup_expr="lt")
+    order = api_filters.IntegerFilter(field_name="order_id")
+    opened_after = api_filters.IsoDateTimeFilter(field_name="opened_at", lookup_expr="gte")
+    opened_before = api_filters.IsoDateTimeFilter(field_name="opened_at", lookup_expr="lt")
 
     class Meta:
         model = Dispute
