@@ -184,6 +184,11 @@ class ContractVersionSerializer(serializers.ModelSerializer):
 
 
 class OrderEventSerializer(serializers.ModelSerializer):
+    # A declared field (moved off the class by the metaclass), not Serializer.data.
+    data = serializers.DictField(  # type: ignore[assignment]
+        read_only=True, help_text="The action's facts (an object)."
+    )
+
     class Meta:
         model = OrderEvent
         fields = [

@@ -255,11 +255,15 @@ SPECTACULAR_SETTINGS = {
         "PartyEnum": "orders.models.Party",
         "PaymentMethodEnum": "payments.models.Payment.Method",
         "DisputeStatusEnum": "disputes.models.DisputeStatus",
+        "DisputeTypeEnum": "disputes.models.DisputeType",
         "DisputePartyEnum": "disputes.models.DisputeParty",
         "RemedyEnum": "disputes.models.Remedy",
         "RequestableRemedyEnum": "disputes.api.serializers.REQUESTABLE_REMEDY_CHOICES",
     },
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "tradeassure.platform.api.schema.optional_multi_media_bodies",
+    ],
 }
 # Partner webhooks: deliveries are fanned out from every domain event through the outbox.
 OUTBOX_HANDLERS = {"webhook": "tradeassure.platform.webhooks.webhook_fan_out"}
