@@ -384,3 +384,76 @@ def test_numbers_differ_from_strings_in_the_fingerprint():
     assert canonical_json(b'{"a": 1}') != canonical_json(b'{"a": "1"}')
     assert canonical_json(b'{"a": 1.5}') != canonical_json(b'{"a": "1.5"}')
     assert canonical_json(b"not json") is None
+
+
+# --- item 13: the schema says what the server does ---------------------------------------------
+@pytest.fixture(scope="module")
+def schema(django_db_blocker):
+    from drf_spectacular.generators import SchemaGenerator
+
+    with django_db_blocker.unblock():
+        return SchemaGenerator().get_schema(request=None, public=True)
+
+
+def _resolve(schema: dict, node: dict) -> dict:
+    while "$ref" in node:
+        node = schema["components"]["schemas"][node["$ref"].rsplit("/", 1)[-1]]
+    return node
+
+
+def test_schema_evidence_upload_answers_a_bare_array_without_list_parameters(schema):
+    operation = schema["paths"]["/api/v1/disputes/{id}/evidence/"]["post"]
+    names = {parameter["name"] for parameter in operation.get("parameters", [])}
+    assert names == {"id", "Idempotency-Key"}
+    body = operation["responses"]["201"]["content"]["application/json"]["schema"]
+    assert body["type"] == "array"
+    assert body["items"] == {"$ref": "#/components/schemas/Evidence"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/orders/{id}/documents/{document_id}/",
+        "/api/v1/disputes/{id}/evidence/{evidence_id}/",
+    ],
+)
+def test_schema_downloads_declare_one_binary_type(schema, path):
+    ok = schema["paths"][path]["get"]["responses"]["200"]["content"]
+    assert list(ok) == ["application/octet-stream"]
+    assert ok["application/octet-stream"]["schema"] == {"type": "string", "format": "binary"}
+
+
+def test_download_is_served_as_the_declared_type(api_client_for):
+    parties = parties_for("delivered")
+    document = parties.order.shipment.documents.first()
+    response = api_client_for(parties.buyer).get(
+        f"/api/v1/orders/{parties.order.pk}/documents/{document.pk}/"
+    )
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/octet-stream"
+    assert response["Content-Disposition"].startswith("attachment")
+
+
+def test_schema_dispute_outcome_is_nullable_and_null_until_resolved(schema, api_client_for):
+    outcome = schema["components"]["schemas"]["Dispute"]["properties"]["outcome"]
+    variants = [_resolve(schema, variant) for variant in outcome["oneOf"]]
+    assert {"enum": [None]} in [{"enum": v.get("enum")} for v in variants]
+    parties = parties_for("delivered")
+    dispute = open_dispute(parties)
+    body = api_client_for(parties.buyer).get(f"/api/v1/disputes/{dispute.pk}/").json()
+    assert body["outcome"] is None
+
+
+def test_schema_event_data_is_an_object_and_pages_carry_their_cursor(schema):
+    components = schema["components"]["schemas"]
+    for name in ("Event", "OrderEvent", "DisputeEvent"):
+        assert components[name]["properties"]["data"]["type"] == "object", name
+    for name in ("PaginatedEventList", "PaginatedOrderList", "PaginatedDisputeList"):
+        properties = components[name]["properties"]
+        assert properties["next_cursor"]["nullable"] is True, name
+        assert "next_cursor" in components[name]["required"]
+
+
+def test_schema_dispute_create_takes_json_or_multipart(schema):
+    body = schema["paths"]["/api/v1/disputes/"]["post"]["requestBody"]
+    assert set(body["content"]) == {"application/json", "multipart/form-data"}
