@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 
 from orders.models import Order, OrderStatus
-from tests.api.factories import NotificationFactory, make_event
+from tests.api.factories import NotificationFactory, WebhookEndpointFactory, make_event
 from tests.disputes.factories import PDF_BYTES, open_dispute, parties_for
 from tests.factories import BuyerFactory
 from tests.orders.factories import order_in
@@ -183,6 +183,23 @@ def test_json_body_over_the_limit_is_413_and_changes_nothing(api_client_for, set
     _is_problem(response, 413, "request_too_large")
     assert WebhookEndpoint.objects.count() == 0
     assert IdempotencyRecord.objects.count() == 0
+
+
+def test_json_patch_over_the_limit_is_413_and_changes_nothing(api_client_for, settings):
+    # given a webhook endpoint and a 4 KB body limit
+    buyer = BuyerFactory()
+    endpoint = WebhookEndpointFactory(organisation=buyer.organisation, description="before")
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 4096
+    # when a PATCH (no Idempotency-Key involved) sends a JSON body over it
+    response = api_client_for(buyer).patch(
+        f"/api/v1/webhook-endpoints/{endpoint.pk}/",
+        {"description": "x" * 5000},
+        format="json",
+    )
+    # then 413 problem+json and the endpoint is unchanged
+    _is_problem(response, 413, "request_too_large")
+    endpoint.refresh_from_db()
+    assert endpoint.description == "before"
 
 
 @pytest.mark.parametrize("depth", [5_000, 100_000])

@@ -1,13 +1,16 @@
 """The API's request parsers: DRF's, refusing what they would otherwise turn into a 500 or let
 through silently.
 
-- JSON nested too deeply for the parser (RecursionError) is a 400 `malformed_request`.
+- JSON nested too deeply for the parser (RecursionError) is a 400 `malformed_request`; JSON over
+  `DATA_UPLOAD_MAX_MEMORY_SIZE` is a 413, on PATCH as on POST.
 - A multipart file name with a folder part (`photos/report.pdf`, `..\\report.pdf`) keeps a
   marker of it: Django's parser drops the folder, so the upload check would never see it and
   the README promises such names are refused. The name reaches `tradeassure.core.uploads` with
   a backslash in place of each separator, which it refuses.
 """
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http.multipartparser import MultiPartParser as DjangoMultiPartParser
 from django.http.multipartparser import MultiPartParserError
 from rest_framework import parsers
@@ -16,6 +19,19 @@ from rest_framework.exceptions import ParseError
 
 class JSONParser(parsers.JSONParser):
     def parse(self, stream, media_type=None, parser_context=None):
+        # DRF reads the stream itself, past Django's body limit: hold JSON to the same limit
+        # (RequestDataTooBig answers 413), whatever the method.
+        request = (parser_context or {}).get("request")
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if request is not None and limit is not None:
+            try:
+                length = int(request.META.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = 0
+            if length > limit:
+                raise RequestDataTooBig(
+                    "Request body exceeded settings.DATA_UPLOAD_MAX_MEMORY_SIZE."
+                )
         try:
             return super().parse(stream, media_type, parser_context)
         except RecursionError:
