@@ -4,9 +4,9 @@ Every check schemathesis has runs (no 5xx, status codes, content types, headers,
 bodies against the schema, positive data accepted, negative data rejected, missing headers,
 unsupported methods, ignored auth): none may fail.
 
-Deterministic (derandomized, no example database, no deadline) and bounded by
-SCHEMATHESIS_MAX_EXAMPLES per operation and role (default 4), so it covers every operation for
-every role in a few minutes on two cores.
+Each operation gets schema-valid requests (SCHEMATHESIS_MAX_EXAMPLES per operation and role,
+default 4) and invalid ones (SCHEMATHESIS_NEGATIVE_EXAMPLES, default 2). Deterministic
+(derandomized, no example database, no deadline); about three minutes on two cores.
 """
 
 import os
@@ -16,6 +16,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
+from schemathesis import GenerationMode
 from schemathesis.config._checks import (
     POSITIVE_DATA_ACCEPTANCE_EXPECTED_STATUSES,
     PositiveDataAcceptanceConfig,
@@ -36,6 +37,8 @@ from tradeassure.platform.api.throttling import (
 )
 
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "4"))
+# Invalid requests (wrong types, missing fields, bad headers) per operation and role.
+NEGATIVE_EXAMPLES = int(os.environ.get("SCHEMATHESIS_NEGATIVE_EXAMPLES", "2"))
 
 
 def _world():
@@ -92,10 +95,10 @@ def test_every_operation_conforms_to_the_live_schema_for_every_role(live_server,
     idempotency_keys = count()
     cases = count()
 
-    def runner(operation, role: str, raw_key: str):
-        @given(case=operation.as_strategy())
+    def runner(operation, role: str, raw_key: str, mode: GenerationMode):
+        @given(case=operation.as_strategy(generation_mode=mode))
         @hypothesis_settings(
-            max_examples=MAX_EXAMPLES,
+            max_examples=MAX_EXAMPLES if mode == GenerationMode.POSITIVE else NEGATIVE_EXAMPLES,
             deadline=None,
             derandomize=True,
             database=None,
@@ -114,10 +117,11 @@ def test_every_operation_conforms_to_the_live_schema_for_every_role(live_server,
     # when schemathesis sends generated requests to every operation, as each role
     for role, raw_key in keys.items():
         for operation in operations:
-            try:
-                runner(operation, role, raw_key)()
-            except (Exception, BaseExceptionGroup) as failure:  # collect all, then report
-                failures.append(f"[{role}] {operation.label}: {failure}"[:3000])
+            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+                try:
+                    runner(operation, role, raw_key, mode)()
+                except (Exception, BaseExceptionGroup) as failure:  # collect all, then report
+                    failures.append(f"[{role} {mode.value}] {operation.label}: {failure}"[:3000])
 
     # then no check failed for any operation or role
     assert failures == [], f"{len(failures)} failing:\n\n" + "\n\n".join(failures)
