@@ -232,14 +232,8 @@ def test_deeply_nested_json_object_in_a_field_is_400(api_client_for):
 
 
 # --- item 14: small ones -----------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["photos/report.pdf", "..\\report.pdf", "a/../../report.pdf"])
-def test_evidence_file_name_with_a_folder_part_is_refused(api_client_for, name):
-    # given an open dispute with one piece of evidence
-    parties = parties_for("delivered")
-    client = api_client_for(parties.buyer)
-    dispute_id = open_dispute(parties).pk
-    # when evidence is uploaded under a name with a folder part (a hand-made body: the test
-    # client would drop the folder itself)
+def _multipart_with_file_name(name: str) -> tuple[bytes, str]:
+    """A hand-made body: the test client would drop the folder part itself."""
     boundary = "b0undary"
     body = (
         (
@@ -250,19 +244,61 @@ def test_evidence_file_name_with_a_folder_part_is_refused(api_client_for, name):
         + PDF_BYTES
         + f"\r\n--{boundary}--\r\n".encode()
     )
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+FOLDER_NAMES = ["photos/report.pdf", "..\\report.pdf", "a/../../report.pdf", "C:\\tmp\\x.pdf"]
+
+
+@pytest.mark.parametrize("name", FOLDER_NAMES)
+@pytest.mark.parametrize("caller", ["api_key", "session", "page"])
+def test_evidence_file_name_with_a_folder_part_is_refused(api_client_for, name, caller):
+    # given an open dispute with one piece of evidence
+    parties = parties_for("delivered")
+    dispute_id = open_dispute(parties).pk
+    body, content_type = _multipart_with_file_name(name)
+    # when evidence is uploaded under a name with a folder part: by API key, by the browser
+    # session over the API (its CSRF check parses the body first), or on the dispute page
+    csrf = {}
+    if caller == "api_key":
+        client, url = api_client_for(parties.buyer), f"/api/v1/disputes/{dispute_id}/evidence/"
+    else:
+        client = Client(enforce_csrf_checks=True)
+        client.force_login(parties.buyer)
+        client.cookies["csrftoken"] = "a" * 32
+        csrf = {"HTTP_X_CSRFTOKEN": "a" * 32}
+        url = (
+            f"/api/v1/disputes/{dispute_id}/evidence/"
+            if caller == "session"
+            else f"/disputes/{dispute_id}/evidence/"
+        )
     response = client.generic(
-        "POST",
-        f"/api/v1/disputes/{dispute_id}/evidence/",
-        body,
-        content_type=f"multipart/form-data; boundary={boundary}",
-        HTTP_IDEMPOTENCY_KEY=f"ev-{name}",
+        "POST", url, body, content_type=content_type, HTTP_IDEMPOTENCY_KEY=f"ev-{name}", **csrf
     )
-    # then it is refused and nothing is stored
-    body = _is_problem(response, 400)
-    assert "folder" in json.dumps(body)
+    # then it is refused, saying why, and nothing is stored
+    if caller == "page":
+        assert response.status_code == 400
+        assert "folder" in response.content.decode()
+    else:
+        assert "folder" in json.dumps(_is_problem(response, 400))
     from disputes.models import Evidence
 
     assert Evidence.objects.filter(dispute_id=dispute_id).count() == 1
+
+
+def test_a_plain_file_name_is_still_accepted_on_every_path(api_client_for):
+    parties = parties_for("delivered")
+    dispute_id = open_dispute(parties).pk
+    body, content_type = _multipart_with_file_name("report.pdf")
+    response = api_client_for(parties.buyer).generic(
+        "POST",
+        f"/api/v1/disputes/{dispute_id}/evidence/",
+        body,
+        content_type=content_type,
+        HTTP_IDEMPOTENCY_KEY="plain",
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()[0]["original_name"] == "report.pdf"
 
 
 def test_line_item_specifications_have_a_length_limit(api_client_for):

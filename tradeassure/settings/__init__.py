@@ -59,6 +59,8 @@ MIDDLEWARE = [
     "tradeassure.platform.api.middleware.ApiProblemMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before anything reads request.POST: file names keep their folder part for the upload check.
+    "tradeassure.platform.multipart.FolderKeepingMultipartMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -4,17 +4,16 @@ through silently.
 - JSON nested too deeply for the parser (RecursionError) is a 400 `malformed_request`; JSON over
   `DATA_UPLOAD_MAX_MEMORY_SIZE` is a 413, on PATCH as on POST.
 - A multipart file name with a folder part (`photos/report.pdf`, `..\\report.pdf`) keeps a
-  marker of it: Django's parser drops the folder, so the upload check would never see it and
-  the README promises such names are refused. The name reaches `tradeassure.core.uploads` with
-  a backslash in place of each separator, which it refuses.
+  trace of it, which the upload check refuses (`tradeassure.platform.multipart`).
 """
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http.multipartparser import MultiPartParser as DjangoMultiPartParser
 from django.http.multipartparser import MultiPartParserError
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
+
+from tradeassure.platform.multipart import FolderKeepingMultiPartParser
 
 
 class JSONParser(parsers.JSONParser):
@@ -38,17 +37,6 @@ class JSONParser(parsers.JSONParser):
             raise ParseError("JSON parse error - the document is nested too deeply.") from None
 
 
-class _FolderKeepingMultiPartParser(DjangoMultiPartParser):
-    def sanitize_file_name(self, file_name: str) -> str | None:
-        sanitized = super().sanitize_file_name(file_name)
-        if sanitized is None:
-            return None
-        if ("/" in file_name or "\\" in file_name) and sanitized != file_name:
-            # A backslash survives UploadedFile's basename() on POSIX; the check refuses it.
-            return file_name.replace("/", "\\")[-255:]
-        return sanitized
-
-
 class MultiPartParser(parsers.MultiPartParser):
     def parse(self, stream, media_type=None, parser_context=None):
         parser_context = parser_context or {}
@@ -57,7 +45,7 @@ class MultiPartParser(parsers.MultiPartParser):
         meta = request.META.copy()
         meta["CONTENT_TYPE"] = media_type
         try:
-            parser = _FolderKeepingMultiPartParser(meta, stream, request.upload_handlers, encoding)
+            parser = FolderKeepingMultiPartParser(meta, stream, request.upload_handlers, encoding)
             data, files = parser.parse()
             return parsers.DataAndFiles(data, files)
         except MultiPartParserError as exc:
