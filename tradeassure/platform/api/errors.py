@@ -7,9 +7,7 @@ into problem+json responses with a stable `code`.
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import (
-    PermissionDenied as DjangoPermissionDenied,
-)
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import (
     RequestDataTooBig,
     SuspiciousOperation,
@@ -124,10 +122,8 @@ def problem_response(
 def _suspicious_problem(exc: SuspiciousOperation, instance: str) -> Response:
     """Django refuses a request it cannot safely read: too large (413) or malformed (400)."""
     if isinstance(exc, RequestDataTooBig):
-        status, detail = (
-            413,
-            (f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes."),
-        )
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        status, detail = 413, f"The request body is larger than {limit:,} bytes."
     elif isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
         status, detail = 413, "The request has too many fields or files."
     else:
