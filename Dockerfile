@@ -27,4 +27,4 @@ EXPOSE 8000
 VOLUME ["/data"]
 
 # The code runs from /app (gunicorn and celery put the working directory on sys.path).
-CMD ["gunicorn", "tradeassure.wsgi:application", "--bind=0.0.0.0:8000", "--workers=3", "--access-logfile=-"]
+CMD ["gunicorn", "tradeassure.wsgi:application", "--bind=0.0.0.0:8000", "--workers=3", "--access-logfile=-", "--limit-request-line=0"]

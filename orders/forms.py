@@ -95,7 +95,9 @@ class LineItemForm(forms.Form):
         help_text="From the supplier's catalogue, or leave empty and describe the goods.",
     )
     description = forms.CharField(max_length=200, required=False)
-    specifications = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    specifications = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=10000
+    )
     quality_requirements = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Measurable: what an inspector can check (sizes, tolerances, tests).",

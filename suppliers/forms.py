@@ -78,6 +78,7 @@ class ProductForm(forms.Form):
     specifications = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
         required=False,
+        max_length=10000,
         help_text="Measurable specifications buyers can put in a contract",
     )
     unit_price = forms.DecimalField(

@@ -27,7 +27,8 @@ api_v1_patterns: list[URLPattern | URLResolver] = [
     path("", include("disputes.api.urls")),
     path("", include("tradeassure.platform.api.urls")),
     # Anything else under /api/v1/ answers as problem+json, not as the HTML 404 page.
-    re_path(r"^.*$", api_not_found),
+    # `[\s\S]`, not `.`: a path with an encoded newline (%0A) is still a problem+json 404.
+    re_path(r"^[\s\S]*\Z", api_not_found),
 ]
 
 urlpatterns = [

@@ -13,6 +13,7 @@ from disputes.models import (
     EvidenceRequest,
     Inspection,
     Proposal,
+    Remedy,
 )
 from disputes.terms import OutcomeTerms
 from payments.models import Payment
@@ -111,6 +112,11 @@ class InspectionFeeInputSerializer(serializers.Serializer):
 
 # --- output --------------------------------------------------------------------------------------
 class DisputeEventSerializer(serializers.ModelSerializer):
+    # A declared field (moved off the class by the metaclass), not Serializer.data.
+    data = serializers.DictField(  # type: ignore[assignment]
+        read_only=True, help_text="The action's facts (an object)."
+    )
+
     class Meta:
         model = DisputeEvent
         fields = [
@@ -203,9 +209,23 @@ class InspectionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class _BlankAsNullChoiceField(serializers.ChoiceField):
+    """A choice the model stores as "" until it is made: null on the wire, so the schema's
+    enum (plus null) is what the server sends."""
+
+    def to_representation(self, value):
+        return None if value in ("", None) else super().to_representation(value)
+
+
 class DisputeSerializer(serializers.ModelSerializer):
     reference = serializers.CharField(read_only=True)
     order_id = serializers.IntegerField(read_only=True)
+    outcome = _BlankAsNullChoiceField(
+        choices=Remedy.choices,
+        allow_null=True,
+        read_only=True,
+        help_text="The remedy the dispute ended with; null until it is resolved.",
+    )
 
     class Meta:
         model = Dispute

@@ -38,7 +38,9 @@ class LineItemInputSerializer(serializers.Serializer):
         required=False, allow_null=True, help_text="A product of this supplier (checks its MOQ)."
     )
     description = serializers.CharField(max_length=200)
-    specifications = serializers.CharField(required=False, allow_blank=True, default="")
+    specifications = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=10000
+    )
     quality_requirements = serializers.CharField(
         max_length=5000, help_text="Measurable requirements the goods must meet."
     )
@@ -182,6 +184,11 @@ class ContractVersionSerializer(serializers.ModelSerializer):
 
 
 class OrderEventSerializer(serializers.ModelSerializer):
+    # A declared field (moved off the class by the metaclass), not Serializer.data.
+    data = serializers.DictField(  # type: ignore[assignment]
+        read_only=True, help_text="The action's facts (an object)."
+    )
+
     class Meta:
         model = OrderEvent
         fields = [

@@ -19,6 +19,7 @@ from payments.api.serializers import (
     SandboxTransferInputSerializer,
 )
 from payments.models import Payment
+from tradeassure.platform.api import filters as api_filters
 from tradeassure.platform.api.idempotency import HEADER, caller_identity
 from tradeassure.platform.api.viewsets import ReadOnlyApiViewSet
 
@@ -43,8 +44,8 @@ class PaymentFilter(django_filters.FilterSet):
     escrow_reference = django_filters.CharFilter(
         field_name="escrow__reference", help_text="e.g. `order:42`"
     )
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = api_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = api_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Payment

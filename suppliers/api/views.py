@@ -7,6 +7,7 @@ from rest_framework.permissions import AllowAny
 from suppliers import selectors
 from suppliers.api.serializers import CategorySerializer, ProductSerializer, SupplierSerializer
 from suppliers.models import Category, Product, Supplier
+from tradeassure.platform.api import filters as api_filters
 from tradeassure.platform.api.viewsets import ReadOnlyApiViewSet
 
 
@@ -18,7 +19,7 @@ class SupplierFilter(django_filters.FilterSet):
         field_name="country", lookup_expr="iexact", help_text="ISO 3166-1 alpha-2, e.g. `CN`."
     )
     category = django_filters.CharFilter(method="filter_category", help_text="A category slug.")
-    trade_assurance = django_filters.BooleanFilter(
+    trade_assurance = api_filters.BooleanFilter(
         method="filter_trade_assurance", help_text="Only suppliers offering Trade Assurance."
     )
 
@@ -60,7 +61,7 @@ class SupplierViewSet(ReadOnlyApiViewSet):
 
 
 class ProductFilter(django_filters.FilterSet):
-    supplier = django_filters.NumberFilter(field_name="supplier_id")
+    supplier = api_filters.IntegerFilter(field_name="supplier_id")
     category = django_filters.CharFilter(field_name="category__slug")
     currency = django_filters.CharFilter()
     q = django_filters.CharFilter(field_name="name", lookup_expr="icontains")

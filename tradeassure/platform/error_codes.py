@@ -15,6 +15,10 @@ class PlatformErrorCode(StrEnum):
     MALFORMED_REQUEST = "malformed_request"
     ERROR = "error"  # any other DRF exception
     INTERNAL_ERROR = "internal_error"  # a bug: answered as problem+json, nothing stored
+    # Django's own refusals under /api/, as problem+json (tradeassure.platform.api.middleware).
+    CSRF_FAILED = "csrf_failed"
+    REQUEST_TOO_LARGE = "request_too_large"
+    REQUEST_URI_TOO_LONG = "request_uri_too_long"
     # Idempotency-Key (tradeassure.platform.api.idempotency).
     IDEMPOTENCY_KEY_REQUIRED = "idempotency_key_required"
     IDEMPOTENCY_KEY_INVALID = "idempotency_key_invalid"

@@ -79,8 +79,12 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Under /api/ every error is problem+json (Django's 404, CSRF 403, 413, 414 included).
+    "tradeassure.platform.api.middleware.ApiProblemMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before anything reads request.POST: file names keep their folder part for the upload check.
+    "tradeassure.platform.multipart.FolderKeepingMultipartMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -96,6 +100,11 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "tradeassure.urls"
+# Under /api/ a CSRF failure is a problem+json 403; elsewhere Django's page.
+CSRF_FAILURE_VIEW = "tradeassure.platform.api.errors.csrf_failure"
+# Longer query strings get 414 from Django (problem+json under /api/); gunicorn runs with
+# --limit-request-line=0 so its own HTML 414 never answers first.
+MAX_QUERY_STRING_LENGTH = env.int("MAX_QUERY_STRING_LENGTH", default=8192)
 WSGI_APPLICATION = "tradeassure.wsgi.application"
 
 TEMPLATES = [
@@ -236,7 +245,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "tradeassure.platform.api.pagination.CursorPagination",
     "PAGE_SIZE": 25,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["tradeassure.platform.api.parsers.JSONParser"],
     "DEFAULT_THROTTLE_CLASSES": [
         "tradeassure.platform.api.throttling.ApiKeyRateThrottle",
         "tradeassure.platform.api.throttling.UserRateThrottle",
@@ -276,11 +285,15 @@ SPECTACULAR_SETTINGS = {
         "PartyEnum": "orders.models.Party",
         "PaymentMethodEnum": "payments.models.Payment.Method",
         "DisputeStatusEnum": "disputes.models.DisputeStatus",
+        "DisputeTypeEnum": "disputes.models.DisputeType",
         "DisputePartyEnum": "disputes.models.DisputeParty",
         "RemedyEnum": "disputes.models.Remedy",
         "RequestableRemedyEnum": "disputes.api.serializers.REQUESTABLE_REMEDY_CHOICES",
     },
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "tradeassure.platform.api.schema.optional_multi_media_bodies",
+    ],
 }
 # Partner webhooks: deliveries are fanned out from every domain event through the outbox.
 OUTBOX_HANDLERS = {"webhook": "tradeassure.platform.webhooks.webhook_fan_out"}

@@ -6,9 +6,18 @@ into problem+json responses with a stable `code`.
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import (
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views.csrf import csrf_failure as django_csrf_failure
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -45,6 +54,17 @@ _DRF_TITLES = {
     PlatformErrorCode.MALFORMED_REQUEST: "The request body could not be read.",
 }
 
+# What a bare HTTP status means when Django (not a view) answered it under /api/.
+STATUS_CODES: dict[int, tuple[str, str]] = {
+    400: (PlatformErrorCode.MALFORMED_REQUEST, "The request could not be read."),
+    403: (CommonErrorCode.NOT_ALLOWED, "You may not do this."),
+    404: (CommonErrorCode.NOT_FOUND, "Not found."),
+    405: (PlatformErrorCode.METHOD_NOT_ALLOWED, "This method is not allowed here."),
+    413: (PlatformErrorCode.REQUEST_TOO_LARGE, "The request is too large."),
+    414: (PlatformErrorCode.REQUEST_URI_TOO_LONG, "The request URI is too long."),
+    500: (PlatformErrorCode.INTERNAL_ERROR, "Something went wrong on our side."),
+}
+
 
 def problem(
     *, status: int, code: str, title: str, detail: str, instance: str = "", **extra: Any
@@ -54,7 +74,7 @@ def problem(
         "title": title,
         "status": status,
         "detail": detail,
-        "code": code,
+        "code": str(code),
     }
     if instance:
         body["instance"] = instance
@@ -84,10 +104,41 @@ def flatten_errors(data: Any, prefix: str = "") -> dict[str, list[str]]:
     return flat
 
 
+def problem_response(
+    *, status: int, detail: str, instance: str = "", code: str = "", title: str = ""
+) -> JsonResponse:
+    """A plain Django problem+json response (for answers given outside DRF's views)."""
+    default_code, default_title = STATUS_CODES.get(status, (PlatformErrorCode.ERROR, "Error"))
+    body = problem(
+        status=status,
+        code=code or default_code,
+        title=title or default_title,
+        detail=detail,
+        instance=instance,
+    )
+    return JsonResponse(body, status=status, content_type=PROBLEM_CONTENT_TYPE)
+
+
+def _suspicious_problem(exc: SuspiciousOperation, instance: str) -> Response:
+    """Django refuses a request it cannot safely read: too large (413) or malformed (400)."""
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        status, detail = 413, f"The request body is larger than {limit:,} bytes."
+    elif isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+        status, detail = 413, "The request has too many fields or files."
+    else:
+        status, detail = 400, "The request could not be read."
+    code, title = STATUS_CODES[status]
+    body = problem(status=status, code=code, title=title, detail=detail, instance=instance)
+    return Response(body, status=status, content_type=PROBLEM_CONTENT_TYPE)
+
+
 def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF's exception handler: every error leaves the API as application/problem+json."""
     request = context.get("request")
     instance = request.path if request is not None else ""
+    if isinstance(exc, SuspiciousOperation):
+        return _suspicious_problem(exc, instance)
     if isinstance(exc, DomainError):
         body = problem(
             status=exc.status,
@@ -142,6 +193,7 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
     return response
 
 
+@csrf_exempt  # it changes nothing: a write to no resource is a 404, not a CSRF page
 def api_not_found(request, *args, **kwargs) -> JsonResponse:
     detail = "No API resource at this path. See /api/docs/."
     if not request.path.endswith("/"):
@@ -154,3 +206,17 @@ def api_not_found(request, *args, **kwargs) -> JsonResponse:
         instance=request.path,
     )
     return JsonResponse(body, status=404, content_type=PROBLEM_CONTENT_TYPE)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """settings.CSRF_FAILURE_VIEW: problem+json 403 under /api/, Django's page elsewhere."""
+    if request.path_info.startswith("/api/"):
+        return problem_response(
+            status=403,
+            code=PlatformErrorCode.CSRF_FAILED,
+            title="The CSRF check failed.",
+            detail=f"{reason} Browser sessions send the csrftoken cookie's value in an "
+            "`X-CSRFToken` header; partners use an API key instead.".strip(),
+            instance=request.path,
+        )
+    return django_csrf_failure(request, reason=reason)

@@ -5,15 +5,19 @@
   finds the row in flight, and gets 409 `idempotency_request_in_flight`.
 - When the first request finishes, its response (status, body, a few headers) is stored; the
   same key with the same method, path and body replays it, with `Idempotent-Replayed: true`.
-- The same key with another method, path or body gets 422 `idempotency_key_reused`.
+- The same key with another method, path or body gets 422 `idempotency_key_reused`. A JSON body
+  is compared parsed (canonical JSON: key order and white space do not matter, a number never
+  equals a string); any other body byte for byte.
 - A response that says the request never started (400 invalid input, 5xx) is not stored: the
   claim is released so the caller can retry with the same key.
 """
 
 import hashlib
+import json
 import logging
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import cast
 
 from django.conf import settings
@@ -54,6 +58,32 @@ def caller_identity(request: Request) -> str:
     return f"user:{request.user.pk}"
 
 
+def canonical_json(body: bytes) -> bytes | None:
+    """The body as canonical JSON (sorted keys, no white space, numbers as exact decimals
+    kept apart from strings), or None when it is not JSON (the parser then answers 400)."""
+    try:
+        parsed = json.loads(body, parse_float=Decimal, parse_int=Decimal)
+    except (ValueError, RecursionError):
+        return None
+
+    def tag(value):
+        # Strings and numbers are prefixed apart, so "1" and 1 never compare equal.
+        if isinstance(value, Decimal):
+            return "n:" + (format(value.normalize(), "f") if value.is_finite() else str(value))
+        if isinstance(value, str):
+            return "s:" + value
+        if isinstance(value, dict):
+            return {key: tag(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [tag(item) for item in value]
+        return value
+
+    try:
+        return json.dumps(tag(parsed), sort_keys=True, separators=(",", ":")).encode()
+    except RecursionError:
+        return None
+
+
 def request_fingerprint(request: Request) -> str:
     """SHA-256 over method, path and body (for multipart: fields and file contents)."""
     digest = hashlib.sha256()
@@ -74,7 +104,9 @@ def request_fingerprint(request: Request) -> str:
                     digest.update(str(value).encode())
                 digest.update(b"\n")
     else:
-        digest.update(request._request.body)
+        body = request._request.body  # RequestDataTooBig over the limit: a 413 problem
+        canonical = canonical_json(body) if "json" in content_type else None
+        digest.update(b"json:" + canonical if canonical is not None else b"raw:" + body)
     return digest.hexdigest()
 
 
@@ -183,7 +215,8 @@ class IdempotentMixin:
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)  # authentication, permissions, throttles first
-        if request.method == "POST":
+        # Only where POST is an operation: elsewhere dispatch answers 405, claiming nothing.
+        if request.method == "POST" and hasattr(self, "post"):
             request.idempotency_record = idempotency_claim(request)
 
     def handle_exception(self, exc):

@@ -7,6 +7,7 @@ from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from tradeassure.platform.api import filters as api_filters
 from tradeassure.platform.api import selectors, services
 from tradeassure.platform.api.pagination import AscendingCursorPagination
 from tradeassure.platform.api.serializers import (
@@ -36,9 +37,9 @@ class EventFilter(django_filters.FilterSet):
         field_name="topic", lookup_expr="startswith", help_text="e.g. `order.`"
     )
     subject_type = django_filters.CharFilter()
-    subject_id = django_filters.NumberFilter()
-    occurred_after = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    occurred_before = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    subject_id = api_filters.IntegerFilter()
+    occurred_after = api_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = api_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
 
     class Meta:
         model = DomainEvent
@@ -68,7 +69,7 @@ class EventViewSet(ReadOnlyApiViewSet):
 
 
 class NotificationFilter(django_filters.FilterSet):
-    unread = django_filters.BooleanFilter(
+    unread = api_filters.BooleanFilter(
         field_name="read_at", lookup_expr="isnull", help_text="true: only unread ones."
     )
 
@@ -213,10 +214,10 @@ class WebhookEndpointViewSet(
 
 
 class WebhookDeliveryFilter(django_filters.FilterSet):
-    endpoint = django_filters.NumberFilter(field_name="endpoint_id")
+    endpoint = api_filters.IntegerFilter(field_name="endpoint_id")
     status = django_filters.ChoiceFilter(choices=WebhookDelivery.Status.choices)
     topic = django_filters.CharFilter()
-    event = django_filters.NumberFilter(field_name="event_id")
+    event = api_filters.IntegerFilter(field_name="event_id")
 
     class Meta:
         model = WebhookDelivery
