@@ -134,3 +134,31 @@ def client():
     from tests.otp import StaffVerifyingClient
 
     return StaffVerifyingClient()
+
+
+def closed_port() -> int:
+    """A local port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def broker_down(monkeypatch):
+    """The Celery broker is unreachable (a closed local port) and tasks really go to it."""
+    url = f"redis://127.0.0.1:{closed_port()}/0"
+    # Celery lets the CELERY_BROKER_URL environment variable win over its configuration.
+    monkeypatch.setenv("CELERY_BROKER_URL", url)
+    monkeypatch.setattr(celery_app.conf, "broker_url", url)
+    monkeypatch.setattr(celery_app.conf, "broker_write_url", None)
+    celery_app.conf.task_always_eager = False  # _celery_eager turns it back on afterwards
+    _reset_broker_pool()
+    yield url
+    _reset_broker_pool()
+
+
+def _reset_broker_pool() -> None:
+    """Drop pooled broker connections so the next publish connects to the current URL."""
+    if celery_app._pool is not None:
+        celery_app._pool.force_close_all()
+        celery_app._pool = None

@@ -84,4 +84,4 @@ def test_celery_is_configured_for_safe_retries():
     assert conf.task_acks_late is True
     assert conf.task_reject_on_worker_lost is True
     assert conf.task_time_limit and conf.task_soft_time_limit < conf.task_time_limit
-    assert conf.beat_scheduler == "django_celery_beat.schedulers:DatabaseScheduler"
+    assert conf.beat_scheduler == "tradeassure.platform.beat:PatientDatabaseScheduler"
