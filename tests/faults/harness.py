@@ -29,7 +29,9 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
-WAIT_SECONDS = 120  # upper bound for anything to come up or catch up; never a timing assertion
+WAIT_SECONDS = int(
+    os.environ.get("FAULT_WAIT_SECONDS", "120")
+)  # upper bound for anything to come up or catch up; never a timing assertion
 
 
 def free_port() -> int:
@@ -232,13 +234,19 @@ class Stack:
         self.web_port = free_port()
         self.web_url = f"http://127.0.0.1:{self.web_port}"
         self.processes: list[Proc] = []
+        # Processes started from now on see the clock this far ahead (tradeassure.core.clock).
         self.clock_offset_seconds = 0
+        self.extra_env: dict[str, str] = {}
 
     def env(self) -> dict[str, str]:
-        return self.base.env(self.database) | {
-            "FAULT_MAIL_FILE": str(self.mail_file),
-            "TRADEASSURE_CLOCK_OFFSET_SECONDS": str(self.clock_offset_seconds),
-        }
+        return (
+            self.base.env(self.database)
+            | {
+                "FAULT_MAIL_FILE": str(self.mail_file),
+                "TRADEASSURE_CLOCK_OFFSET_SECONDS": str(self.clock_offset_seconds),
+            }
+            | self.extra_env
+        )
 
     def _proc(self, name: str, command: list[str]) -> Proc:
         proc = Proc(name, command, self.env(), self.directory)
@@ -302,9 +310,12 @@ class Stack:
         """Queue a task on the stack's broker, as beat does at each tick."""
         from celery import Celery
 
-        app = Celery(broker=self.base.redis.url(0))
+        app = Celery()
         try:
-            app.send_task(name)
+            # An explicit connection: CELERY_BROKER_URL in the test's own environment would win
+            # over a configured broker_url.
+            with app.connection_for_write(self.base.redis.url(0)) as connection:
+                app.send_task(name, connection=connection)
         finally:
             app.close()
 
