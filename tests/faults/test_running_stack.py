@@ -6,6 +6,7 @@ notification is lost, nothing happens twice, and the stack recovers without a re
 Each wait is bounded by harness.WAIT_SECONDS (it polls for an outcome, never asserts a duration).
 """
 
+import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -236,6 +237,56 @@ def test_two_beats_after_a_day_of_downtime_catch_up_once(stack, buyer, receiver)
     assert_each_effect_once(stack, receiver)
     for order_id in order_ids:
         assert order_status(buyer, order_id) != "pending_confirmation"
+
+
+def test_worker_killed_in_the_middle_of_an_outbox_dispatch_delivers_each_effect_once(
+    stack, buyer, seller, receiver
+):
+    # given orders placed and confirmed while no worker runs: their emails and webhooks wait
+    stack.web()
+    endpoint = buyer.post("/webhook-endpoints/", {"url": receiver.url, "topics": ["order.*"]})
+    assert endpoint.status_code == 201, endpoint.text
+    for _ in range(2):
+        place_and_confirm(stack, buyer, seller)
+    emails_due = stack.scalar(
+        "SELECT count(*) FROM tradeassure_outboxmessage WHERE channel = 'email'"
+    )
+    assert emails_due >= 2
+    # and a mail server that hangs on the next message
+    stall = stack.mail_file.with_name(stack.mail_file.name + ".stall")
+    stalled = stack.mail_file.with_name(stack.mail_file.name + ".stalled")
+    stall.touch()
+
+    # when a worker starts dispatching and is SIGKILLed while handing an email over
+    worker = stack.worker()
+    wait_for("the dispatch to hang on an email", stalled.exists)
+    worker.kill()
+    stall.unlink()
+    in_flight = json.loads(stalled.read_text())
+
+    # and a new worker and beat take over
+    stack.worker("worker-2")
+    stack.beat()
+
+    # then everything is delivered: each webhook once, and no email twice — every email but the
+    # one in flight at the crash exactly once (that one at most once: it was never accepted)
+    wait_for("the outbox and webhooks to drain", lambda: everything_sent(stack), timeout=180)
+    delivery_ids = {
+        str(row[0]) for row in stack.query("SELECT id FROM tradeassure_webhookdelivery")
+    }
+    received = Counter(receiver.delivery_ids())
+    assert delivery_ids and set(received) == delivery_ids
+    assert all(count == 1 for count in received.values()), received
+    expected = Counter(
+        stack.query(
+            "SELECT payload->>'to', payload->>'subject' FROM tradeassure_outboxmessage"
+            " WHERE channel = 'email'"
+        )
+    )
+    sent = Counter((mail["to"][0], mail["subject"]) for mail in stack.mails())
+    assert all(count == 1 for count in sent.values()), sent
+    assert expected - sent in (Counter(), Counter([(in_flight["to"][0], in_flight["subject"])]))
+    assert not sent - expected
 
 
 def test_beat_started_while_postgresql_is_down_waits_and_then_schedules(stack):
