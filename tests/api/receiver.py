@@ -2,6 +2,7 @@
 
 import hashlib
 import hmac
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -49,8 +50,9 @@ def verify_signature(secret: str, headers: dict, body: bytes, tolerance: int = 3
 
 
 def start_receiver(
-    address: str = "127.0.0.1", port: int = 0
+    address: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None
 ) -> tuple[Receiver, ThreadingHTTPServer]:
+    """Serve on `address` (plain HTTP, or HTTPS with the server context `tls`)."""
     receiver = Receiver()
 
     class Handler(BaseHTTPRequestHandler):
@@ -86,6 +88,10 @@ def start_receiver(
 
     server = ThreadingHTTPServer((address, port), Handler)
     server.daemon_threads = True
-    receiver.url = f"http://{address}:{server.server_address[1]}/hooks"
+    scheme = "http"
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
+    receiver.url = f"{scheme}://{address}:{server.server_address[1]}/hooks"
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return receiver, server

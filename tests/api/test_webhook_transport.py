@@ -5,6 +5,8 @@ a DNS-rebinding attacker's name server does) stands in for DNS.
 """
 
 import socket
+import ssl
+import subprocess
 
 import pytest
 
@@ -132,3 +134,78 @@ def test_an_endless_answer_is_read_only_up_to_the_cap(receiver):
     assert attempt.response_body == "x" * 1000
     assert receiver.answer_finished.wait(60)
     assert receiver.body_sent_bytes < receiver.answer_bytes
+
+
+def _certificate(directory, name: str) -> tuple[str, str]:
+    """A self-signed certificate for `name` (openssl CLI), as (certificate, key) paths."""
+    cert, key = directory / f"{name}.pem", directory / f"{name}.key"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-keyout", str(key), "-out", str(cert), "-subj", f"/CN={name}",
+            "-addext", f"subjectAltName=DNS:{name}",
+        ],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return str(cert), str(key)
+
+
+@pytest.fixture
+def tls_partner(tmp_path, monkeypatch, settings):
+    """An HTTPS receiver on 127.0.0.1 serving a certificate for `served_name`, trusted by the
+    sender (its CA bundle is that certificate), and PARTNER_HOST resolving to it."""
+    settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS = True
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host == PARTNER_HOST:
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (PARTNER, port))]
+        return real_getaddrinfo(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    servers = []
+
+    def start(served_name: str):
+        cert, key = _certificate(tmp_path, served_name)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        names: list[str | None] = []
+        context.sni_callback = lambda sock, name, ctx: names.append(name)
+        monkeypatch.setattr(webhooks.certifi, "where", lambda: cert)
+        receiver, server = start_receiver(PARTNER, tls=context)
+        servers.append(server)
+        return receiver, server.server_address[1], names
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def test_https_delivery_to_the_vetted_address_names_the_partner_for_sni_and_the_certificate(
+    tls_partner,
+):
+    # given the partner's HTTPS server, with a certificate for its host name
+    receiver, port, sni_names = tls_partner(PARTNER_HOST)
+
+    # when an event is delivered over https to the partner's name
+    delivery = _deliver_one(f"https://{PARTNER_HOST}:{port}/hooks")
+
+    # then the TLS handshake named the partner (SNI), its certificate was accepted for that
+    # name, and the request carried the partner's Host
+    assert delivery.status == WebhookDelivery.Status.SUCCEEDED, delivery.last_error
+    assert sni_names == [PARTNER_HOST]
+    assert receiver.requests[0].headers["Host"] == f"{PARTNER_HOST}:{port}"
+
+
+def test_https_delivery_refuses_a_certificate_for_another_name(tls_partner):
+    # given a server at the partner's address whose certificate names someone else
+    receiver, port, _ = tls_partner("someone-else.example")
+
+    # when an event is delivered to the partner's name
+    delivery = _deliver_one(f"https://{PARTNER_HOST}:{port}/hooks")
+
+    # then no request is made and the attempt says the certificate did not match
+    assert receiver.requests == []
+    assert delivery.status == WebhookDelivery.Status.PENDING
+    assert "SSL" in delivery.last_error or "certificate" in delivery.last_error
