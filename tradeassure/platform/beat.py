@@ -11,7 +11,7 @@ themselves: they act on everything already due, however late they run.
 import logging
 import time
 
-from django.db import DatabaseError, InterfaceError, close_old_connections
+from django.db import DatabaseError, InterfaceError
 from django_celery_beat.schedulers import DatabaseScheduler
 
 logger = logging.getLogger(__name__)
@@ -24,7 +24,8 @@ class PatientDatabaseScheduler(DatabaseScheduler):
         delay = 1.0
         while True:
             try:
-                close_old_connections()
+                # The stock scheduler closes broken connections itself (close_old_connections)
+                # before each read; a refused connect leaves none open, so the next try connects.
                 super().setup_schedule()
                 return
             except (DatabaseError, InterfaceError) as error:
@@ -37,7 +38,6 @@ class PatientDatabaseScheduler(DatabaseScheduler):
                     error,
                     delay,
                 )
-                close_old_connections()
                 time.sleep(delay)
                 delay = min(delay * 2, MAX_STARTUP_DELAY_SECONDS)
 
