@@ -40,7 +40,7 @@ def test_healthz_is_ok_with_database_and_default_broker(client):
 
     assert response.status_code == 200
     body = response.json()
-    assert body["status"] == "ok"
+    assert body["status"] == "ok", body
     assert body["database"] == "ok"
     assert body["broker"] == "ok"
     assert body["worker_last_seen"] is not None

@@ -18,6 +18,9 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from kombu.exceptions import OperationalError as BrokerOperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from payments.providers.base import (
     CreatedPayment,
@@ -34,6 +37,9 @@ logger = logging.getLogger(__name__)
 SIGNATURE_HEADER = "Sandbox-Signature"
 # The outbox channel that holds sandbox events the broker could not take (settings.OUTBOX_HANDLERS).
 OUTBOX_CHANNEL = "sandbox_event"
+# What publishing raises when the broker cannot be reached (kombu wraps most of them; only these:
+# an error raised by the task itself, run eagerly in tests, must still propagate).
+BROKER_ERRORS = (BrokerOperationalError, RedisConnectionError, RedisTimeoutError, OSError)
 
 # Test cards (any expiry in the future, any CVC). Any other Luhn-valid number is approved.
 TEST_CARDS = {
@@ -137,7 +143,7 @@ class SandboxProvider:
 
         try:
             sandbox_deliver_event.apply_async(args=[event], countdown=countdown)
-        except Exception as error:  # kombu's OperationalError, redis' ConnectionError, …
+        except BROKER_ERRORS as error:
             from tradeassure.platform.events import outbox_enqueue
 
             logger.warning(
