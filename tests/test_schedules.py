@@ -88,13 +88,21 @@ def test_celery_is_configured_for_safe_retries():
 
 
 # Not in a test transaction: the stock scheduler closes any connection that is not in autocommit.
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_beat_scheduler_waits_for_the_database_at_start_up(monkeypatch):
-    # given a database that refuses the first two attempts to read the schedule
+    # given a schedule, and a database that refuses the first two attempts to read it
     from django.db import OperationalError
     from django_celery_beat.schedulers import DatabaseScheduler
 
     from tradeassure.platform import beat
+
+    every_minute, _ = IntervalSchedule.objects.get_or_create(
+        every=60, period=IntervalSchedule.SECONDS
+    )
+    BeatTask.objects.update_or_create(
+        name="outbox: dispatch due messages",
+        defaults={"task": "tradeassure.dispatch_outbox", "interval": every_minute},
+    )
 
     attempts: list[int] = []
     real_setup = DatabaseScheduler.setup_schedule
