@@ -1,7 +1,5 @@
 """Thin Celery tasks: deliver sandbox webhooks, resend stuck provider requests, check the ledger."""
 
-import json
-
 from celery import shared_task
 from django.db import OperationalError
 
@@ -17,14 +15,9 @@ from django.db import OperationalError
 )
 def sandbox_deliver_event(event: dict) -> str:
     """Sign a sandbox event and hand it to the same verifying handler the HTTP endpoint uses."""
-    from payments.providers.sandbox import SIGNATURE_HEADER, sign
-    from payments.services import provider_webhook_receive
+    from payments.providers.sandbox import deliver_event
 
-    body = json.dumps(event, separators=(",", ":")).encode()
-    stored, _ = provider_webhook_receive(
-        provider="sandbox", body=body, headers={SIGNATURE_HEADER: sign(body)}
-    )
-    return stored.status
+    return deliver_event(event)
 
 
 @shared_task(name="payments.provider_refund_request", acks_late=True)

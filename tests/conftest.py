@@ -134,3 +134,33 @@ def client():
     from tests.otp import StaffVerifyingClient
 
     return StaffVerifyingClient()
+
+
+def closed_port() -> int:
+    """A local port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def broker_down(monkeypatch):
+    """The Celery broker is unreachable (a closed local port) and tasks really go to it."""
+    url = f"redis://127.0.0.1:{closed_port()}/0"
+    # First: its value falls back to broker_url, so patched later it would be "restored" to
+    # the closed port.
+    monkeypatch.setattr(celery_app.conf, "broker_write_url", None)
+    # Celery lets the CELERY_BROKER_URL environment variable win over its configuration.
+    monkeypatch.setenv("CELERY_BROKER_URL", url)
+    monkeypatch.setattr(celery_app.conf, "broker_url", url)
+    celery_app.conf.task_always_eager = False  # _celery_eager turns it back on afterwards
+    _reset_broker_pool()
+    yield url
+    _reset_broker_pool()
+
+
+def _reset_broker_pool() -> None:
+    """Forget the app's pools so the next publish picks the pool of the current URL. Not closed:
+    kombu keeps one pool per URL for the whole process, and a closed one is never reopened."""
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None

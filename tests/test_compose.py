@@ -70,6 +70,18 @@ def test_compose_has_the_production_services_with_health_checks(compose):
         assert depends["migrate"]["condition"] == "service_completed_successfully"
 
 
+def test_long_running_services_come_back_by_themselves(compose):
+    # A process that exits (a beat that lost its database, a crashed worker) is restarted, and
+    # beat uses the scheduler that waits for the database instead of exiting.
+    services = compose["services"]
+    for name in ("postgres", "redis", "web", "worker", "beat", "proxy"):
+        assert services[name]["restart"] == "unless-stopped", name
+    assert (
+        "--scheduler=tradeassure.platform.beat:PatientDatabaseScheduler"
+        in (services["beat"]["command"])
+    )
+
+
 @pytest.mark.parametrize("service", APP_SERVICES)
 def test_app_service_environment_is_read_by_the_settings(compose, service):
     environment = compose["services"][service]["environment"]

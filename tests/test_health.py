@@ -1,4 +1,4 @@
-"""/healthz: 200 when the database and the broker answer, 503 when either does not."""
+"""/healthz: 200 "ok" when everything answers, 200 "degraded" without Redis, 503 without the database."""
 
 import socket
 
@@ -40,7 +40,7 @@ def test_healthz_is_ok_with_database_and_default_broker(client):
 
     assert response.status_code == 200
     body = response.json()
-    assert body["status"] == "ok"
+    assert body["status"] == "ok", body
     assert body["database"] == "ok"
     assert body["broker"] == "ok"
     assert body["worker_last_seen"] is not None
@@ -57,19 +57,36 @@ def test_healthz_is_ok_with_redis_broker(client, broker_url, redis_url):
     assert response.json()["broker"] == "ok"
 
 
-def test_healthz_is_503_when_the_broker_is_unreachable(client, broker_url):
+def test_healthz_is_degraded_but_ready_when_the_broker_is_unreachable(client, broker_url):
     # given a broker address where nothing listens
     broker_url(f"redis://127.0.0.1:{closed_port()}/0")
 
     # when the orchestrator probes
     response = client.get(reverse("healthz"))
 
-    # then it is told the service is unavailable, and why
-    assert response.status_code == 503
+    # then the web still takes traffic (requests do not need the broker), and says why degraded
+    assert response.status_code == 200
     body = response.json()
-    assert body["status"] == "unavailable"
+    assert body["status"] == "degraded"
     assert body["database"] == "ok"
     assert body["broker"] != "ok"
+
+
+def test_healthz_is_degraded_but_ready_when_the_cache_is_unreachable(client, settings):
+    # given a Redis cache where nothing listens (the throttles' buckets live there)
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{closed_port()}/0",
+        }
+    }
+
+    response = client.get(reverse("healthz-ready"))
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "degraded"
+    assert response.json()["cache"] != "ok"
+    assert response.json()["database"] == "ok"
 
 
 def test_healthz_is_503_when_the_database_is_unreachable(client, monkeypatch):
@@ -86,6 +103,7 @@ def test_healthz_is_503_when_the_database_is_unreachable(client, monkeypatch):
     response = client.get(reverse("healthz"))
 
     assert response.status_code == 503
+    assert response.json()["status"] == "unavailable"
     assert response.json()["database"] != "ok"
     assert "worker_last_seen" not in response.json()
 
@@ -97,7 +115,9 @@ def test_healthz_answers_get_only(client):
 # --- Liveness is not readiness ---------------------------------------------------------------
 
 
-def test_liveness_stays_200_while_the_broker_is_down_and_readiness_says_503(client, broker_url):
+def test_liveness_stays_200_while_the_broker_is_down_and_readiness_says_degraded(
+    client, broker_url
+):
     # given a broker outage
     broker_url(f"redis://127.0.0.1:{closed_port()}/0")
 
@@ -105,11 +125,12 @@ def test_liveness_stays_200_while_the_broker_is_down_and_readiness_says_503(clie
     live = client.get(reverse("healthz-live"))
     ready = client.get(reverse("healthz-ready"))
 
-    # then the process is alive (no restart) but not ready for traffic
+    # then the process is alive (no restart) and still ready, degraded
     assert live.status_code == 200
     assert live.json() == {"status": "ok"}
     assert "no-cache" in live["Cache-Control"]
-    assert ready.status_code == 503
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "degraded"
     assert ready.json()["broker"] != "ok"
 
 

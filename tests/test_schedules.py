@@ -84,4 +84,48 @@ def test_celery_is_configured_for_safe_retries():
     assert conf.task_acks_late is True
     assert conf.task_reject_on_worker_lost is True
     assert conf.task_time_limit and conf.task_soft_time_limit < conf.task_time_limit
-    assert conf.beat_scheduler == "django_celery_beat.schedulers:DatabaseScheduler"
+    assert conf.beat_scheduler == "tradeassure.platform.beat:PatientDatabaseScheduler"
+
+
+# Not in a test transaction: the stock scheduler closes any connection that is not in autocommit.
+@pytest.mark.django_db(transaction=True)
+def test_beat_scheduler_waits_for_the_database_at_start_up(monkeypatch):
+    # given a schedule, and a database that refuses the first two attempts to read it
+    from django.db import OperationalError
+    from django_celery_beat.schedulers import DatabaseScheduler
+
+    from tradeassure.platform import beat
+
+    every_minute, _ = IntervalSchedule.objects.get_or_create(
+        every=60, period=IntervalSchedule.SECONDS
+    )
+    BeatTask.objects.update_or_create(
+        name="outbox: dispatch due messages",
+        defaults={"task": "tradeassure.dispatch_outbox", "interval": every_minute},
+    )
+
+    attempts: list[int] = []
+    real_setup = DatabaseScheduler.setup_schedule
+
+    def flaky_setup(self):
+        attempts.append(1)
+        if len(attempts) <= 2:
+            raise OperationalError("connection refused")
+        real_setup(self)
+
+    waits: list[float] = []
+
+    def wait(seconds: float) -> None:
+        waits.append(seconds)
+        assert len(waits) < 5, "beat kept retrying"
+
+    monkeypatch.setattr(DatabaseScheduler, "setup_schedule", flaky_setup)
+    monkeypatch.setattr(beat.time, "sleep", wait)
+
+    # when beat creates its scheduler
+    scheduler = beat.PatientDatabaseScheduler(app=celery_app)
+
+    # then it retried with growing waits instead of exiting, and read the whole schedule
+    assert len(attempts) == 3
+    assert waits == [1.0, 2.0]
+    assert "outbox: dispatch due messages" in scheduler.schedule

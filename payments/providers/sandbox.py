@@ -10,6 +10,7 @@ endpoint uses.
 import hashlib
 import hmac
 import json
+import logging
 import time
 import uuid
 from collections.abc import Mapping
@@ -17,6 +18,9 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from kombu.exceptions import OperationalError as BrokerOperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from payments.providers.base import (
     CreatedPayment,
@@ -28,7 +32,14 @@ from payments.providers.base import (
 if TYPE_CHECKING:
     from payments.models import Payment, Payout, Refund
 
+logger = logging.getLogger(__name__)
+
 SIGNATURE_HEADER = "Sandbox-Signature"
+# The outbox channel that holds sandbox events the broker could not take (settings.OUTBOX_HANDLERS).
+OUTBOX_CHANNEL = "sandbox_event"
+# What publishing raises when the broker cannot be reached (kombu wraps most of them; only these:
+# an error raised by the task itself, run eagerly in tests, must still propagate).
+BROKER_ERRORS = (BrokerOperationalError, RedisConnectionError, RedisTimeoutError, OSError)
 
 # Test cards (any expiry in the future, any CVC). Any other Luhn-valid number is approved.
 TEST_CARDS = {
@@ -85,6 +96,22 @@ def event_body(
     }
 
 
+def deliver_event(event: dict) -> str:
+    """Sign a sandbox event and hand it to the same verifying handler the HTTP endpoint uses."""
+    from payments.services import provider_webhook_receive
+
+    body = json.dumps(event, separators=(",", ":")).encode()
+    stored, _ = provider_webhook_receive(
+        provider="sandbox", body=body, headers={SIGNATURE_HEADER: sign(body)}
+    )
+    return stored.status
+
+
+def deliver_from_outbox(payload: dict) -> None:
+    """Outbox handler for the "sandbox_event" channel: an event the broker could not take."""
+    deliver_event(payload["event"])
+
+
 def luhn_valid(number: str) -> bool:
     if not number.isdigit() or not 12 <= len(number) <= 19:
         return False
@@ -105,9 +132,28 @@ class SandboxProvider:
     PAYOUT_DELAY = 5
 
     def _send(self, event: dict, *, countdown: int = 0) -> None:
+        """Queue the webhook on the broker; when the broker is down, keep it in the outbox.
+
+        It runs in a commit hook (the card and transfer forms) or a worker task: raising here
+        would answer 500 for a committed request and lose the charge. The outbox row is
+        delivered by the outbox sweep once the broker and beat are back; the event id makes a
+        second delivery a no-op (provider events are stored once per id).
+        """
         from payments.tasks import sandbox_deliver_event
 
-        sandbox_deliver_event.apply_async(args=[event], countdown=countdown)
+        try:
+            sandbox_deliver_event.apply_async(args=[event], countdown=countdown)
+        except BROKER_ERRORS as error:
+            from tradeassure.platform.events import outbox_enqueue
+
+            logger.warning(
+                "Broker unavailable (%s: %s); sandbox event %s %s kept in the outbox.",
+                type(error).__name__,
+                error,
+                event["type"],
+                event["id"],
+            )
+            outbox_enqueue(channel=OUTBOX_CHANNEL, payload={"event": event})
 
     # --- the provider interface ---------------------------------------------------------
     def create_payment(self, *, payment: "Payment") -> CreatedPayment:

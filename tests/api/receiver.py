@@ -2,6 +2,7 @@
 
 import hashlib
 import hmac
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -24,6 +25,11 @@ class Receiver:
     delay: float = 0.0
     first_request_arrived: threading.Event = field(default_factory=threading.Event)
     release: threading.Event | None = None
+    # Answer with this many bytes of body, written in 64 KB chunks (0: a two-byte body); set
+    # `body_sent_bytes` to how much went out before the sender hung up.
+    answer_bytes: int = 0
+    body_sent_bytes: int = 0
+    answer_finished: threading.Event = field(default_factory=threading.Event)
 
     def delivery_ids(self) -> list[str]:
         return [request.headers["TradeAssure-Delivery"] for request in self.requests]
@@ -43,7 +49,10 @@ def verify_signature(secret: str, headers: dict, body: bytes, tolerance: int = 3
     return any(hmac.compare_digest(expected, signature) for signature in signatures)
 
 
-def start_receiver() -> tuple[Receiver, ThreadingHTTPServer]:
+def start_receiver(
+    address: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None
+) -> tuple[Receiver, ThreadingHTTPServer]:
+    """Serve on `address` (plain HTTP, or HTTPS with the server context `tls`)."""
     receiver = Receiver()
 
     class Handler(BaseHTTPRequestHandler):
@@ -60,16 +69,29 @@ def start_receiver() -> tuple[Receiver, ThreadingHTTPServer]:
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", "text/plain")
+                if receiver.answer_bytes:
+                    self.send_header("Content-Length", str(receiver.answer_bytes))
                 self.end_headers()
-                self.wfile.write(b"ok" if status < 300 else b"nope")
+                if not receiver.answer_bytes:
+                    self.wfile.write(b"ok" if status < 300 else b"nope")
+                chunk = b"x" * 65536
+                while receiver.body_sent_bytes < receiver.answer_bytes:
+                    self.wfile.write(chunk)
+                    receiver.body_sent_bytes += len(chunk)
             except OSError:
                 pass  # the sender went away mid-request
+            finally:
+                receiver.answer_finished.set()
 
         def log_message(self, *args):
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer((address, port), Handler)
     server.daemon_threads = True
-    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hooks"
+    scheme = "http"
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
+    receiver.url = f"{scheme}://{address}:{server.server_address[1]}/hooks"
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return receiver, server

@@ -137,6 +137,31 @@ def test_throttled_per_user_across_keys(api_client_for, monkeypatch):
     assert api_client_for(BuyerFactory()).get(EVENTS).status_code == 200
 
 
+def test_throttles_fail_open_while_the_cache_is_down(api_client_for, settings, caplog):
+    # given the throttles' cache (Redis in production) unreachable
+    from tests.conftest import closed_port
+
+    buyer = BuyerFactory()
+    client = api_client_for(buyer)
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{closed_port()}/0",
+        }
+    }
+
+    # when the partner reads and writes
+    read = client.get(EVENTS)
+    write = client.post(
+        "/api/v1/notifications/read-all/", HTTP_IDEMPOTENCY_KEY="cache-down-1", format="json"
+    )
+
+    # then both are served (unthrottled for the outage), and the outage is logged
+    assert read.status_code == 200
+    assert write.status_code in (200, 204)
+    assert "the cache is unavailable" in caplog.text
+
+
 # --- Events feed ----------------------------------------------------------------------------------
 def test_events_feed_shows_only_the_callers_organisation_events(api_client_for):
     # given events for a buyer's organisation, for a supplier, and for both

@@ -2,7 +2,12 @@
 
 Every deadline, sweep and timer reads `now()`. Tests and demos may move it forward for every
 process at once (web, Celery worker, beat) with `TA_CLOCK_OFFSET_FILE`: a file holding the
-seconds to add, re-read when it changes. Production refuses the setting."""
+seconds to add, re-read when it changes. Production refuses the setting.
+
+TRADEASSURE_CLOCK_OFFSET_SECONDS moves this clock (and only this one) for a whole process: the
+fault tests start a stack "a day later" with it to prove the timers catch up after downtime. It
+is for test and staging stacks; leave it unset in production.
+"""
 
 import os
 from datetime import datetime, timedelta
@@ -35,8 +40,12 @@ def _offset() -> timedelta:
     return offset
 
 
+# A fixed offset for a whole process, from its environment (the fault tests' stacks).
+OFFSET = timedelta(seconds=float(os.environ.get("TRADEASSURE_CLOCK_OFFSET_SECONDS") or 0))
+
+
 def now() -> datetime:
-    return timezone.now() + _offset()
+    return timezone.now() + OFFSET + _offset()
 
 
 def travel(path: str, by: timedelta) -> timedelta:

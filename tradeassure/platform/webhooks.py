@@ -8,6 +8,13 @@ deliveries with a compare-and-swap update and a lease, makes the HTTP requests o
 transaction (a few at once from a small thread pool, WEBHOOK_DELIVERY_CONCURRENCY), and records
 each attempt only if it still holds the claim. A worker that dies mid-request leaves a lease that expires; the next sweep retries. Delivery is at-least-once: the
 `TradeAssure-Delivery` header is stable across retries so a receiver can drop a repeat.
+
+Each attempt resolves the partner's host once, vets every address it got (no private networks
+outside the embedded profile) and connects to that vetted address itself, with the URL's host
+kept for the Host header, TLS SNI and certificate check: nothing resolves the name a second time,
+so a DNS answer that changes between the check and the connection (DNS rebinding) cannot point
+the request at an internal address. The response body is read up to MAX_RESPONSE_BYTES and the
+connection dropped, so an endpoint cannot make a worker read without end.
 """
 
 import hashlib
@@ -18,11 +25,13 @@ import logging
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
 from urllib.parse import urlsplit
 
-import requests
+import certifi
+import urllib3
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
@@ -45,6 +54,9 @@ DELIVERY_HEADER = "TradeAssure-Delivery"
 EVENT_HEADER = "TradeAssure-Event"
 GIVE_UP_AFTER = timedelta(days=3)
 REQUEST_TIMEOUT_SECONDS = 10
+CONNECT_TIMEOUT_SECONDS = 5
+# How much of an endpoint's answer is read (the attempt log keeps the first 1000 characters).
+MAX_RESPONSE_BYTES = 16 * 1024
 # A claim outlives the longest request by a margin, so only a dead worker's claim expires.
 LEASE = timedelta(seconds=REQUEST_TIMEOUT_SECONDS + 50)
 TEST_TOPIC = PlatformTopic.WEBHOOK_TEST
@@ -137,31 +149,129 @@ def kick_delivery() -> None:
         logger.warning("Broker unavailable; the webhook sweep will deliver later.")
 
 
+@dataclass(frozen=True)
+class WebhookTarget:
+    """Where one attempt connects: the URL's parts and the one address it was vetted at."""
+
+    scheme: str
+    host: str
+    port: int
+    address: str
+    path: str
+    host_header: str
+
+
 def check_url_allowed(url: str) -> None:
     """Refuse URLs that would make the platform call into private networks (SSRF).
 
     Allowed in the embedded profile (`WEBHOOK_ALLOW_PRIVATE_NETWORKS`, default on with DEBUG)
     so a developer can point webhooks at a receiver on localhost.
     """
+    parts = _checked_parts(url)
+    if settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS:
+        return
+    _vetted_addresses(cast(str, parts.hostname), _port(parts))
+
+
+def _checked_parts(url: str):
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise WebhookUrlRefused("Only http(s) URLs with a host name can receive webhooks.")
     if not settings.WEBHOOK_ALLOW_HTTP and parts.scheme != "https":
         raise WebhookUrlRefused("Webhook URLs must use https.")
-    if settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS:
-        return
+    return parts
+
+
+def webhook_target(url: str) -> WebhookTarget:
+    """Check the URL, resolve its host once and pick the (vetted) address to connect to."""
+    parts = _checked_parts(url)
+    host = cast(str, parts.hostname)
+    port = _port(parts)
+    addresses = _vetted_addresses(host, port)
+    path = parts.path or "/"
+    if parts.query:
+        path = f"{path}?{parts.query}"
+    return WebhookTarget(
+        scheme=parts.scheme,
+        host=host,
+        port=port,
+        address=addresses[0],
+        path=path,
+        host_header=parts.netloc.rsplit("@", 1)[-1],
+    )
+
+
+def _port(parts) -> int:
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise WebhookUrlRefused("The URL's port is not a number.") from exc
+    return port or (443 if parts.scheme == "https" else 80)
+
+
+def _vetted_addresses(host: str, port: int) -> list[str]:
+    """Resolve `host` once; refuse it if any address is not public (unless allowed)."""
     try:
         # An internet host resolves to AF_INET/AF_INET6 socket addresses, whose host is text (the
         # stubs also allow the (int, bytes) of other address families).
-        addresses = {
-            cast(str, info[4][0]) for info in socket.getaddrinfo(parts.hostname, parts.port or 443)
-        }
-    except OSError as exc:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
         raise WebhookUrlRefused(f"The host name does not resolve: {exc}") from exc
-    for address in addresses:
-        ip = ipaddress.ip_address(address.split("%")[0])
-        if not ip.is_global:
-            raise WebhookUrlRefused("Webhook URLs must point to a public address.")
+    addresses = list(dict.fromkeys(cast(str, info[4][0]) for info in infos))
+    if not addresses:
+        raise WebhookUrlRefused("The host name does not resolve.")
+    if not settings.WEBHOOK_ALLOW_PRIVATE_NETWORKS:
+        for address in addresses:
+            if not address_is_public(address):
+                raise WebhookUrlRefused("Webhook URLs must point to a public address.")
+    return addresses
+
+
+def address_is_public(address: str) -> bool:
+    """Only internet addresses receive webhooks: no loopback, private, link-local or reserved."""
+    return ipaddress.ip_address(address.split("%")[0]).is_global
+
+
+def _post(target: WebhookTarget, *, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+    """POST to the vetted address (never re-resolving the name); read at most the body cap."""
+    timeout = urllib3.Timeout(connect=CONNECT_TIMEOUT_SECONDS, read=REQUEST_TIMEOUT_SECONDS)
+    pool: urllib3.HTTPConnectionPool
+    if target.scheme == "https":
+        pool = urllib3.HTTPSConnectionPool(
+            target.address,
+            target.port,
+            timeout=timeout,
+            retries=False,
+            maxsize=1,
+            # The certificate must be the URL's host's, and SNI names it, not the address.
+            server_hostname=target.host,
+            assert_hostname=target.host,
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=certifi.where(),
+        )
+    else:
+        pool = urllib3.HTTPConnectionPool(
+            target.address, target.port, timeout=timeout, retries=False, maxsize=1
+        )
+    try:
+        response = pool.urlopen(
+            "POST",
+            target.path,
+            body=body,
+            headers={**headers, "Host": target.host_header, "Accept-Encoding": "identity"},
+            redirect=False,
+            retries=False,
+            assert_same_host=False,
+            preload_content=False,
+        )
+        try:
+            content = response.read(MAX_RESPONSE_BYTES, decode_content=False)
+        finally:
+            # Drop the connection rather than drain whatever else the endpoint sends.
+            response.close()
+        return response.status, content
+    finally:
+        pool.close()
 
 
 def webhook_deliver_due(*, batch_size: int = 100) -> int:
@@ -254,19 +364,12 @@ def _request(delivery: WebhookDelivery) -> dict[str, Any]:
     response_body = ""
     error = ""
     try:
-        check_url_allowed(endpoint.url)
-        response = requests.post(
-            endpoint.url,
-            data=body,
-            headers=headers,
-            timeout=REQUEST_TIMEOUT_SECONDS,
-            allow_redirects=False,
-        )
-        response_status = response.status_code
-        response_body = response.text[:1000]
+        target = webhook_target(endpoint.url)
+        response_status, content = _post(target, body=body, headers=headers)
+        response_body = content.decode("utf-8", errors="replace")[:1000]
         if not 200 <= response_status < 300:
             error = f"The endpoint answered HTTP {response_status}."
-    except (requests.RequestException, WebhookUrlRefused) as exc:
+    except (urllib3.exceptions.HTTPError, OSError, WebhookUrlRefused) as exc:
         error = f"{type(exc).__name__}: {exc}"[:1000]
     duration_ms = int((time.monotonic() - started) * 1000)
     return {

@@ -197,6 +197,12 @@ DEFAULT_FROM_EMAIL = env.str(
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    # The throttles read the cache on every API request and let it through when the cache is
+    # down (tradeassure.platform.api.throttling): fail within a second, not a TCP timeout.
+    CACHES["default"].setdefault("OPTIONS", {}).update(
+        {"socket_connect_timeout": 1, "socket_timeout": 1}
+    )
 
 # --- Celery -------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
@@ -225,7 +231,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULER = "tradeassure.platform.beat:PatientDatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 
 # --- REST API (owner: API helper) ----------------------------------------------------------
@@ -296,7 +302,11 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 # Partner webhooks: deliveries are fanned out from every domain event through the outbox.
-OUTBOX_HANDLERS = {"webhook": "tradeassure.platform.webhooks.webhook_fan_out"}
+OUTBOX_HANDLERS = {
+    "webhook": "tradeassure.platform.webhooks.webhook_fan_out",
+    # Sandbox provider events the broker could not take (payments/providers/sandbox.py).
+    "sandbox_event": "payments.providers.sandbox.deliver_from_outbox",
+}
 OUTBOX_EVENT_CHANNELS = ["webhook"]
 # The embedded profile lets webhooks reach localhost and plain http; production refuses both.
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", default=DEBUG)

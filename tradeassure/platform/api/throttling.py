@@ -1,11 +1,36 @@
-"""Rate limits: one bucket per API key, one per user (across their keys and the browser)."""
+"""Rate limits: one bucket per API key, one per user (across their keys and the browser).
+
+The buckets live in the cache (Redis in production). A cache outage must not fail requests
+that do not need it, so a throttle that cannot reach its cache lets the request through and
+logs why: for the length of the outage the API is unthrottled, never down.
+"""
+
+import logging
 
 from rest_framework.throttling import SimpleRateThrottle
 
 from accounts.models import ApiKey
 
+logger = logging.getLogger(__name__)
 
-class ApiKeyRateThrottle(SimpleRateThrottle):
+
+class FailOpenRateThrottle(SimpleRateThrottle):
+    """A SimpleRateThrottle that allows the request when its cache cannot be read or written."""
+
+    def allow_request(self, request, view) -> bool:
+        try:
+            return super().allow_request(request, view)
+        except Exception as error:  # the cache backend's own connection errors vary by client
+            logger.warning(
+                "Throttle %s let a request through: the cache is unavailable (%s: %s).",
+                self.scope,
+                type(error).__name__,
+                error,
+            )
+            return True
+
+
+class ApiKeyRateThrottle(FailOpenRateThrottle):
     scope = "api_key"
 
     def get_cache_key(self, request, view):
@@ -14,7 +39,7 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
         return None
 
 
-class UserRateThrottle(SimpleRateThrottle):
+class UserRateThrottle(FailOpenRateThrottle):
     scope = "user"
 
     def get_cache_key(self, request, view):
@@ -23,7 +48,7 @@ class UserRateThrottle(SimpleRateThrottle):
         return None
 
 
-class AnonymousRateThrottle(SimpleRateThrottle):
+class AnonymousRateThrottle(FailOpenRateThrottle):
     scope = "anon"
 
     def get_cache_key(self, request, view):
