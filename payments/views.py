@@ -180,6 +180,8 @@ def supplier_money(request):
         {
             "balances": [(balance, PayoutForm.for_balance(balance)) for balance in balances],
             "statement": statement,
+            "statement_totals": selectors.supplier_statement_totals(organisation=organisation),
+            "activity": selectors.supplier_activity(organisation=organisation),
             "page": escrow_page,
             "payouts": payouts,
         },
