@@ -16,3 +16,8 @@ def recompute_supplier_metrics(supplier_id: int) -> None:
 @shared_task(name="suppliers.recompute_all_metrics", acks_late=True)
 def recompute_all_metrics() -> int:
     return services.supplier_metrics_recompute_all()
+
+
+@shared_task(name="suppliers.sweep_memberships", acks_late=True)
+def sweep_memberships() -> int:
+    return services.suppliers_sweep_memberships()

@@ -19,7 +19,7 @@ from orders.services._engine import order_lock, order_tell
 from orders.services.placing import order_cancel_apply
 from orders.services.receipt import order_auto_confirm_receipt, order_complete_after_window
 from orders.services.shipping import order_flag_late
-from orders.transitions import LIFECYCLE, PAID_NOT_SHIPPED
+from orders.transitions import LIFECYCLE, SHIPMENT_CLOCK_RUNS
 from tradeassure.core import clock
 from tradeassure.core.errors import DomainError
 from tradeassure.core.sweeps import sweep_due
@@ -112,7 +112,7 @@ def orders_sweep_payment_timeouts() -> int:
 def orders_sweep_shipment_deadlines() -> int:
     return _orders_due(
         due_field="shipment_due_at",
-        statuses=list(PAID_NOT_SHIPPED),
+        statuses=list(SHIPMENT_CLOCK_RUNS),
         handle=lambda order: order_flag_late(order=order),
         name="sweep_shipment_deadlines",
     )

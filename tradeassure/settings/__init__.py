@@ -269,6 +269,8 @@ TRADE_ASSURANCE = {
     # DESIGN.md §3 default timings.
     "SUPPLIER_CONFIRMATION_WINDOW": timedelta(days=env.int("TA_SUPPLIER_CONFIRMATION_DAYS", 30)),
     "INITIAL_PAYMENT_WINDOW": timedelta(days=env.int("TA_INITIAL_PAYMENT_DAYS", 60)),
+    # The balance is due this long after the supplier requests it; the shipment deadline waits.
+    "BALANCE_PAYMENT_WINDOW": timedelta(days=env.int("TA_BALANCE_PAYMENT_DAYS", 14)),
     "MAX_SHIPMENT_DEADLINE_AHEAD": timedelta(days=env.int("TA_MAX_SHIPMENT_DAYS_AHEAD", 180)),
     "RECEIPT_CONFIRMATION_WINDOW": timedelta(days=env.int("TA_RECEIPT_WINDOW_DAYS", 30)),
     "RECEIPT_EXTENSION": timedelta(days=env.int("TA_RECEIPT_EXTENSION_DAYS", 15)),
