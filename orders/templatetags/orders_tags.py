@@ -95,3 +95,11 @@ def paused_timers(order) -> list[tuple[str, str]]:
         left = timedelta(seconds=seconds)
         paused.append((_TIMER_LABELS.get(name, name), f"{left.days} days {left.seconds // 3600} h"))
     return paused
+
+
+@register.filter
+def status_label(status: str) -> str:
+    """An order status in words ("in_production" → "In production"), for timelines."""
+    from orders.models import OrderStatus
+
+    return str(OrderStatus(status).label) if status in OrderStatus.values else status
