@@ -34,12 +34,14 @@ def test_a_card_expiring_this_month_is_accepted(client, django_capture_on_commit
     escrow = EscrowFactory()
     payment = payment_started(escrow, Decimal("10.00"))
     client.force_login(buyer_of(escrow))
-    with time_machine.travel(date(2026, 12, 1), tick=False):
-        with django_capture_on_commit_callbacks(execute=True):
-            response = client.post(
-                reverse("payments:payment_card", args=[payment.public_id]),
-                {"card_number": "4242424242424242", "expiry": "12/26", "cvc": "123"},
-            )
+    with (
+        time_machine.travel(date(2026, 12, 1), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        response = client.post(
+            reverse("payments:payment_card", args=[payment.public_id]),
+            {"card_number": "4242424242424242", "expiry": "12/26", "cvc": "123"},
+        )
     assert response.status_code == 302
 
 
