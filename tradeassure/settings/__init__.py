@@ -364,6 +364,8 @@ PAYMENT_CAPTURED_HOOKS: list[str] = []
 # A captured payment moves its order on (initial → in production, balance → ready to ship);
 # money an order can no longer take is refunded by the hook (README "Orders").
 PAYMENT_CAPTURED_HOOKS = [*PAYMENT_CAPTURED_HOOKS, "orders.services.order_payment_captured"]
+# Called as hook(party=...) → Q on orders: more reasons an order "needs you" (disputes adds one).
+ORDER_NEEDS_ACTION_HOOKS: list[str] = []
 
 LOGGING = {
     "version": 1,
@@ -418,6 +420,11 @@ SECURE_REFERRER_POLICY = "same-origin"
 PAYMENT_CAPTURED_HOOKS = [
     *PAYMENT_CAPTURED_HOOKS,
     "disputes.services.dispute_inspection_fee_captured",
+]
+# An open dispute waiting for one side (its proposal to answer) shows in that side's "Needs you".
+ORDER_NEEDS_ACTION_HOOKS = [
+    *ORDER_NEEDS_ACTION_HOOKS,
+    "disputes.selectors.orders_waiting_in_dispute",
 ]
 DISPUTES = {
     # The inspection fee the mediator's form suggests, per currency (the mediator may change it).
