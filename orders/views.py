@@ -518,7 +518,22 @@ def order_ship(request, pk: int):
             messages.success(request, "Shipment recorded. The buyer has been told.")
             return redirect(order)
     status = 400 if request.method == "POST" else 200
-    return render(request, "orders/ship.html", {"order": order, "form": form}, status=status)
+    # A browser cannot keep a chosen file once the page comes back with an error: say which
+    # files were chosen and ask for each again, instead of silently emptying the fields.
+    chosen = {
+        kind: request.FILES[kind].name
+        for kind in ShipmentDocument.Kind.values
+        if kind in request.FILES
+    }
+    for kind, name in chosen.items():
+        # The bound field copied its help text when the form was validated: set it there.
+        form[kind].help_text = f"You chose “{name}”: choose it again (nothing was saved)."
+    return render(
+        request,
+        "orders/ship.html",
+        {"order": order, "form": form, "files_to_choose_again": list(chosen.values())},
+        status=status,
+    )
 
 
 @login_required

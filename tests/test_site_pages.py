@@ -1,6 +1,7 @@
 """The defects a new user hit on the public site, the navigation and the staff landing pages,
 checked through Django's test client (HTML assertions)."""
 
+import itertools
 import re
 from collections import Counter
 from decimal import Decimal
@@ -186,3 +187,23 @@ def test_an_over_limit_order_says_so_once_and_plainly(client):
     assert body.count("Place a smaller order or split it.") == 1
     assert "≈" not in body
     assert "more than the USD 10,000.00" in body
+
+
+def _heading_jumps(body: str) -> list[str]:
+    main = body[body.index("<main") : body.index("</main>")]
+    levels = [int(level) for level in re.findall(r"<h([1-6])[\s>]", main)]
+    jumps = [f"h{a}→h{b}" for a, b in itertools.pairwise(levels) if b > a + 1]
+    return jumps if levels and levels[0] == 1 else ["no h1 first", *jumps]
+
+
+def test_pages_have_no_heading_jumps(client):
+    # given a supplier with a product, and its staff
+    supplier = TradeAssuredSupplierFactory()
+    product = ProductFactory(supplier=supplier, specifications="ABS housing")
+    pages = ["/", reverse("suppliers:directory"), reverse("suppliers:profile", args=[supplier.pk])]
+    pages.append(reverse("suppliers:product_detail", args=[product.pk]))
+    for url in pages:
+        assert _heading_jumps(client.get(url).content.decode()) == [], url
+    client.force_login(supplier_staff_for(supplier))
+    for url in (reverse("suppliers:dashboard"), reverse("payments:money")):
+        assert _heading_jumps(client.get(url).content.decode()) == [], url

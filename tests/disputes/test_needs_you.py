@@ -1,5 +1,6 @@
-"""The order lists' "Needs you": a dispute counter-proposal waiting for the buyer is in it,
-a finished (completed) order is not."""
+"""What waits for whom around a dispute: the order lists' "Needs you" (a counter-proposal
+waiting for the buyer is in it, a completed order is not), and one notice per party when a
+dispute is decided."""
 
 from decimal import Decimal
 
@@ -61,3 +62,31 @@ def test_needs_you_runs_a_constant_number_of_queries(
         order_in(OrderStatus.AWAITING_PAYMENT, buyer=delivered.buyer)
     with django_assert_max_num_queries(len(few.captured_queries)):
         client.get(url)
+
+
+@pytest.mark.parametrize(
+    "terms",
+    [
+        services.OutcomeTerms(remedy=Remedy.PARTIAL_REFUND, refund_amount=Decimal("250.00")),
+        services.OutcomeTerms(remedy=Remedy.FULL_REFUND),
+        services.OutcomeTerms(remedy=Remedy.NO_REFUND),
+    ],
+    ids=["partial", "full", "none"],
+)
+def test_a_decision_sends_one_notice_per_party(delivered, mediator, terms):
+    from tests.disputes.factories import under_review
+    from tradeassure.platform.models import Notification
+
+    # given a dispute under review
+    dispute = under_review(delivered, mediator)
+    before = {
+        user.pk: Notification.objects.filter(recipient=user).count()
+        for user in (delivered.buyer, delivered.supplier_user)
+    }
+    # when the mediator decides
+    services.dispute_decide(dispute=dispute, actor=mediator, terms=terms, reason="Decided.")
+    # then each party got exactly one notice, which says what happens to the order
+    for user in (delivered.buyer, delivered.supplier_user):
+        new = Notification.objects.filter(recipient=user).order_by("-id")
+        assert new.count() - before[user.pk] == 1, list(new.values_list("title", flat=True))
+        assert "the order is now" in new.first().title
