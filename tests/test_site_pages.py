@@ -207,3 +207,14 @@ def test_pages_have_no_heading_jumps(client):
     client.force_login(supplier_staff_for(supplier))
     for url in (reverse("suppliers:dashboard"), reverse("payments:money")):
         assert _heading_jumps(client.get(url).content.decode()) == [], url
+
+
+def test_the_api_key_shown_once_has_a_copy_button(client):
+    client.force_login(BuyerFactory())
+    html = client.post("/developers/keys/", {"name": "ERP"}, follow=True).content.decode()
+    assert '<code id="shown-once-value">' in html
+    assert 'data-copy="#shown-once-value"' in html and "Copy to clipboard" in html
+    from django.contrib.staticfiles import finders
+
+    script = Path(finders.find("js/app.js")).read_text(encoding="utf-8")
+    assert "navigator.clipboard.writeText" in script
