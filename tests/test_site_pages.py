@@ -110,6 +110,19 @@ def test_staff_land_on_their_queues(client, factory, queue):
     assert client.get(response["Location"]).status_code == 200
 
 
+@pytest.mark.parametrize(
+    "factory, queue",
+    [
+        (MediatorFactory, "admin:disputes_dispute_changelist"),
+        (VettingFactory, "admin:suppliers_tradeassuranceapplication_changelist"),
+    ],
+)
+def test_the_admin_index_leads_staff_to_their_queue(client, factory, queue):
+    client.force_login(factory())
+    body = client.get(reverse("admin:index")).content.decode()
+    assert 'id="your-queue"' in body and f'href="{reverse(queue)}"' in body
+
+
 def test_the_vetting_queue_opens_on_pending_and_the_application_page_decides(client):
     # given one pending and one decided application
     pending = EligibleSupplierFactory(legal_name="Waiting Co")
