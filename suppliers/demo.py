@@ -275,3 +275,6 @@ def seed(users: dict[str, User]) -> None:
         # The nightly recompute: healthy suppliers grow their limit; KL Rubber's late
         # shipments suspend it automatically.
         services.supplier_metrics_recompute(supplier=supplier)
+    # The daily membership sweep, as it runs tonight: Dongguan's lapsed gold membership becomes
+    # free tier now, not at the first 00:05 after `make run` (idempotent, like the rest).
+    services.suppliers_sweep_memberships()

@@ -184,3 +184,15 @@ def test_two_sweeps_at_once_change_and_warn_once():
         SupplierStatusChange.objects.filter(supplier=expired, field="trade_assurance").count() == 1
     )
     assert _titles(staff) == ["Gold membership ends in 20 days"]
+
+
+def test_the_demo_shows_the_lapsed_membership_as_free_right_away():
+    from suppliers import demo
+    from tradeassure.platform.demo import seed_demo_users
+
+    demo.seed(seed_demo_users())
+    dongguan = Supplier.objects.get(legal_name="Dongguan Happy Toys Factory")
+    assert dongguan.membership == Supplier.Membership.FREE
+    assert SupplierStatusChange.objects.filter(
+        supplier=dongguan, field="membership", to_value="free:", actor=None
+    ).exists()
