@@ -214,11 +214,9 @@ def dispute_outcome_execute(
         },
     )
     supplier_metrics_recompute(supplier=order.supplier)
-    title = (
-        f"resolved — {describe_terms(terms, order.currency)}; the order is now "
-        f"{order.get_status_display().lower()}"
-    )
-    body = reason
+    # One notice per person: what was decided (title), the terms and the reason (body).
+    title = f"resolved — the order is now {order.get_status_display().lower()}"
+    body = f"{describe_terms(terms, order.currency)}. {reason}"
     if outcome == DisputeOutcome.REPLACEMENT:
         title += f"; the supplier must ship the replacement by {order.shipment_deadline:%Y-%m-%d}"
         body += (

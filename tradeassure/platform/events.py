@@ -77,7 +77,8 @@ def notify(*, users: Iterable[Any], title: str, body: str = "", url: str = "") -
     now = clock.now()
     recipients = [user for user in users if user is not None and user.is_active]
     Notification.objects.bulk_create(
-        Notification(recipient=user, title=title, body=body, url=url, created_at=now)
+        # A title longer than the column (a long party or goods name) is cut, never a 500.
+        Notification(recipient=user, title=title[:200], body=body, url=url, created_at=now)
         for user in recipients
     )
     for user in recipients:
