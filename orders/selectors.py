@@ -52,10 +52,12 @@ def _base() -> QuerySet[Order]:
 
 
 def orders_visible_to(user) -> QuerySet[Order]:
-    """Orders the user may see: their buyer organisation's, their supplier's, or all for staff."""
-    if not user.is_authenticated:
+    """Orders the user may see: their buyer organisation's, their supplier's, or all for staff
+    whose role grants `orders.view_order` (mediators, by their group). Visibility follows the
+    permission, not `is_staff`: vetting staff vet suppliers and see no orders."""
+    if not user.is_authenticated or not user.is_active:
         return Order.objects.none()
-    if user.is_staff:
+    if user.is_staff and user.has_perm("orders.view_order"):
         return _base()
     if user.organisation_id is None:
         return Order.objects.none()

@@ -18,6 +18,7 @@ from tradeassure.core.errors import ValidationFailed
 from tradeassure.core.money import (
     AMOUNT_DECIMAL_PLACES,
     AMOUNT_MAX_DIGITS,
+    MINOR_UNITS,
     CurrencyError,
     check_currency,
     format_money,
@@ -94,6 +95,14 @@ def _number_ok(value: object, limit: Decimal) -> TypeGuard[Decimal]:
     return isinstance(value, Decimal) and value.is_finite() and abs(value) < limit
 
 
+def decimals_allowed(currency: str) -> str:
+    """How precise an amount in this currency may be, for error messages."""
+    places = MINOR_UNITS[currency]
+    if places == 0:
+        return f"{currency} allows 0 decimal places (whole {currency} only)"
+    return f"{currency} allows {places} decimal places at most"
+
+
 def _amount_ok(value: object, currency: str, *, allow_zero: bool = False) -> bool:
     """A finite Decimal that fits a money column and the currency's minor unit."""
     if not _number_ok(value, MAX_AMOUNT) or value < 0 or (value == 0 and not allow_zero):
@@ -124,7 +133,13 @@ def contract_terms_validate(
     if not terms.destination.strip():
         add("destination", "Say where the goods go (port or address).")
     if not _amount_ok(terms.shipping_fee, currency, allow_zero=True):
-        add("shipping_fee", f"Enter a shipping fee of 0 or more, in whole {currency} minor units.")
+        if _number_ok(terms.shipping_fee, MAX_AMOUNT) and terms.shipping_fee >= 0:
+            add(
+                "shipping_fee",
+                f"The shipping fee has too many decimals: {decimals_allowed(currency)}.",
+            )
+        else:
+            add("shipping_fee", "Enter a shipping fee of 0 or more.")
     if not terms.items:
         add("items", "Add at least one line item.")
     product_ids = [item.product_id for item in terms.items if item.product_id]
@@ -151,8 +166,7 @@ def contract_terms_validate(
         elif not is_exact(item.unit_price, currency):
             add(
                 "items",
-                prefix
-                + f"{currency} prices have no smaller unit than {currency} {round_money(Decimal(1), currency)}.",
+                prefix + f"the unit price has too many decimals: {decimals_allowed(currency)}.",
             )
         if item.product_id:
             product = products.get(item.product_id)
@@ -183,9 +197,15 @@ def contract_terms_validate(
             f"The order total is too large for one order ({format_money(totals.total, currency)}).",
         )
     elif (
-        not _amount_ok(terms.initial_payment_amount, currency) or terms.initial_payment_amount <= 0
+        not _number_ok(terms.initial_payment_amount, MAX_AMOUNT)
+        or terms.initial_payment_amount <= 0
     ):
         add("initial_payment_amount", "The initial payment must be more than 0.")
+    elif not is_exact(terms.initial_payment_amount, currency):
+        add(
+            "initial_payment_amount",
+            f"The initial payment has too many decimals: {decimals_allowed(currency)}.",
+        )
     elif totals.initial_payment_amount > totals.total:
         add(
             "initial_payment_amount",

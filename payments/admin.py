@@ -96,10 +96,21 @@ class EscrowAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "buyer_organisation",
         "supplier_organisation",
         "frozen",
+        "on_hold",
     ]
-    list_filter = ["currency", "frozen"]
+    list_filter = ["currency", "frozen", "on_hold"]
     search_fields = ["reference", "bank_reference", "description"]
     list_select_related = ["buyer_organisation", "supplier_organisation"]
+    actions = ["lift_hold"]
+
+    @admin.action(description="Lift the hold (staff checked the payment with the provider)")
+    def lift_hold(self, request, queryset):
+        if not request.user.has_perm("payments.change_payout"):
+            raise PermissionDenied
+        for escrow in queryset.filter(on_hold=True):
+            services.escrow_hold_lift(escrow_reference=escrow.reference, actor=request.user)
+            self.message_user(request, f"{escrow.reference}: hold lifted.", messages.SUCCESS)
+
     readonly_fields = [
         "reference",
         "currency",
@@ -194,6 +205,7 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["status", "provider", "currency"]
     search_fields = ["organisation__name", "provider_reference"]
     list_select_related = ["organisation"]
+    actions = ["settle_review_paid", "settle_review_not_paid"]
     readonly_fields = [
         "organisation",
         "amount",
@@ -230,6 +242,30 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             provider="manual", object_reference=obj.provider_reference, type="payout.paid"
         ).first()
         return event.payload.get("bank_reference", "") if event else "—"
+
+    def _settle_review(self, request, queryset, *, paid: bool) -> None:
+        """Payouts the provider reported both paid and failed, checked with the provider."""
+        if not request.user.has_perm("payments.change_payout"):
+            raise PermissionDenied
+        for payout in queryset:
+            try:
+                services.payout_review_settle(payout_id=payout.pk, paid=paid, actor=request.user)
+            except DomainError as error:
+                self.message_user(request, f"Payout #{payout.pk}: {error.message}", messages.ERROR)
+            else:
+                self.message_user(
+                    request,
+                    f"Payout #{payout.pk} settled as {'paid' if paid else 'not paid'}.",
+                    messages.SUCCESS,
+                )
+
+    @admin.action(description="Settle a payout under review: the supplier WAS paid")
+    def settle_review_paid(self, request, queryset):
+        self._settle_review(request, queryset, paid=True)
+
+    @admin.action(description="Settle a payout under review: the supplier was NOT paid")
+    def settle_review_not_paid(self, request, queryset):
+        self._settle_review(request, queryset, paid=False)
 
     def get_urls(self):
         return [

@@ -11,6 +11,7 @@ class PaymentErrorCode(StrEnum):
     # Escrow and the ledger.
     ESCROW_NOT_FOUND = "escrow_not_found"
     ESCROW_FROZEN = "escrow_frozen"
+    ESCROW_ON_HOLD = "escrow_on_hold"
     ESCROW_MISMATCH = "escrow_mismatch"
     INSUFFICIENT_ESCROW = "insufficient_escrow"
     INSUFFICIENT_FUNDS = "insufficient_funds"
@@ -23,6 +24,7 @@ class PaymentErrorCode(StrEnum):
     PAYMENT_NOT_FOUND = "payment_not_found"
     WRONG_METHOD = "wrong_method"
     ALREADY_PAID = "already_paid"
+    PAYMENT_ALREADY_SUBMITTED = "payment_already_submitted"
     INVALID_CARD = "invalid_card"
     NOT_SANDBOX = "not_sandbox"
     # Provider webhooks.
@@ -35,6 +37,7 @@ class PaymentErrorCode(StrEnum):
     BANK_REFERENCE_REQUIRED = "bank_reference_required"
     PAYOUT_NOT_FOUND = "payout_not_found"
     PAYOUT_FINAL = "payout_final"
+    NOT_UNDER_REVIEW = "not_under_review"
     CARD_DECLINED = "card_declined"
     PROVIDER_UNAVAILABLE = "provider_unavailable"
     PAYMENT_METHOD_UNAVAILABLE = "payment_method_unavailable"

@@ -26,6 +26,12 @@ class CardForm(forms.Form):
         validators=[RegexValidator(r"^\d{3,4}$", "3 or 4 digits.")],
         widget=forms.TextInput(attrs={"autocomplete": "cc-csc", "inputmode": "numeric"}),
     )
+    # A fresh key per rendered form: a double-clicked form is one attempt, charged once.
+    attempt = forms.CharField(max_length=100, required=False, widget=forms.HiddenInput)
+
+    @classmethod
+    def fresh(cls) -> "CardForm":
+        return cls(initial={"attempt": f"card-form:{uuid.uuid4()}"})
 
     def clean_expiry(self) -> str:
         """A card whose expiry month has passed is refused here, before it reaches a provider."""

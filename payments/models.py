@@ -36,6 +36,9 @@ class Escrow(models.Model):
     # The reference a buyer quotes on a bank transfer (T/T) so it is matched to this escrow.
     bank_reference = models.CharField(max_length=20, unique=True)
     frozen = models.BooleanField(default=False)
+    # The provider reported a captured charge as failed: nothing leaves this escrow (release or
+    # refund) until staff have checked (a dispute's unfreeze does not lift it).
+    on_hold = models.BooleanField(default=False)
     created_at = models.DateTimeField()
 
     class Meta:
@@ -57,6 +60,9 @@ class Account(models.Model):
         PLATFORM_FEES = "platform_fees", "Platform fee revenue"
         INSPECTION_FEES_EARNED = "inspection_fees_earned", "Inspection fees due to inspectors"
         UNAPPLIED_FUNDS = "unapplied_funds", "Unapplied transfers held for return"
+        # Money the provider's reports disagree about (paid after failed, …): kept here, out of
+        # every balance that can be paid out, until staff settle it.
+        HELD_FOR_REVIEW = "held_for_review", "Held for review (provider reports disagree)"
         PROVIDER_CLEARING = "provider_clearing", "Payment provider clearing"
 
     # Kinds that may never go below zero (PostgreSQL checks it on every entry, under a lock).
@@ -69,6 +75,7 @@ class Account(models.Model):
         Kind.PLATFORM_FEES,
         Kind.INSPECTION_FEES_EARNED,
         Kind.UNAPPLIED_FUNDS,
+        Kind.HELD_FOR_REVIEW,
     ]
 
     key = models.CharField(max_length=120, unique=True)
@@ -114,11 +121,17 @@ class ProviderEvent(models.Model):
         APPLIED = "applied", "Applied"
         IGNORED = "ignored", "Ignored (stale or already reflected)"
         UNMATCHED = "unmatched", "Unmatched (unknown object)"
+        # Contradicts an event already applied (e.g. paid after failed): a staff alert was
+        # raised and the money held, never applied twice nor dropped.
+        HELD = "held", "Held for review (contradicts an applied event)"
 
     provider = models.CharField(max_length=30)
     event_id = models.CharField(max_length=100)
     type = models.CharField(max_length=60)
     object_reference = models.CharField(max_length=100, blank=True)
+    # The provider's id for the charge a payment event is about (a failure and a capture of the
+    # same charge contradict each other).
+    charge_id = models.CharField(max_length=80, blank=True)
     payload = models.JSONField(default=dict)
     status = models.CharField(max_length=10, choices=Status.choices)
     note = models.CharField(max_length=200, blank=True)
@@ -152,6 +165,8 @@ class LedgerTransaction(models.Model):
         INSPECTION_FEE_SETTLE = "inspection_fee_settle", "Inspection fee settled"
         UNAPPLIED_RECEIVED = "unapplied_received", "Transfer received that could not be applied"
         UNAPPLIED_RETURN = "unapplied_return", "Unapplied transfer returned"
+        HELD_FOR_REVIEW = "held_for_review", "Held: the provider's reports disagree"
+        REVIEW_SETTLED = "review_settled", "Held money settled by staff"
 
     idempotency_key = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=30, choices=Kind.choices)
@@ -213,16 +228,23 @@ class Payment(models.Model):
 
     class Status(models.TextChoices):
         PENDING = "pending", "Awaiting payment"
+        # A card was handed to the provider (one attempt, recorded in `card_attempt`): no
+        # other card is taken until the provider answers captured or failed.
+        SUBMITTED = "submitted", "Card submitted: processing"
         FAILED = "failed", "Declined (you may try again)"
         CAPTURED = "captured", "Paid"
 
-    # The only moves the provider's reports can make; captured money is final. Keyed by str: the
-    # status column holds plain strings (a Status member equals and hashes as its value).
+    # The only moves the payer and the provider's reports can make; captured money is final.
+    # Keyed by str: the status column holds plain strings (a Status member equals and hashes as
+    # its value). PENDING/FAILED -> SUBMITTED is the card submission's compare-and-set.
     TRANSITIONS: ClassVar[dict[str, set[str]]] = {
-        Status.PENDING: {Status.FAILED, Status.CAPTURED},
-        Status.FAILED: {Status.CAPTURED, Status.PENDING},
+        Status.PENDING: {Status.SUBMITTED, Status.FAILED, Status.CAPTURED},
+        Status.SUBMITTED: {Status.FAILED, Status.CAPTURED},
+        Status.FAILED: {Status.SUBMITTED, Status.CAPTURED, Status.PENDING},
         Status.CAPTURED: set(),
     }
+    # The statuses a new card submission may start from.
+    CARD_SUBMITTABLE: ClassVar[tuple[str, ...]] = (Status.PENDING, Status.FAILED)
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     escrow = models.ForeignKey(Escrow, on_delete=models.PROTECT, related_name="payments")
@@ -241,6 +263,10 @@ class Payment(models.Model):
     failure_reason = models.CharField(max_length=200, blank=True)
     # What the provider told the payer to do (bank details and reference for a T/T).
     instructions = models.JSONField(default=dict, blank=True)
+    # The last card submission handed to the provider (the API's Idempotency-Key, or the card
+    # form's hidden key): a replay of it gets the same answer and charges nothing more.
+    card_attempt = models.CharField(max_length=255, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField()
     captured_at = models.DateTimeField(null=True, blank=True)
 
@@ -272,6 +298,8 @@ class Refund(models.Model):
         PROCESSING = "processing", "Processing at the provider"
         COMPLETED = "completed", "Completed"
         FAILED = "failed", "Failed (staff follow up)"
+        # The provider reported it completed and failed: staff check before anything moves.
+        NEEDS_REVIEW = "needs_review", "Needs review (the provider's reports disagree)"
 
     # Provider reports only move a refund forward; a late "created" after "completed" is stale.
     RANK: ClassVar[dict[str, int]] = {
@@ -279,6 +307,7 @@ class Refund(models.Model):
         Status.PROCESSING: 1,
         Status.COMPLETED: 2,
         Status.FAILED: 2,
+        Status.NEEDS_REVIEW: 3,
     }
 
     escrow = models.ForeignKey(Escrow, on_delete=models.PROTECT, related_name="refunds")
@@ -312,12 +341,15 @@ class Payout(models.Model):
         PROCESSING = "processing", "Processing at the provider"
         PAID = "paid", "Paid"
         FAILED = "failed", "Failed (returned to your balance)"
+        # The provider reported it paid and failed: the money is held until staff check.
+        NEEDS_REVIEW = "needs_review", "Being checked by our staff"
 
     RANK: ClassVar[dict[str, int]] = {
         Status.REQUESTED: 0,
         Status.PROCESSING: 1,
         Status.PAID: 2,
         Status.FAILED: 2,
+        Status.NEEDS_REVIEW: 3,
     }
 
     organisation = models.ForeignKey(

@@ -433,8 +433,12 @@ def ledger_verify() -> LedgerReport:
         violations.append(
             f"Provider event {provider}:{event_id} is marked applied but moved nothing."
         )
+    # A contradicting event (held) moves money only into held-for-review.
     stray = LedgerTransaction.objects.filter(provider_event__isnull=False).exclude(
         provider_event__status=ProviderEvent.Status.APPLIED
+    )
+    stray = stray.exclude(
+        provider_event__status=ProviderEvent.Status.HELD, kind=TxKind.HELD_FOR_REVIEW
     )
     for pk in stray.values_list("pk", flat=True):
         violations.append(f"Transaction #{pk} came from a provider event not marked applied.")
@@ -461,7 +465,16 @@ def ledger_verify() -> LedgerReport:
         )
     for reference in sorted(seen_refs - captured_refs):
         violations.append(f"Payment {reference} has a capture in the ledger but is not captured.")
-    completed_refunds = Refund.objects.filter(status=Refund.Status.COMPLETED).count()
+    # A refund under review counts as completed if its completion was booked before.
+    under_review = Refund.objects.filter(status=Refund.Status.NEEDS_REVIEW).values_list(
+        "pk", flat=True
+    )
+    completed_refunds = (
+        Refund.objects.filter(status=Refund.Status.COMPLETED).count()
+        + LedgerTransaction.objects.filter(
+            idempotency_key__in=[f"refund:{pk}:completed" for pk in under_review]
+        ).count()
+    )
     refund_completions = LedgerTransaction.objects.filter(
         kind__in=[TxKind.REFUND_COMPLETED, TxKind.UNAPPLIED_RETURN]
     ).count()
@@ -469,8 +482,9 @@ def ledger_verify() -> LedgerReport:
         violations.append(
             f"{completed_refunds} refunds are completed but {refund_completions} were paid in the ledger."
         )
+    # A payout under review was finished once (paid or failed) before the contradiction.
     finished_payouts = Payout.objects.filter(
-        status__in=[Payout.Status.PAID, Payout.Status.FAILED]
+        status__in=[Payout.Status.PAID, Payout.Status.FAILED, Payout.Status.NEEDS_REVIEW]
     ).count()
     payout_finishes = LedgerTransaction.objects.filter(
         kind__in=[TxKind.PAYOUT_COMPLETED, TxKind.PAYOUT_FAILED]

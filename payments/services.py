@@ -9,6 +9,8 @@ Provider calls happen after commit; the provider's answers come back as webhooks
 import logging
 import secrets
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import cast
 
@@ -34,6 +36,7 @@ from payments.providers.base import (
     CardConfirmingProvider,
     EventNotUsed,
     MalformedEvent,
+    PaymentDeclined,
     ProviderEventData,
     WebhookSignatureInvalid,
 )
@@ -53,6 +56,7 @@ TxKind = LedgerTransaction.Kind
 APPLIED = ProviderEvent.Status.APPLIED
 IGNORED = ProviderEvent.Status.IGNORED
 UNMATCHED = ProviderEvent.Status.UNMATCHED
+HELD = ProviderEvent.Status.HELD
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -92,6 +96,26 @@ def escrow_lock_for_order(*, order_id: int) -> None:
     )
 
 
+def escrows_lock_for_orders(*, order_ids: Sequence[int]) -> list[int]:
+    """Lock the escrows of these orders in key order, skipping any another transaction holds
+    (a set-based sweep takes them before the orders, like every money service, and waits for
+    nobody). An escrow on hold for review is left alone too. Returns the order ids this
+    transaction may now lock and move: those whose escrow it holds, and those that have none
+    yet."""
+    references = {escrow_reference_for_order(pk): pk for pk in order_ids}
+    locked = set(
+        Escrow.objects.select_for_update(skip_locked=True)
+        .filter(reference__in=list(references), on_hold=False)
+        .order_by("pk")
+        .values_list("reference", flat=True)
+    )
+    rest = [reference for reference in references if reference not in locked]
+    held_elsewhere = set(
+        Escrow.objects.filter(reference__in=rest).values_list("reference", flat=True)
+    )
+    return sorted(pk for ref, pk in references.items() if ref not in held_elsewhere)
+
+
 def _replayed(*, idempotency_key: str, kind: str, escrow: Escrow | None, amount=None) -> bool:
     """True if this key was already applied to the same operation; 422 if used for another."""
     if not idempotency_key:
@@ -113,6 +137,12 @@ def _replayed(*, idempotency_key: str, kind: str, escrow: Escrow | None, amount=
 
 
 def _refuse_if_frozen(escrow: Escrow) -> None:
+    if escrow.on_hold:
+        raise Conflict(
+            "The money for this order is held while staff check a payment the provider "
+            "reported both captured and failed.",
+            code=PaymentErrorCode.ESCROW_ON_HOLD,
+        )
     if escrow.frozen:
         raise Conflict(
             "The money for this order is frozen while a dispute is open.",
@@ -188,6 +218,17 @@ def escrow_freeze(*, escrow_reference: str) -> None:
 @transaction.atomic
 def escrow_unfreeze(*, escrow_reference: str) -> None:
     _escrow_set_frozen(escrow_reference, frozen=False)
+
+
+@transaction.atomic
+def escrow_hold_lift(*, escrow_reference: str, actor) -> None:
+    """Staff checked a charge the provider reported both captured and failed: money may leave
+    the escrow again (a charge that really failed is then refunded or settled by staff)."""
+    escrow = _escrow_lock(escrow_reference)
+    if not escrow.on_hold:
+        return
+    Escrow.objects.filter(pk=escrow.pk).update(on_hold=False)
+    logger.info("Hold on %s lifted by user %s.", escrow.reference, getattr(actor, "pk", None))
 
 
 def _escrow_set_frozen(escrow_reference: str, *, frozen: bool) -> None:
@@ -481,65 +522,199 @@ def payment_instructions(*, payment: Payment) -> dict[str, str]:
     return dict(payment.instructions) if payment.method == Payment.Method.BANK_TRANSFER else {}
 
 
-@transaction.atomic
-def payment_card_submit(*, payment: Payment, card_number: str, actor) -> None:
-    """Charge a card for a pending (or declined) payment; the outcome arrives by webhook."""
+@dataclass(frozen=True)
+class CardSubmission:
+    """What a card submission did: `replayed` when this attempt had already been taken."""
+
+    attempt: str
+    replayed: bool
+    status: str
+    provider_status: str = ""
+
+
+def _card_attempt_claim(
+    *, payment: Payment, attempt: str, actor, check_provider, check_input
+) -> tuple[Payment, bool]:
+    """The card submission's compare-and-set, under the payment's row lock.
+
+    PENDING/FAILED -> SUBMITTED with the attempt recorded, so exactly one card reaches the
+    provider per payment however many submissions race. A replay of the recorded attempt
+    returns (payment, True) and charges nothing; another attempt while one is with the provider
+    is refused with 409 `payment_already_submitted`, and after the capture with `already_paid`.
+    """
     payment = Payment.objects.select_for_update().get(pk=payment.pk)
     if actor is None or actor.organisation_id != payment.payer_organisation_id:
         raise NotFound("No such payment.", code=PaymentErrorCode.PAYMENT_NOT_FOUND)
     if payment.method != Payment.Method.CARD:
         raise Conflict("This payment is made by bank transfer.", code=PaymentErrorCode.WRONG_METHOD)
+    if attempt and payment.card_attempt == attempt:
+        return payment, True
     if payment.status == Payment.Status.CAPTURED:
         raise Conflict("This payment has already been made.", code=PaymentErrorCode.ALREADY_PAID)
-    if payment.provider != "sandbox":
+    if payment.status == Payment.Status.SUBMITTED:
         raise Conflict(
-            "Card numbers are taken by the payment provider's own card form on this page.",
-            code=PaymentErrorCode.WRONG_PROVIDER,
+            "A card was already submitted for this payment and is being processed; "
+            "wait for its outcome.",
+            code=PaymentErrorCode.PAYMENT_ALREADY_SUBMITTED,
         )
-    from payments.providers.sandbox import luhn_valid
+    check_provider(payment)
+    check_input()
+    now = clock.now()
+    claimed = Payment.objects.filter(pk=payment.pk, status__in=Payment.CARD_SUBMITTABLE).update(
+        status=Payment.Status.SUBMITTED, card_attempt=attempt, submitted_at=now, failure_reason=""
+    )
+    if claimed != 1:  # cannot happen under the row lock; refuse rather than charge twice
+        raise Conflict(
+            "A card was already submitted for this payment.",
+            code=PaymentErrorCode.PAYMENT_ALREADY_SUBMITTED,
+        )
+    payment.status, payment.card_attempt, payment.submitted_at = (
+        Payment.Status.SUBMITTED,
+        attempt,
+        now,
+    )
+    payment.failure_reason = ""
+    return payment, False
 
+
+def _card_attempt_release(*, payment_id: int, attempt: str, failure_reason: str) -> None:
+    """The provider never got (or refused) this attempt: the payment takes a new card."""
+    Payment.objects.filter(
+        pk=payment_id, status=Payment.Status.SUBMITTED, card_attempt=attempt
+    ).update(status=Payment.Status.FAILED, failure_reason=failure_reason[:200])
+
+
+def payment_card_submit(
+    *, payment: Payment, card_number: str, actor, attempt: str = ""
+) -> CardSubmission:
+    """Charge a card for a pending (or declined) payment, once; the outcome arrives by webhook.
+
+    `attempt` identifies this submission (the API's Idempotency-Key, the card form's hidden
+    key); without one, each call is a new attempt. See `_card_attempt_claim`.
+    """
+    attempt = attempt or f"card:{uuid.uuid4()}"
     number = "".join(card_number.split())
-    if not luhn_valid(number):
-        raise ValidationFailed(
-            "That card number is not valid.",
-            code=PaymentErrorCode.INVALID_CARD,
-            fields={"card_number": ["invalid"]},
+
+    def check_provider(locked: Payment) -> None:
+        if locked.provider != "sandbox":
+            raise Conflict(
+                "Card numbers are taken by the payment provider's own card form on this page.",
+                code=PaymentErrorCode.WRONG_PROVIDER,
+            )
+
+    def check_input() -> None:
+        from payments.providers.sandbox import luhn_valid
+
+        if not luhn_valid(number):
+            raise ValidationFailed(
+                "That card number is not valid.",
+                code=PaymentErrorCode.INVALID_CARD,
+                fields={"card_number": ["invalid"]},
+            )
+
+    with transaction.atomic():
+        payment, replayed = _card_attempt_claim(
+            payment=payment,
+            attempt=attempt,
+            actor=actor,
+            check_provider=check_provider,
+            check_input=check_input,
         )
-    if payment.status == Payment.Status.FAILED:
-        Payment.objects.filter(pk=payment.pk).update(
-            status=Payment.Status.PENDING, failure_reason=""
-        )
-    # Cards are charged on the provider's hosted page; only adapters that host one (the
-    # sandbox) are configured for card payments, which the Protocol type cannot know.
-    provider = cast(CardConfirmingProvider, provider_get(payment.provider))
-    transaction.on_commit(lambda: provider.confirm_card(payment=payment, card_number=number))
+        if not replayed:
+            # Cards are charged on the provider's hosted page; only adapters that host one
+            # (the sandbox) are configured for card payments, which the Protocol cannot know.
+            provider = cast(CardConfirmingProvider, provider_get(payment.provider))
+            claimed = payment
+            transaction.on_commit(lambda: _card_hand_over(provider, claimed, number))
+    return CardSubmission(attempt=attempt, replayed=replayed, status=payment.status)
 
 
-def payment_card_confirm(*, payment: Payment, payment_method: str, actor) -> str:
+def _card_hand_over(provider: CardConfirmingProvider, payment: Payment, number: str) -> None:
+    """After the claim committed: give the card to the provider. If it cannot take it (e.g.
+    its queue is down), the attempt is released as failed, so the buyer may try again."""
+    try:
+        provider.confirm_card(payment=payment, card_number=number)
+    except Exception:
+        logger.exception("Card for payment %s not handed to the provider.", payment.pk)
+        _card_attempt_release(
+            payment_id=payment.pk,
+            attempt=payment.card_attempt,
+            failure_reason="The card could not be sent to the payment provider; nothing was "
+            "charged. Please try again.",
+        )
+
+
+def payment_card_confirm(
+    *, payment: Payment, payment_method: str, actor, attempt: str = ""
+) -> CardSubmission:
     """Confirm a card payment with a payment method the provider's own script or SDK created
-    (Stripe: a `pm_…` id). Raises PaymentDeclined (402) on a decline; records nothing: the
-    provider's webhook does. Returns the provider's status for the payment."""
-    payment = Payment.objects.get(pk=payment.pk)
-    if actor is None or actor.organisation_id != payment.payer_organisation_id:
-        raise NotFound("No such payment.", code=PaymentErrorCode.PAYMENT_NOT_FOUND)
-    if payment.method != Payment.Method.CARD:
-        raise Conflict("This payment is made by bank transfer.", code=PaymentErrorCode.WRONG_METHOD)
-    if payment.status == Payment.Status.CAPTURED:
-        raise Conflict("This payment has already been made.", code=PaymentErrorCode.ALREADY_PAID)
-    provider = provider_get(payment.provider)
-    if payment.provider == "sandbox" or not isinstance(provider, BrowserCardProvider):
-        raise Conflict(
-            "This payment takes sandbox test cards (sandbox-card).",
-            code=PaymentErrorCode.WRONG_PROVIDER,
-        )
+    (Stripe: a `pm_…` id), once per payment (the same claim as `payment_card_submit`).
+
+    Raises PaymentDeclined (402) on a decline (the payment takes another card) and
+    ProviderUnavailable (503); records no money: the provider's webhook does. Returns the
+    provider's status for the payment (empty for a replay of the same attempt).
+    """
+    attempt = attempt or f"confirm:{uuid.uuid4()}"
     payment_method = (payment_method or "").strip()
-    if not payment_method.startswith("pm_") or len(payment_method) > 100:
-        raise ValidationFailed(
-            "Give the id of a payment method created with the provider (pm_…).",
-            code=PaymentErrorCode.INVALID_PAYMENT_METHOD,
-            fields={"payment_method": ["invalid"]},
+    provider = provider_get(payment.provider)
+
+    def check_provider(locked: Payment) -> None:
+        if locked.provider == "sandbox" or not isinstance(provider, BrowserCardProvider):
+            raise Conflict(
+                "This payment takes sandbox test cards (sandbox-card).",
+                code=PaymentErrorCode.WRONG_PROVIDER,
+            )
+
+    def check_input() -> None:
+        if not payment_method.startswith("pm_") or len(payment_method) > 100:
+            raise ValidationFailed(
+                "Give the id of a payment method created with the provider (pm_…).",
+                code=PaymentErrorCode.INVALID_PAYMENT_METHOD,
+                fields={"payment_method": ["invalid"]},
+            )
+
+    with transaction.atomic():
+        payment, replayed = _card_attempt_claim(
+            payment=payment,
+            attempt=attempt,
+            actor=actor,
+            check_provider=check_provider,
+            check_input=check_input,
         )
-    return provider.confirm_card(payment=payment, payment_method=payment_method)
+    if replayed:
+        return CardSubmission(attempt=attempt, replayed=True, status=payment.status)
+    browser = cast(BrowserCardProvider, provider)
+    try:
+        provider_status = browser.confirm_card(payment=payment, payment_method=payment_method)
+    except PaymentDeclined as error:
+        _card_attempt_release(payment_id=payment.pk, attempt=attempt, failure_reason=error.message)
+        raise
+    except Exception:
+        _card_attempt_release(
+            payment_id=payment.pk,
+            attempt=attempt,
+            failure_reason="The payment provider could not be reached; nothing was charged.",
+        )
+        raise
+    if provider_status in ("requires_payment_method", "canceled"):
+        # The provider took no money with this method: the payment takes another card.
+        _card_attempt_release(
+            payment_id=payment.pk,
+            attempt=attempt,
+            failure_reason="The card was not accepted; try another card.",
+        )
+        return CardSubmission(
+            attempt=attempt,
+            replayed=False,
+            status=Payment.Status.FAILED,
+            provider_status=provider_status,
+        )
+    return CardSubmission(
+        attempt=attempt,
+        replayed=False,
+        status=Payment.Status.SUBMITTED,
+        provider_status=provider_status,
+    )
 
 
 @transaction.atomic
@@ -583,6 +758,36 @@ def _payment_captured(
         return (
             UNMATCHED,
             f"Amount {amount!r} is not valid in {currency}; staff must return it manually.",
+        )
+    if (
+        data.charge_id
+        and ProviderEvent.objects.filter(
+            provider=payment.provider,
+            object_reference=payment.provider_reference,
+            type="payment.failed",
+            charge_id=data.charge_id,
+            status=APPLIED,
+        )
+        .exclude(pk=event.pk)
+        .exists()
+    ):
+        # The provider already said this very charge failed: hold the money, apply nothing.
+        held = _hold(
+            key=charge_key,
+            amount=amount,
+            currency=currency,
+            source=ledger.account_get(kind=Kind.PROVIDER_CLEARING, currency=currency),
+            escrow=escrow,
+            event=event,
+            memo=f"Charge {data.charge_id} of payment {payment.provider_reference} reported "
+            "captured after it was reported failed",
+        )
+        return _contradiction(
+            event=event,
+            what=f"Payment {payment.provider_reference} ({escrow.reference})",
+            detail=f"charge {data.charge_id} was reported failed, now captured "
+            f"({format_money(amount, currency)}). The money is held for review (account "
+            f"{held.key}); the payment stays {payment.status}.",
         )
     if payment.status == Payment.Status.CAPTURED:
         problem = "The payment had already been made."
@@ -695,8 +900,27 @@ def _unapplied_hold(
     _after_commit_send_refund(refund)
 
 
-def _payment_failed(*, payment: Payment, data: ProviderEventData) -> tuple[str, str]:
+def _payment_failed(
+    *, payment: Payment, data: ProviderEventData, event: ProviderEvent
+) -> tuple[str, str]:
+    escrow = _escrow_lock(payment.escrow.reference)
     payment = Payment.objects.select_for_update().get(pk=payment.pk)
+    if (
+        data.charge_id
+        and LedgerTransaction.objects.filter(
+            idempotency_key=f"capture:{payment.provider}:{data.charge_id}"
+        ).exists()
+    ):
+        # This very charge was recorded as captured: the money may not be there. Nothing
+        # leaves the escrow until staff have checked with the provider.
+        Escrow.objects.filter(pk=escrow.pk).update(on_hold=True)
+        return _contradiction(
+            event=event,
+            what=f"Payment {payment.provider_reference} ({escrow.reference})",
+            detail=f"charge {data.charge_id} was captured, now reported failed "
+            f"({data.reason or 'no reason'}). The escrow is on hold: no release or refund "
+            "until staff lift it.",
+        )
     if Payment.Status.FAILED not in Payment.TRANSITIONS[payment.status]:
         return IGNORED, f"Stale: the payment is already {payment.status}."
     Payment.objects.filter(pk=payment.pk).update(
@@ -709,7 +933,11 @@ def _payment_failed(*, payment: Payment, data: ProviderEventData) -> tuple[str, 
 def refund_send_to_provider(*, refund_id: int) -> None:
     """Ask the provider to pay a refund (safe to repeat: the provider dedupes by reference)."""
     refund = Refund.objects.select_related("escrow").filter(pk=refund_id).first()
-    if refund is None or refund.status in (Refund.Status.COMPLETED, Refund.Status.FAILED):
+    if refund is None or refund.status in (
+        Refund.Status.COMPLETED,
+        Refund.Status.FAILED,
+        Refund.Status.NEEDS_REVIEW,
+    ):
         return
     answer = provider_get(refund.provider).refund(refund=refund)
     if answer is not None:
@@ -719,7 +947,11 @@ def refund_send_to_provider(*, refund_id: int) -> None:
 
 def payout_send_to_provider(*, payout_id: int) -> None:
     payout = Payout.objects.filter(pk=payout_id).first()
-    if payout is None or payout.status in (Payout.Status.PAID, Payout.Status.FAILED):
+    if payout is None or payout.status in (
+        Payout.Status.PAID,
+        Payout.Status.FAILED,
+        Payout.Status.NEEDS_REVIEW,
+    ):
         return
     provider_get(payout.provider).payout(payout=payout)
 
@@ -778,6 +1010,13 @@ def _refund_event(
         "refund.completed": Refund.Status.COMPLETED,
         "refund.failed": Refund.Status.FAILED,
     }[data.type]
+    what = f"Refund {refund.provider_reference} ({refund.escrow.reference})"
+    if refund.status == Refund.Status.NEEDS_REVIEW:
+        return _contradiction(
+            event=event, what=what, detail=f"{data.type} arrived while it is under review."
+        )
+    if Refund.RANK[target] == Refund.RANK[refund.status] == 2 and target != refund.status:
+        return _refund_contradicted(refund=refund, data=data, event=event, what=what)
     if Refund.RANK[target] <= Refund.RANK[refund.status]:
         return IGNORED, f"Stale: the refund is already {refund.status}."
     if target == Refund.Status.COMPLETED:
@@ -825,6 +1064,13 @@ def _payout_event(
         "payout.paid": Payout.Status.PAID,
         "payout.failed": Payout.Status.FAILED,
     }[data.type]
+    what = f"Payout {payout.provider_reference} (organisation #{payout.organisation_id})"
+    if payout.status == Payout.Status.NEEDS_REVIEW:
+        return _contradiction(
+            event=event, what=what, detail=f"{data.type} arrived while it is under review."
+        )
+    if Payout.RANK[target] == Payout.RANK[payout.status] == 2 and target != payout.status:
+        return _payout_contradicted(payout=payout, data=data, event=event, what=what)
     if Payout.RANK[target] <= Payout.RANK[payout.status]:
         return IGNORED, f"Stale: the payout is already {payout.status}."
     in_transit = ledger.account_get(
@@ -872,6 +1118,188 @@ def _payout_event(
             url="/payments/money/",
         )
     return APPLIED, f"Payout {target}."
+
+
+# --- provider reports that contradict each other ---------------------------------------------
+def _contradiction(*, event: ProviderEvent, what: str, detail: str) -> tuple[str, str]:
+    """A provider event that contradicts one already applied: a staff alert, never dropped."""
+    SystemAlert.objects.create(
+        source="payments",
+        message=(
+            f"{what}: the provider's reports disagree — {detail} Event "
+            f"{event.provider}:{event.event_id} ({event.type}) was not applied. Check with the "
+            "provider before anything is paid again (payouts under review are settled in the "
+            "admin: Payouts, 'Settle a payout under review'; escrows on hold: 'Lift the hold')."
+        ),
+        created_at=clock.now(),
+    )
+    return HELD, f"Contradicts an applied event: {detail}"[:200]
+
+
+def _hold(
+    *,
+    key: str,
+    amount: Decimal,
+    currency: str,
+    source: Account,
+    escrow: Escrow | None = None,
+    organisation_id: int | None = None,
+    event: ProviderEvent | None = None,
+    memo: str,
+    sources: list[tuple[Account, Decimal]] | None = None,
+) -> Account:
+    """Move `amount` into the held-for-review account (out of reach of payouts and refunds),
+    from `source` (or split over `sources`)."""
+    held = ledger.account_get(
+        kind=Kind.HELD_FOR_REVIEW, currency=currency, escrow=escrow, organisation_id=organisation_id
+    )
+    taken = sources if sources is not None else [(source, amount)]
+    legs = [*((account, -value) for account, value in taken), (held, amount)]
+    ledger.ledger_post(
+        idempotency_key=key,
+        kind=TxKind.HELD_FOR_REVIEW,
+        amount=amount,
+        currency=currency,
+        legs=[(account, value) for account, value in legs if value],
+        escrow=escrow,
+        provider_event=event,
+        memo=memo,
+    )
+    return held
+
+
+def _refund_contradicted(
+    *, refund: Refund, data: ProviderEventData, event: ProviderEvent, what: str
+) -> tuple[str, str]:
+    if data.type == "refund.completed":
+        # Reported failed (the money stayed owed to the buyer, in refunds in transit), now
+        # completed: it stays there, where nothing but a settled refund can take it.
+        detail = (
+            "it was reported failed, now completed. Nothing moved: the money stays in "
+            "refunds in transit; do not pay the buyer again before checking."
+        )
+    else:
+        # Reported completed (the buyer paid), now failed: the money came back to the provider.
+        held = _hold(
+            key=f"refund:{refund.pk}:hold",
+            amount=refund.amount,
+            currency=refund.currency,
+            source=ledger.account_get(kind=Kind.PROVIDER_CLEARING, currency=refund.currency),
+            escrow=refund.escrow,
+            event=event,
+            memo=f"Refund {refund.provider_reference} reported failed after completed",
+        )
+        detail = (
+            f"it was reported completed, now failed ({data.reason or 'no reason'}). "
+            f"{format_money(refund.amount, refund.currency)} is held for review ({held.key})."
+        )
+    Refund.objects.filter(pk=refund.pk).update(status=Refund.Status.NEEDS_REVIEW)
+    return _contradiction(event=event, what=what, detail=detail)
+
+
+def _payout_contradicted(
+    *, payout: Payout, data: ProviderEventData, event: ProviderEvent, what: str
+) -> tuple[str, str]:
+    """Paid after failed, or failed after paid: hold the amount, mark the payout for review.
+
+    Paid after failed: the failure had put the money back in the supplier's payable, so it may
+    have been paid out again. The amount moves from the payable to held (what the payable no
+    longer has becomes a debt, taken from the supplier's next release): it cannot be paid twice.
+    Failed after paid: the money came back to the provider; it is held, not made payable.
+    """
+    currency, amount, org_id = payout.currency, payout.amount, payout.organisation_id
+    if data.type == "payout.paid":
+        payable = ledger.account_get(
+            kind=Kind.SUPPLIER_PAYABLE, currency=currency, organisation_id=org_id
+        )
+        debt = ledger.account_get(
+            kind=Kind.SUPPLIER_DEBT, currency=currency, organisation_id=org_id
+        )
+        locked = ledger.accounts_lock([payable, debt])
+        from_payable = min(locked[payable.pk].balance, amount)
+        held = _hold(
+            key=f"payout:{payout.pk}:hold",
+            amount=amount,
+            currency=currency,
+            source=payable,
+            sources=[(payable, from_payable), (debt, amount - from_payable)],
+            organisation_id=org_id,
+            event=event,
+            memo=f"Payout {payout.provider_reference} reported paid after failed",
+        )
+        detail = (
+            f"it was reported failed (the money went back to the supplier's balance), now "
+            f"paid. {format_money(amount, currency)} is held for review ({held.key}); "
+            f"{format_money(amount - from_payable, currency)} of it was no longer in the "
+            "balance and is owed by the supplier."
+        )
+    else:
+        held = _hold(
+            key=f"payout:{payout.pk}:hold",
+            amount=amount,
+            currency=currency,
+            source=ledger.account_get(kind=Kind.PROVIDER_CLEARING, currency=currency),
+            organisation_id=org_id,
+            event=event,
+            memo=f"Payout {payout.provider_reference} reported failed after paid",
+        )
+        detail = (
+            f"it was reported paid, now failed ({data.reason or 'no reason'}). "
+            f"{format_money(amount, currency)} is held for review ({held.key}), not returned "
+            "to the supplier's balance."
+        )
+    Payout.objects.filter(pk=payout.pk).update(status=Payout.Status.NEEDS_REVIEW)
+    return _contradiction(event=event, what=what, detail=detail)
+
+
+@transaction.atomic
+def payout_review_settle(*, payout_id: int, paid: bool, actor, note: str = "") -> Payout:
+    """Staff checked a payout the provider reported both paid and failed: settle the held money.
+
+    paid=True: the supplier got the money (held -> provider clearing); paid=False: it never
+    left (held -> back to the supplier's balance, any debt the hold recorded cancelled).
+    """
+    payout = Payout.objects.select_for_update().filter(pk=payout_id).first()
+    if payout is None:
+        raise NotFound("No such payout.", code=PaymentErrorCode.PAYOUT_NOT_FOUND)
+    if payout.status != Payout.Status.NEEDS_REVIEW:
+        raise Conflict(
+            f"This payout is {payout.status}, not under review.",
+            code=PaymentErrorCode.NOT_UNDER_REVIEW,
+        )
+    hold = LedgerTransaction.objects.get(idempotency_key=f"payout:{payout.pk}:hold")
+    held_account = ledger.account_get(
+        kind=Kind.HELD_FOR_REVIEW, currency=payout.currency, organisation_id=payout.organisation_id
+    )
+    if paid:
+        clearing = ledger.account_get(kind=Kind.PROVIDER_CLEARING, currency=payout.currency)
+        legs = [(held_account, -payout.amount), (clearing, payout.amount)]
+    else:
+        # Undo the hold: every leg back where it came from.
+        legs = [(entry.account, -entry.amount) for entry in hold.entries.select_related("account")]
+        if hold.entries.filter(account__kind=Kind.PROVIDER_CLEARING).exists():
+            # Failed after paid: the money came back, so the supplier's balance gets it.
+            payable = ledger.account_get(
+                kind=Kind.SUPPLIER_PAYABLE,
+                currency=payout.currency,
+                organisation_id=payout.organisation_id,
+            )
+            legs = [(held_account, -payout.amount), (payable, payout.amount)]
+    ledger.ledger_post(
+        idempotency_key=f"payout:{payout.pk}:review_settled",
+        kind=TxKind.REVIEW_SETTLED,
+        amount=payout.amount,
+        currency=payout.currency,
+        legs=legs,
+        memo=f"Payout {payout.provider_reference} checked by staff #{getattr(actor, 'pk', '')}: "
+        f"{'paid' if paid else 'not paid'}. {note}",
+    )
+    Payout.objects.filter(pk=payout.pk).update(
+        status=Payout.Status.PAID if paid else Payout.Status.FAILED,
+        completed_at=clock.now(),
+    )
+    payout.refresh_from_db()
+    return payout
 
 
 @transaction.atomic
@@ -981,6 +1409,7 @@ def provider_webhook_receive(*, provider: str, body: bytes, headers) -> tuple[Pr
         if refund is not None and refund.status not in (
             Refund.Status.COMPLETED,
             Refund.Status.FAILED,
+            Refund.Status.NEEDS_REVIEW,
         ):
             _after_commit_send_refund(refund)
     return event, applied_now
@@ -1036,7 +1465,7 @@ def payout_manual_settle(*, payout_id: int, bank_reference: str, actor) -> Provi
     payout = Payout.objects.filter(pk=payout_id).first()
     if payout is None or payout.provider != "manual":
         raise NotFound("No manual payout with this id.", code=PaymentErrorCode.PAYOUT_NOT_FOUND)
-    if payout.status in (Payout.Status.PAID, Payout.Status.FAILED):
+    if payout.status in (Payout.Status.PAID, Payout.Status.FAILED, Payout.Status.NEEDS_REVIEW):
         raise Conflict(
             f"This payout is already {payout.status}.", code=PaymentErrorCode.PAYOUT_FINAL
         )
@@ -1065,6 +1494,7 @@ def _provider_event_apply(*, provider: str, data: ProviderEventData) -> Provider
         event_id=data.event_id,
         type=data.type,
         object_reference=data.object_reference,
+        charge_id=data.charge_id[:80],
         payload=data.raw,
         status=ProviderEvent.Status.APPLIED,
         received_at=clock.now(),
@@ -1089,7 +1519,7 @@ def _provider_event_apply(*, provider: str, data: ProviderEventData) -> Provider
     elif isinstance(target, Payment) and data.type == "payment.captured":
         status, note = _payment_captured(payment=target, data=data, event=event)
     elif isinstance(target, Payment) and data.type == "payment.failed":
-        status, note = _payment_failed(payment=target, data=data)
+        status, note = _payment_failed(payment=target, data=data, event=event)
     elif isinstance(target, Refund):
         status, note = _refund_event(refund=target, data=data, event=event)
     else:
@@ -1098,7 +1528,8 @@ def _provider_event_apply(*, provider: str, data: ProviderEventData) -> Provider
     if status == UNMATCHED:
         SystemAlert.objects.create(
             source="payments",
-            message=f"Provider event {provider}:{data.event_id} ({data.type}) not applied: {note}",
+            message=f"Provider event {provider}:{data.event_id} ({data.type} for "
+            f"{data.object_reference!r}) not applied: {note}",
             created_at=clock.now(),
         )
     ProviderEvent.objects.filter(pk=event.pk).update(status=status, note=note[:200])

@@ -84,7 +84,7 @@ def _payment_page(request, payment: Payment, *, card_form=None, transfer_form=No
         "summary": selectors.escrow_summary(escrow_reference=payment.escrow.reference),
         "instructions": services.payment_instructions(payment=payment),
         "unapplied": selectors.payment_unapplied_transfers(payment=payment),
-        "card_form": card_form or CardForm(),
+        "card_form": card_form or CardForm.fresh(),
         "transfer_form": transfer_form
         or TransferSimulateForm(initial={"amount": payment.amount, "currency": payment.currency}),
         "sandbox": sandbox,
@@ -122,6 +122,16 @@ def _already_paid(request, payment: Payment):
     return redirect(payment.return_url or payment.get_absolute_url())
 
 
+# A submission that lost the race to another one is not an error the buyer made: the page
+# says what is happening instead (no form error, no 400).
+_CARD_ALREADY_TAKEN = {
+    PaymentErrorCode.PAYMENT_ALREADY_SUBMITTED: "Your card is already being processed for this "
+    "payment; the status below updates by itself. You were not charged twice.",
+    PaymentErrorCode.ALREADY_PAID: "This payment has already been made; you were not charged "
+    "again.",
+}
+
+
 @login_required
 @require_POST
 def payment_card(request, public_id):
@@ -130,16 +140,25 @@ def payment_card(request, public_id):
         return _already_paid(request, payment)
     form = CardForm(request.POST)
     if form.is_valid():
+        attempt = form.cleaned_data["attempt"]
         try:
             services.payment_card_submit(
-                payment=payment, card_number=form.cleaned_data["card_number"], actor=request.user
+                payment=payment,
+                card_number=form.cleaned_data["card_number"],
+                actor=request.user,
+                # Per user, so one buyer's form key never matches a colleague's attempt.
+                attempt=f"page:{request.user.pk}:{attempt}" if attempt else "",
             )
         except DomainError as error:
+            if error.code in _CARD_ALREADY_TAKEN:
+                messages.info(request, _CARD_ALREADY_TAKEN[error.code])
+                return redirect(payment.get_absolute_url())
             form.add_error(
                 "card_number" if error.code == PaymentErrorCode.INVALID_CARD else None,
                 error.message,
             )
         else:
+            # The same for a replay of this form (a double click): one attempt, one charge.
             messages.success(request, "Card submitted. The status below updates by itself.")
             return redirect(payment.get_absolute_url())
     return _payment_page(request, payment, card_form=form, status=400)

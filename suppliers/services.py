@@ -6,6 +6,8 @@ why, from, to) in the same transaction. Side effects go through events/notify (o
 """
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
@@ -33,6 +35,7 @@ from suppliers.models import (
 )
 from suppliers.topics import SupplierTopic
 from tradeassure.core import clock
+from tradeassure.core.bulk import bulk_insert
 from tradeassure.core.errors import (
     Conflict,
     InvalidTransition,
@@ -1045,6 +1048,128 @@ def supplier_order_record_sync(
         existing.save()
     supplier_id = supplier.pk
     transaction.on_commit(lambda: _queue_recompute(supplier_id))
+
+
+@dataclass(frozen=True)
+class OrderRecordFacts:
+    """One order's facts for `supplier_order_records_sync_many` (see `supplier_order_record_sync`)."""
+
+    supplier_id: int
+    order_reference: str
+    amount: Decimal
+    currency: str
+    status: str
+    placed_at: datetime
+    confirmed_at: datetime | None = None
+    shipment_deadline: datetime | None = None
+    shipped_at: datetime | None = None
+    completed_at: datetime | None = None
+    disputed: bool = False
+    dispute_lost: bool = False
+    rating: int | None = None
+
+
+def supplier_order_records_sync_many(facts: Sequence[OrderRecordFacts]) -> None:
+    """`supplier_order_record_sync` for a batch (a sweep): the same checks, the suppliers locked
+    once each in key order, every record upserted with one statement, and one Celery message
+    after commit to recompute the suppliers' metrics."""
+    if not facts:
+        return
+    for fact in facts:
+        if fact.status not in ORDER_RECORD_STATUSES:
+            raise ValidationFailed(
+                f"Unknown order status {fact.status!r}.", code=SupplierErrorCode.BAD_ORDER_STATUS
+            )
+        if fact.rating is not None and not 1 <= fact.rating <= 5:
+            raise ValidationFailed("A rating is 1 to 5 stars.", code=SupplierErrorCode.BAD_RATING)
+        if not fact.order_reference:
+            raise ValidationFailed(
+                "An order reference is required.", code=SupplierErrorCode.BAD_REFERENCE
+            )
+        if fact.amount < 0:
+            raise ValidationFailed(
+                "The amount cannot be negative.", code=SupplierErrorCode.BAD_AMOUNT
+            )
+    supplier_ids = sorted({fact.supplier_id for fact in facts})
+    list(
+        Supplier.objects.select_for_update().filter(pk__in=supplier_ids).order_by("pk").values("pk")
+    )
+    references = [fact.order_reference for fact in facts]
+    owners = dict(
+        SupplierOrderRecord.objects.filter(order_reference__in=references).values_list(
+            "order_reference", "supplier_id"
+        )
+    )
+    now = clock.now()
+    records = []
+    usd: dict[tuple[Decimal, str], Decimal] = {}
+    for fact in facts:
+        owner = owners.get(fact.order_reference)
+        if owner is not None and owner != fact.supplier_id:
+            raise Conflict(
+                f"{fact.order_reference} is recorded for another supplier.",
+                code=SupplierErrorCode.RECORD_SUPPLIER_MISMATCH,
+            )
+        money = (fact.amount, fact.currency)
+        if money not in usd:
+            usd[money] = _amount_usd_or_refuse(fact.amount, fact.currency)
+        records.append(
+            (
+                fact.supplier_id,
+                fact.order_reference,
+                fact.amount,
+                fact.currency,
+                usd[money],
+                fact.status,
+                fact.placed_at,
+                fact.confirmed_at,
+                fact.shipment_deadline,
+                fact.shipped_at,
+                fact.completed_at,
+                fact.disputed,
+                fact.dispute_lost,
+                fact.rating,
+                now,
+            )
+        )
+    bulk_insert(
+        SupplierOrderRecord,
+        [
+            "supplier_id",
+            "order_reference",
+            "amount",
+            "currency",
+            "amount_usd",
+            "status",
+            "placed_at",
+            "confirmed_at",
+            "shipment_deadline",
+            "shipped_at",
+            "completed_at",
+            "disputed",
+            "dispute_lost",
+            "rating",
+            "updated_at",
+        ],
+        records,
+        upsert_on=["order_reference"],
+    )
+    transaction.on_commit(lambda: _queue_recompute_many(supplier_ids))
+
+
+def supplier_metrics_recompute_many(*, supplier_ids: Sequence[int]) -> None:
+    """`supplier_metrics_recompute` once for each of these suppliers, in key order."""
+    for supplier in Supplier.objects.filter(pk__in=sorted(set(supplier_ids))).order_by("pk"):
+        supplier_metrics_recompute(supplier=supplier)
+
+
+def _queue_recompute_many(supplier_ids: list[int]) -> None:
+    from suppliers.tasks import recompute_suppliers_metrics
+
+    try:
+        recompute_suppliers_metrics.delay(supplier_ids)
+    except Exception:
+        logger.warning("Broker unavailable; nightly recompute will catch %s.", supplier_ids)
 
 
 def _queue_recompute(supplier_id: int) -> None:

@@ -4,6 +4,7 @@ from celery import shared_task
 
 from suppliers import services
 from suppliers.models import Supplier
+from tradeassure.core.sweeps import SWEEP_TASK_OPTIONS, run_to_time_limit
 
 
 @shared_task(name="suppliers.recompute_supplier_metrics", acks_late=True)
@@ -18,6 +19,13 @@ def recompute_all_metrics() -> int:
     return services.supplier_metrics_recompute_all()
 
 
-@shared_task(name="suppliers.sweep_memberships", acks_late=True)
+@shared_task(name="suppliers.recompute_suppliers_metrics", acks_late=True)
+def recompute_suppliers_metrics(supplier_ids: list[int]) -> None:
+    """One message for a batch of suppliers (a sweep's batch), not one per order."""
+    services.supplier_metrics_recompute_many(supplier_ids=supplier_ids)
+
+
+@shared_task(name="suppliers.sweep_memberships", **SWEEP_TASK_OPTIONS)
 def sweep_memberships() -> int:
-    return services.suppliers_sweep_memberships()
+    """Daily: lapsed memberships and revoked verifications, and the expiry warnings."""
+    return run_to_time_limit(services.suppliers_sweep_memberships)

@@ -42,7 +42,7 @@ def test_bench_smoke_runs_every_scenario(tmp_path):
         "BENCH_DATABASE_URL": _bench_database_url(),
         "BENCH_RESULTS_DIR": str(tmp_path / "results"),
         "BENCH_VAR_DIR": str(tmp_path / "var"),
-        "BENCH_PORT": "18790",
+        "BENCH_PORT": os.environ.get("BENCH_PORT", "18790"),
     }
     env.pop("DJANGO_SETTINGS_MODULE", None)
     done = subprocess.run(

@@ -153,9 +153,8 @@ def production_settings(*names: str, **env: str) -> dict:
         "-c",
         script,
         DJANGO_SETTINGS_MODULE="tradeassure.settings.production",
-        SECRET_KEY=get_random_secret_key(),
         ALLOWED_HOSTS="trade.example.com",
-        **env,
+        **{"SECRET_KEY": get_random_secret_key(), **env},
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -286,3 +285,64 @@ def test_the_wsgi_application_refuses_to_start_on_the_sandbox():
     # then it refuses to start with the sandbox, and starts with Stripe configured
     assert refused.returncode != 0 and "Refusing to start" in refused.stderr
     assert started.returncode == 0, started.stderr
+
+
+def test_secrets_are_read_verbatim_even_when_they_start_with_a_dollar():
+    # given secrets that django-environ would read as references to other variables
+    values = {
+        "SECRET_KEY": "$" + get_random_secret_key(),
+        "SANDBOX_WEBHOOK_SECRET": "$SECRET_KEY-not-a-reference",
+        "STRIPE_WEBHOOK_SECRET": "$whsec_dollar",
+        "STRIPE_SECRET_KEY": "$sk_dollar",
+        "EMAIL_HOST_PASSWORD": "$HOME",
+    }
+
+    # when the production profile reads them
+    read = production_settings(*values, **values)
+
+    # then each setting is exactly the value given, "$" and all
+    assert read == values
+
+
+def test_check_deploy_passes_with_a_secret_key_starting_with_a_dollar():
+    # given a random secret that happens to start with "$" (get_random_secret_key can make one)
+    result = manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DJANGO_SETTINGS_MODULE="tradeassure.settings.production",
+        SECRET_KEY="$" + get_random_secret_key(),
+        ALLOWED_HOSTS="trade.example.com",
+        **STRIPE_ENV,
+    )
+
+    # then the key is used as given and the deployment checklist is clean
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_production_refuses_to_start_with_inconsistent_currency_tables():
+    # given an otherwise valid production configuration whose release fee rate is over 100 %
+    env = {
+        "DJANGO_SETTINGS_MODULE": "tradeassure.settings.production",
+        "SECRET_KEY": _secret(),
+        "ALLOWED_HOSTS": "trade.example.com",
+        "TA_FEE_RATE": "1.5",
+        **STRIPE_ENV,
+    }
+    checked = manage("check", **env)
+    served = subprocess.run(
+        [sys.executable, "-c", "import tradeassure.wsgi"],
+        cwd=BASE_DIR,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    # then both the system check and the WSGI application refuse, naming the table
+    assert checked.returncode != 0
+    assert "tradeassure.E106" in checked.stderr and "FEE_RATE" in checked.stderr
+    assert served.returncode != 0 and "Refusing to start" in served.stderr
+    assert "FEE_RATE" in served.stderr

@@ -8,8 +8,10 @@ every service: dispute → escrow → order → inspection (see the package docs
 
 import functools
 import logging
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
@@ -32,10 +34,18 @@ from disputes.transitions import LIFECYCLE, Transition
 from orders import parties
 from orders.models import Order
 from tradeassure.core import clock
+from tradeassure.core.bulk import bulk_insert
 from tradeassure.core.errors import DomainError, NotAllowed, NotFound, ValidationFailed
-from tradeassure.core.sweeps import sweep_due
+from tradeassure.core.sweeps import BatchSweep, sweep_batches, sweep_due
 from tradeassure.core.uploads import DOCUMENT_KINDS, upload_check, upload_delete, upload_store
-from tradeassure.platform.events import event_publish, notify
+from tradeassure.platform.events import (
+    EventSpec,
+    NoticeSpec,
+    event_publish,
+    events_publish_many,
+    notify,
+    notify_many,
+)
 from tradeassure.platform.models import SystemAlert
 
 logger = logging.getLogger(__name__)
@@ -85,6 +95,11 @@ def dispute_mediators(dispute: Dispute) -> list[User]:
     """The assigned mediator, or every active mediator while nobody has picked it up."""
     if dispute.mediator is not None:
         return [dispute.mediator]
+    return active_mediators()
+
+
+def active_mediators() -> list[User]:
+    """Every active mediator (who is told about a case nobody has picked up)."""
     return list(User.objects.filter(role=User.Role.MEDIATOR, is_staff=True, is_active=True))
 
 
@@ -325,3 +340,160 @@ def disputes_sweep(
         name=f"disputes.{name}",
         on_failure=alert,
     )
+
+
+@dataclass
+class DisputeMoved:
+    """One claimed dispute, the row it takes, and what the batch writes for it."""
+
+    dispute: Dispute
+    row: Transition
+    from_status: str
+    changes: dict[str, Any] = field(default_factory=dict)
+    note: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+    # (who: "parties" | "mediators", title, body) for each notification of this dispute
+    tells: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def disputes_move_many(moves: Sequence[DisputeMoved], *, now: datetime) -> int:
+    """Write a batch of checked transitions of locked disputes (a set-based sweep): one
+    compare-and-swap `UPDATE` per set of identical changes, one timeline row each, their domain
+    events and notifications, in the caller's transaction."""
+    if not moves:
+        return 0
+    groups: dict[tuple[str, tuple[tuple[str, Any], ...]], list[int]] = defaultdict(list)
+    for move in moves:
+        changes = dict(move.changes)
+        to_status = LIFECYCLE.target_for(move.dispute, move.row)
+        if to_status != move.from_status:
+            changes["status"] = to_status
+        for name, value in changes.items():
+            setattr(move.dispute, name, value)
+        groups[(move.from_status, tuple(sorted(changes.items())))].append(move.dispute.pk)
+    for (from_status, changes_key), ids in groups.items():
+        updated = Dispute.objects.filter(pk__in=ids, status=from_status).update(**dict(changes_key))
+        if updated != len(ids):  # the claim holds the rows: anything else is a bug, roll back
+            raise RuntimeError(f"{len(ids) - updated} claimed disputes changed under the sweep.")
+    bulk_insert(
+        DisputeEvent,
+        [
+            "dispute_id",
+            "action",
+            "actor_party",
+            "actor_id",
+            "from_status",
+            "to_status",
+            "note",
+            "data",
+            "created_at",
+        ],
+        [
+            (
+                move.dispute.pk,
+                move.row.action,
+                P.SYSTEM,
+                None,
+                move.from_status,
+                move.dispute.status,
+                move.note,
+                move.data,
+                now,
+            )
+            for move in moves
+        ],
+    )
+    events_publish_many(
+        [
+            EventSpec(
+                topic=f"dispute.{move.row.action}",
+                subject_type="dispute",
+                subject_id=move.dispute.pk,
+                audience=(
+                    move.dispute.order.buyer_organisation_id,
+                    parties.supplier_organisation_id(move.dispute.order),
+                ),
+                payload={
+                    "dispute": move.dispute.reference,
+                    "order": move.dispute.order.reference,
+                    "action": move.row.action,
+                    "from_status": move.from_status,
+                    "to_status": move.dispute.status,
+                    "actor": P.SYSTEM,
+                    **move.data,
+                },
+            )
+            for move in moves
+        ]
+    )
+    people = parties.orders_people(move.dispute.order for move in moves)
+    unassigned: list[User] | None = None
+    notices = []
+    for move in moves:
+        dispute = move.dispute
+        buyers, staff = people[dispute.order_id]
+        for who, title, body in move.tells:
+            if who == "mediators":
+                mediators: Sequence[User | None]
+                if dispute.mediator_id is not None:
+                    mediators = [dispute.mediator]
+                else:
+                    if unassigned is None:
+                        unassigned = active_mediators()
+                    mediators = unassigned
+                notices.append(
+                    NoticeSpec(
+                        users=tuple(mediators),
+                        title=f"{dispute.reference}: {title}",
+                        body=body,
+                        url=reverse("admin:disputes_dispute_change", args=[dispute.pk]),
+                    )
+                )
+                continue
+            for users in (buyers, staff):
+                notices.append(
+                    NoticeSpec(
+                        users=tuple(users),
+                        title=f"{dispute.reference} ({dispute.order.reference}): {title}",
+                        body=body,
+                        url=dispute.get_absolute_url(),
+                    )
+                )
+    notify_many(notices)
+    return len(moves)
+
+
+def disputes_sweep_batches(
+    *,
+    name: str,
+    noun: str,
+    claim: Callable[[datetime, int, int], Sequence[Dispute]],
+    apply: Callable[[Sequence[Dispute], datetime], int],
+    one_by_one: Callable[[int], bool],
+) -> int:
+    """The kernel's set-based `sweep_batches` with the disputes batch size; a batch that fails
+    goes row by row through `one_by_one`, where a failing row is reported to staff as a
+    SystemAlert (source "disputes.<name>")."""
+    return sweep_batches(
+        BatchSweep(
+            name=f"disputes.{name}",
+            claim=claim,
+            apply=apply,
+            key=lambda dispute: dispute.pk,
+            one_by_one=one_by_one,
+            on_failure=_alert(name, noun),
+        ),
+        batch_size=settings.TRADE_ASSURANCE["SWEEP_SET_BATCH_SIZE"],
+    )
+
+
+def _alert(name: str, noun: str) -> Callable[[int, Exception], None]:
+    def alert(pk: int, error: Exception) -> None:
+        message = error.message if isinstance(error, DomainError) else repr(error)
+        SystemAlert.objects.create(
+            source=f"disputes.{name}",
+            message=f"{noun} {pk}: {message}"[:2000],
+            created_at=clock.now(),
+        )
+
+    return alert

@@ -2,23 +2,26 @@
 escalates a claim the supplier never answered, or one unsettled on day 8.
 """
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 
 from accounts.models import User
 from disputes.error_codes import DisputeErrorCode
 from disputes.models import Dispute, DisputeParty, DisputeStatus
 from disputes.services._engine import (
+    DisputeMoved,
     dispute_check,
     dispute_lock,
     dispute_move,
     dispute_tell,
     dispute_tell_mediators,
     dispute_tell_parties,
-    disputes_sweep,
+    disputes_move_many,
+    disputes_sweep_batches,
     when,
 )
 from disputes.services.outcome import dispute_close
@@ -116,14 +119,74 @@ def dispute_auto_escalate(*, dispute: Dispute | int) -> bool:
     return True
 
 
-def disputes_sweep_escalations() -> int:
-    """Beat: escalate disputes the supplier never answered, or unresolved on day 8."""
-    return disputes_sweep(
-        name="sweep_escalations",
-        noun="Dispute",
-        due=lambda now: Dispute.objects.filter(status__in=BEFORE_ESCALATION).filter(
+def _claim_due_escalations(now: datetime, after: int, limit: int) -> list[Dispute]:
+    """Lock the disputes due for escalation (re-checked by the query under the lock), skipping
+    those someone else holds."""
+    claimed = (
+        Dispute.objects.select_for_update(of=("self",), no_key=True, skip_locked=True)
+        .select_related("order", "mediator")
+        .annotate(supplier_organisation_id=F("order__supplier__organisation_id"))
+        .filter(status__in=BEFORE_ESCALATION, pk__gt=after)
+        .filter(
             Q(supplier_response_due_at__lte=now, supplier_answered_at__isnull=True)
             | Q(escalation_due_at__lte=now)
-        ),
-        handle=lambda pk: dispute_auto_escalate(dispute=pk),
+        )
+        .order_by("pk")[:limit]
+    )
+    disputes: list[Dispute] = []
+    for dispute in claimed:  # the order knows its supplier's organisation without the supplier
+        dispute.order.__dict__["supplier_organisation_id"] = dispute.__dict__.pop(
+            "supplier_organisation_id"
+        )
+        disputes.append(dispute)
+    return disputes
+
+
+def _escalate_many(disputes: Sequence[Dispute], now: datetime) -> int:
+    """`dispute_auto_escalate` for a batch of locked, due disputes."""
+    pickup_days = settings.TRADE_ASSURANCE["MEDIATOR_PICKUP_WORKING_DAYS"]
+    pickup_due_at = clock.add_working_days(now, pickup_days)
+    moves = []
+    for dispute in disputes:
+        reason = _auto_escalation_reason(dispute, now)
+        if reason is None:
+            continue
+        row = LIFECYCLE.check(dispute, "auto_escalate", P.SYSTEM)
+        moves.append(
+            DisputeMoved(
+                dispute=dispute,
+                row=row,
+                from_status=dispute.status,
+                changes={
+                    "escalated_at": now,
+                    "escalated_by": P.SYSTEM,
+                    "supplier_response_due_at": None,
+                    "escalation_due_at": None,
+                    "pickup_due_at": pickup_due_at,
+                },
+                note=reason,
+                data={"pickup_due_at": pickup_due_at.isoformat()},
+                tells=[
+                    ("mediators", f"escalated — pick up by {when(pickup_due_at)}", reason),
+                    (
+                        "parties",
+                        "escalated to a mediator",
+                        f"{reason} A mediator picks it up within {pickup_days} "
+                        "working days; you may still settle between yourselves until they decide.",
+                    ),
+                ],
+            )
+        )
+    return disputes_move_many(moves, now=now)
+
+
+def disputes_sweep_escalations() -> int:
+    """Beat: escalate disputes the supplier never answered, or unresolved on day 8 (set-based;
+    a batch that fails goes one by one through `dispute_auto_escalate`)."""
+    return disputes_sweep_batches(
+        name="sweep_escalations",
+        noun="Dispute",
+        claim=_claim_due_escalations,
+        apply=lambda disputes, now: _escalate_many(disputes, now),
+        one_by_one=lambda pk: dispute_auto_escalate(dispute=pk),
     )

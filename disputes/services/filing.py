@@ -113,6 +113,9 @@ def dispute_open(
     transaction, the request becomes the first proposal, and the supplier has 3 days to answer."""
     from orders.services import order_dispute_opened
 
+    # The claim window is judged at the moment the claim was sent, not after waiting for the
+    # locks (a sweep closing the window may hold them for a moment).
+    sent_at = clock.now()
     order = escrow_and_order_lock(order)
     refusal = dispute_open_refusal(order=order, user=actor)
     if refusal and refusal.startswith("Only the buyer"):
@@ -123,7 +126,7 @@ def dispute_open(
         )
     now = clock.now()
     errors: dict[str, list[str]] = {}
-    claim_refusal = _claim_refusal(order, type, now)
+    claim_refusal = _claim_refusal(order, type, sent_at)
     if claim_refusal:
         errors["type"] = [claim_refusal]
     if not (description or "").strip():

@@ -62,8 +62,17 @@ class CardConfirmInputSerializer(serializers.Serializer):
     )
 
 
-class CardConfirmedSerializer(serializers.Serializer):
+class CardSubmittedSerializer(serializers.Serializer):
     detail = serializers.CharField()
+    attempt = serializers.CharField(
+        help_text="The card submission this payment took (your Idempotency-Key). A payment "
+        "takes one card at a time: another submission gets 409 `payment_already_submitted` "
+        "until this one is declined."
+    )
+    status = serializers.CharField(help_text="The payment's status after the submission.")
+
+
+class CardConfirmedSerializer(CardSubmittedSerializer):
     provider_status = serializers.CharField(
         help_text="The provider's status, e.g. succeeded or requires_action (3-D Secure)."
     )

@@ -12,12 +12,14 @@ from payments.api.serializers import (
     AcceptedSerializer,
     CardConfirmedSerializer,
     CardConfirmInputSerializer,
+    CardSubmittedSerializer,
     PaymentDetailSerializer,
     PaymentSerializer,
     SandboxCardInputSerializer,
     SandboxTransferInputSerializer,
 )
 from payments.models import Payment
+from tradeassure.platform.api.idempotency import HEADER, caller_identity
 from tradeassure.platform.api.viewsets import ReadOnlyApiViewSet
 
 
@@ -28,6 +30,11 @@ def payments_for_payer(user) -> QuerySet[Payment]:
     return Payment.objects.select_related("escrow").filter(
         payer_organisation_id=user.organisation_id
     )
+
+
+def _attempt(request) -> str:
+    """A card submission is identified by the request's Idempotency-Key (per caller)."""
+    return f"api:{caller_identity(request)}:{request.headers.get(HEADER, '')}"[:255]
 
 
 class PaymentFilter(django_filters.FilterSet):
@@ -75,10 +82,12 @@ class PaymentViewSet(ReadOnlyApiViewSet):
         summary="Sandbox: pay by card",
         description=(
             "Sandbox provider only (a real provider takes cards on its own page, `payment_url`). "
-            "The outcome arrives by the provider's webhook: poll the payment."
+            "The outcome arrives by the provider's webhook: poll the payment. One card per "
+            "payment at a time: while one is processing (`submitted`), another submission "
+            "gets 409 `payment_already_submitted`; after the capture, 409 `already_paid`."
         ),
         request=SandboxCardInputSerializer,
-        responses={202: AcceptedSerializer},
+        responses={202: CardSubmittedSerializer},
         examples=[OpenApiExample("Test card", value={"card_number": "4242 4242 4242 4242"})],
     )
     @action(detail=True, methods=["post"], url_path="sandbox-card")
@@ -86,13 +95,18 @@ class PaymentViewSet(ReadOnlyApiViewSet):
         payment = self.get_object()
         serializer = SandboxCardInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        services.payment_card_submit(
+        submission = services.payment_card_submit(
             payment=payment,
             card_number=serializer.validated_data["card_number"],
             actor=request.user,
+            attempt=_attempt(request),
         )
         return Response(
-            {"detail": "Card submitted; poll the payment for its status."},
+            {
+                "detail": "Card submitted; poll the payment for its status.",
+                "attempt": submission.attempt,
+                "status": submission.status,
+            },
             status=status.HTTP_202_ACCEPTED,
         )
 
@@ -101,7 +115,8 @@ class PaymentViewSet(ReadOnlyApiViewSet):
         description=(
             "For a real provider (Stripe): confirm the payment with a payment method your own "
             "Stripe integration created. A decline is a 402 problem with code `card_declined`; "
-            "nothing is paid until the provider's webhook says so: poll the payment."
+            "nothing is paid until the provider's webhook says so: poll the payment. One card "
+            "per payment at a time (409 `payment_already_submitted`)."
         ),
         request=CardConfirmInputSerializer,
         # 402 `card_declined` and 503 `provider_unavailable` are problem+json ("default").
@@ -112,15 +127,18 @@ class PaymentViewSet(ReadOnlyApiViewSet):
         payment = self.get_object()
         serializer = CardConfirmInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        provider_status = services.payment_card_confirm(
+        submission = services.payment_card_confirm(
             payment=payment,
             payment_method=serializer.validated_data["payment_method"],
             actor=request.user,
+            attempt=_attempt(request),
         )
         return Response(
             {
                 "detail": "Card confirmed; poll the payment for its status.",
-                "provider_status": provider_status,
+                "attempt": submission.attempt,
+                "status": submission.status,
+                "provider_status": submission.provider_status,
             },
             status=status.HTTP_202_ACCEPTED,
         )

@@ -191,9 +191,21 @@ class SandboxProvider:
     def confirm_card(self, *, payment: "Payment", card_number: str) -> None:
         """Charge a card: approved numbers capture at once, test decline numbers fail."""
         decline = TEST_CARDS.get(card_number, "")
-        charge_id = f"ch_{uuid.uuid4().hex}"
+        # One charge per attempt: the same attempt handed over twice is the same charge.
+        attempt = payment.card_attempt or uuid.uuid4().hex
+        charge_id = (
+            "ch_"
+            + hashlib.sha256(f"{payment.provider_reference}:{attempt}".encode()).hexdigest()[:32]
+        )
         if decline:
-            self._send(event_body("payment.failed", payment.provider_reference, reason=decline))
+            self._send(
+                event_body(
+                    "payment.failed",
+                    payment.provider_reference,
+                    reason=decline,
+                    charge_id=charge_id,
+                )
+            )
         else:
             self._send(
                 event_body(

@@ -320,3 +320,26 @@ def test_order_detail_runs_a_bounded_number_of_queries(
         response = client.get(f"{ORDERS}{order.pk}/")
     assert response.status_code == 200
     assert response.json()["status"] == status
+
+
+def test_a_jpy_initial_payment_with_decimals_is_refused_naming_the_decimals(api_client_for):
+    # given a JPY contract whose initial payment has a fraction of a yen
+    supplier = assured_supplier()
+    client = api_client_for(BuyerFactory())
+    terms = _terms(
+        currency="JPY",
+        items=[{**_terms()["items"][0], "unit_price": "1250"}],
+        shipping_fee="1500",
+        initial_payment_amount="100.5",
+    )
+
+    # when the buyer places it
+    response = _post(client, ORDERS, {"supplier_id": supplier.pk, "terms": terms})
+
+    # then the error says JPY has no decimals (not "more than 0"), and nothing was placed
+    assert response.status_code == 400
+    messages = response.json()["errors"]["initial_payment_amount"]
+    assert messages == [
+        "The initial payment has too many decimals: JPY allows 0 decimal places (whole JPY only)."
+    ]
+    assert Order.objects.count() == 0

@@ -264,6 +264,37 @@ def test_a_bad_contract_shows_errors_and_places_nothing(client):
     assert Order.objects.count() == 0
 
 
+def test_a_jpy_initial_payment_with_decimals_names_the_decimals_on_the_form(client):
+    # given a buyer filling in a JPY contract with an initial payment of 100.5
+    from tests.orders.factories import trade_assured_supplier
+
+    product = ProductFactory(
+        supplier=trade_assured_supplier(),
+        minimum_order_quantity=1,
+        currency="JPY",
+        unit_price=Decimal("350"),
+    )
+    buyer_client = _login(client, BuyerFactory())
+    data = _form_data(
+        product,
+        currency="JPY",
+        shipping_fee="80",
+        initial_payment_amount="100.5",
+        step="submit",
+        **{"items-1-unit_price": "75"},
+    )
+
+    # when the form is submitted
+    response = buyer_client.post(reverse("orders:create"), data)
+
+    # then the form names the decimals JPY allows, and nothing was placed
+    body = response.content.decode()
+    assert response.status_code == 400
+    assert "JPY allows 0 decimal places (whole JPY only)" in body
+    assert "must be more than 0" not in body
+    assert Order.objects.count() == 0
+
+
 @pytest.mark.parametrize("garbage", ["abc", "-1", "1e999", "NaN", ""])
 def test_garbage_input_never_500s(client, garbage):
     from tests.orders.factories import trade_assured_supplier

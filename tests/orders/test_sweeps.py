@@ -153,28 +153,39 @@ def test_timers_are_paused_while_a_dispute_is_open(kind):
 
 @pytest.mark.django_db
 def test_a_failing_order_does_not_block_the_others_and_is_retried(monkeypatch):
+    # given two late orders, the first of which breaks any batch it is in (and fails once on
+    # its own as well, as a worker losing its database connection would)
     first, second = order_in(S.IN_PRODUCTION), order_in(S.IN_PRODUCTION)
-    real = services.order_flag_late
+    real_batch, real_one = sweeps._flag_late_many, services.order_flag_late
     calls = {"failed": False}
+
+    def batch_breaks(orders, now):
+        if any(order.pk == first.pk for order in orders):
+            raise RuntimeError("batch lost its database connection")
+        return real_batch(orders, now)
 
     def crash_once(*, order):
         if order.pk == first.pk and not calls["failed"]:
             calls["failed"] = True
             raise RuntimeError("worker lost its database connection")
-        return real(order=order)
+        return real_one(order=order)
 
+    monkeypatch.setattr(sweeps, "_flag_late_many", batch_breaks)
     monkeypatch.setattr(sweeps, "order_flag_late", crash_once)
     due = max(first.shipment_due_at, second.shipment_due_at)
     with time_machine.travel(due, tick=False):
-        # the first run skips the failing order, flags the other, and tells staff
+        # the first run rolls the batch back, goes one by one: skips the failing order, flags
+        # the other, and tells staff
         assert services.orders_sweep_shipment_deadlines() == 1
         assert SystemAlert.objects.filter(source="orders.sweep_shipment_deadlines").count() == 1
         first.refresh_from_db()
-        assert not first.is_late
+        second.refresh_from_db()
+        assert not first.is_late and second.is_late
+        assert _events(second, "flag_late") == 1
         # the next run catches up
         assert services.orders_sweep_shipment_deadlines() == 1
     first.refresh_from_db()
-    assert first.is_late
+    assert first.is_late and _events(first, "flag_late") == 1
 
 
 @pytest.mark.django_db
@@ -212,7 +223,12 @@ def test_the_sweeps_are_declared_on_the_app_config_every_minute():
 def test_two_sweeps_at_once_apply_each_transition_exactly_once(kind, settings):
     status, due_field, sweep, action, after = SWEEPS[kind]
     # given several due orders, and small batches so both threads loop
-    settings.TRADE_ASSURANCE = {**settings.TRADE_ASSURANCE, "SWEEP_BATCH_SIZE": 2}
+    settings.TRADE_ASSURANCE = {
+        **settings.TRADE_ASSURANCE,
+        "SWEEP_BATCH_SIZE": 2,
+        "SWEEP_SET_BATCH_SIZE": 2,
+        "SWEEP_MONEY_BATCH_SIZE": 2,
+    }
     orders = [order_in(status) for _ in range(5)]
     due = max(getattr(order, due_field) for order in orders)
     barrier = threading.Barrier(2)

@@ -5,11 +5,13 @@ The defaults are the newcomer's embedded profile: SQLite and a filesystem broker
 DEBUG=false, and uses `tradeassure.settings.production` for the hardened extras.
 """
 
+import os
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(environ.Env().str("TRADEASSURE_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -17,8 +19,26 @@ VAR_DIR = Path(environ.Env().str("TRADEASSURE_VAR_DIR", default=str(BASE_DIR / "
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
+_REQUIRED = object()
+
+
+def secret(name: str, default: str | object = _REQUIRED) -> str:
+    """A secret, exactly as the environment holds it.
+
+    django-environ reads a value starting with "$" as a reference to another variable, so a
+    random key such as "$x9…" would come back as some other (or no) value. Secrets are read
+    from os.environ directly, without that interpolation.
+    """
+    value = os.environ.get(name)
+    if value is not None:
+        return value
+    if default is _REQUIRED:
+        raise ImproperlyConfigured(f"Set the {name} environment variable")
+    return str(default)
+
+
 DEBUG = env.bool("DEBUG", default=True)
-SECRET_KEY = env.str(
+SECRET_KEY = secret(
     "SECRET_KEY",
     default="dev-only-insecure-key-change-me-in-production-0123456789abcdefghijklmnop",
 )
@@ -152,7 +172,7 @@ EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.cons
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
-EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_HOST_PASSWORD = secret("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = env.str(
     "DEFAULT_FROM_EMAIL", default="TradeAssure <no-reply@tradeassure.local>"
@@ -296,6 +316,10 @@ TRADE_ASSURANCE = {
     "ELIGIBLE_COUNTRIES": env.list("TA_ELIGIBLE_COUNTRIES", default=["CN", "MY"]),
     # How many rows a deadline sweep handles per batch.
     "SWEEP_BATCH_SIZE": env.int("TA_SWEEP_BATCH_SIZE", 200),
+    # How many due rows a set-based sweep claims and moves in one transaction; the money sweeps
+    # (each row releases or refunds through the ledger) take smaller batches.
+    "SWEEP_SET_BATCH_SIZE": env.int("TA_SWEEP_SET_BATCH_SIZE", 1000),
+    "SWEEP_MONEY_BATCH_SIZE": env.int("TA_SWEEP_MONEY_BATCH_SIZE", 100),
 }
 
 # --- Suppliers ----------------------------------------------------------------------------
@@ -339,15 +363,15 @@ PAYMENT_PROVIDER = env.str("PAYMENT_PROVIDER", default="sandbox")
 # payments.providers.base.PaymentProvider); "sandbox" is built in.
 PAYMENT_PROVIDER_ADAPTERS: dict[str, str] = {}
 # The sandbox signs its webhooks with this (HMAC-SHA256); set your own outside a laptop.
-SANDBOX_WEBHOOK_SECRET = env.str(
+SANDBOX_WEBHOOK_SECRET = secret(
     "SANDBOX_WEBHOOK_SECRET", default="sandbox-webhook-secret-dev-only-0123456789"
 )
 # Stripe (PAYMENT_PROVIDER=stripe; README "Stripe"). The publishable key and Stripe.js are
 # loaded on the payment page only when Stripe is the provider. STRIPE_API_BASE points the SDK at
 # another server (tests: a localstripe on a loopback port); empty means Stripe's own.
-STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
-STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
-STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_SECRET_KEY = secret("STRIPE_SECRET_KEY", default="")
+STRIPE_PUBLISHABLE_KEY = secret("STRIPE_PUBLISHABLE_KEY", default="")
+STRIPE_WEBHOOK_SECRET = secret("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")
 # The SDK retries network errors, 409 and 5xx this many times, with exponential backoff.
 STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=3)

@@ -11,17 +11,17 @@ import os
 os.environ.setdefault("DEBUG", "false")
 
 from tradeassure.settings import *  # noqa: F403
-from tradeassure.settings import env
+from tradeassure.settings import env, secret
 
 DEBUG = False
-SECRET_KEY = env.str("SECRET_KEY")  # no default: refuse to start without a real secret
+SECRET_KEY = secret("SECRET_KEY")  # no default: refuse to start without a real secret
 # payments/checks.py refuses to start on the sandbox provider or a default secret.
 TRADEASSURE_PRODUCTION = True
 # Only for a demo or staging stack that moves no real money (docker-compose.yml sets it).
 PAYMENTS_ALLOW_SANDBOX = env.bool("PAYMENTS_ALLOW_SANDBOX", default=False)
 # Never the public default: if unset, one derived from SECRET_KEY (used only by the sandbox).
 SANDBOX_WEBHOOK_SECRET = (
-    env.str("SANDBOX_WEBHOOK_SECRET", default="")
+    secret("SANDBOX_WEBHOOK_SECRET", default="")
     or hmac.new(SECRET_KEY.encode(), b"tradeassure sandbox webhooks", hashlib.sha256).hexdigest()
 )
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")

@@ -109,9 +109,10 @@ def test_confirming_by_api_records_nothing_until_the_webhook(stripe_on, stripe_c
         HTTP_IDEMPOTENCY_KEY="confirm-2",
     )
 
-    # then Stripe says succeeded, but the payment stays pending until the webhook arrives
+    # then Stripe says succeeded, but the payment is only submitted (not paid) until the
+    # webhook arrives
     assert response.status_code == 202 and response.json()["provider_status"] == "succeeded"
-    assert Payment.objects.get(pk=payment.pk).status == Payment.Status.PENDING
+    assert Payment.objects.get(pk=payment.pk).status == Payment.Status.SUBMITTED
     assert LedgerTransaction.objects.count() == 0
     event = events_for(
         stripe_client, payment.provider_reference, wait_for="payment_intent.succeeded"

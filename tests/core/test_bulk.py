@@ -1,0 +1,78 @@
+"""The kernel's bulk insert: one statement per page, ids in row order, model defaults for the
+columns not given, JSON as data, and an upsert on a unique column (PostgreSQL and SQLite)."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from tradeassure.core import clock
+from tradeassure.core.bulk import bulk_insert
+from tradeassure.platform.models import OutboxMessage, SystemAlert
+
+pytestmark = pytest.mark.django_db
+
+
+def test_rows_are_inserted_with_their_ids_in_order_and_defaults_filled(
+    django_assert_num_queries,
+):
+    # given three outbox rows that name only some columns (status, attempts… left to defaults)
+    now = clock.now()
+    rows = [
+        ("email", {"to": f"u{n}@example.com", "n": n}, now, now + timedelta(days=1), now)
+        for n in range(3)
+    ]
+    # when they are inserted in bulk
+    with django_assert_num_queries(1):
+        pks = bulk_insert(
+            OutboxMessage,
+            ["channel", "payload", "next_attempt_at", "give_up_at", "created_at"],
+            rows,
+            returning=True,
+        )
+    # then each came back in order, with its JSON data and the model's defaults
+    saved = list(OutboxMessage.objects.filter(pk__in=pks).order_by("pk"))
+    assert [m.pk for m in saved] == pks
+    assert [m.payload["n"] for m in saved] == [0, 1, 2]
+    assert {(m.status, m.attempts, m.last_error, m.sent_at) for m in saved} == {
+        (OutboxMessage.Status.PENDING, 0, "", None)
+    }
+
+
+def test_nothing_to_insert_writes_nothing(django_assert_num_queries):
+    with django_assert_num_queries(0):
+        assert bulk_insert(SystemAlert, ["source", "message", "created_at"], []) == []
+
+
+def test_text_with_quotes_and_percent_signs_is_stored_as_given():
+    text = "O'Brien paid 100% — \\ done; DROP TABLE x; --"
+    pks = bulk_insert(
+        SystemAlert, ["source", "message", "created_at"], [("t", text, clock.now())], returning=True
+    )
+    assert SystemAlert.objects.get(pk=pks[0]).message == text
+
+
+def test_an_upsert_updates_the_row_with_the_same_unique_key():
+    from suppliers.models import SupplierOrderRecord
+    from tests.suppliers.factories import SupplierFactory
+
+    supplier = SupplierFactory()
+    now = clock.now()
+    columns = ["supplier_id", "order_reference", "amount", "currency", "amount_usd", "status",
+               "placed_at", "updated_at"]  # fmt: skip
+    first = (supplier.pk, "order:1", Decimal("10.00"), "USD", Decimal("10.00"), "open", now, now)
+    bulk_insert(SupplierOrderRecord, columns, [first], upsert_on=["order_reference"])
+    again = (
+        supplier.pk,
+        "order:1",
+        Decimal("10.00"),
+        "USD",
+        Decimal("10.00"),
+        "completed",
+        now,
+        now,
+    )
+    bulk_insert(SupplierOrderRecord, columns, [again], upsert_on=["order_reference"])
+    record = SupplierOrderRecord.objects.get(order_reference="order:1")
+    assert record.status == "completed"
+    assert SupplierOrderRecord.objects.filter(order_reference="order:1").count() == 1

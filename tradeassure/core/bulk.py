@@ -1,0 +1,144 @@
+"""Insert many rows with one statement and little Python per row: what a set-based sweep writes
+for a batch (timeline rows, domain events, notifications, outbox rows) is thousands of rows.
+
+`bulk_create` prepares every value of every model instance through its field (about 10 µs a
+value); a batch of 1,000 transitions writes about 10,000 rows, so that alone capped a sweep at a
+few hundred transitions a second. Here the caller gives the column values as the database takes
+them (ints, strings, aware datetimes, Decimals; JSON as Python data), and on PostgreSQL each row
+is rendered by the driver's `mogrify` (C) into one `INSERT … VALUES …` sent through Django's
+cursor (so it is counted, logged and in the caller's transaction), each distinct value once. Elsewhere (SQLite) it falls
+back to `bulk_create`. The kernel knows no app: models come in as arguments.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from django.db import connection, models
+from django.utils import timezone
+
+PAGE_ROWS = 2000
+
+
+def bulk_insert(
+    model: type[models.Model],
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    returning: bool = False,
+    upsert_on: Sequence[str] = (),
+) -> list[int]:
+    """Insert `rows` (one value per column, `columns` are field attnames) into `model`'s table;
+    return the new primary keys in row order when `returning`. With `upsert_on` (the columns
+    of a unique constraint), a row that conflicts updates the other columns instead."""
+    if not rows:
+        return []
+    columns, rows = _with_defaults(model, columns, rows)
+    concrete: dict[str, models.Field] = {f.attname: f for f in model._meta.concrete_fields}
+    fields = [concrete[name] for name in columns]
+    json_columns = {i for i, field in enumerate(fields) if isinstance(field, models.JSONField)}
+    if connection.vendor != "postgresql":
+        return _fallback(model, columns, rows, json_columns, returning, upsert_on)
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    names = ", ".join(quote(str(field.column)) for field in fields)
+    casts = ["::jsonb" if i in json_columns else "" for i in range(len(fields))]
+    suffix = ""
+    if upsert_on:
+        updates = ", ".join(
+            f"{quote(str(field.column))} = EXCLUDED.{quote(str(field.column))}"
+            for field in fields
+            if field.attname not in upsert_on
+        )
+        conflict = ", ".join(quote(str(concrete[name].column)) for name in upsert_on)
+        suffix = f" ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
+    if returning:
+        suffix += f" RETURNING {quote(str(model._meta.pk.column))}"
+    pks: list[int] = []
+    with connection.cursor() as cursor:
+        literal = _literals(cursor.cursor)
+        for start in range(0, len(rows), PAGE_ROWS):
+            page = rows[start : start + PAGE_ROWS]
+            values = ",".join(
+                "("
+                + ",".join(
+                    literal(json.dumps(value)) + cast if cast else literal(value)
+                    for value, cast in zip(row, casts, strict=True)
+                )
+                + ")"
+                for row in page
+            )
+            cursor.execute(f"INSERT INTO {table} ({names}) VALUES {values}{suffix}")
+            if returning:
+                pks.extend(pk for (pk,) in cursor.fetchall())
+    return pks
+
+
+def _with_defaults(
+    model: type[models.Model], columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> tuple[list[str], Sequence[Sequence[Any]]]:
+    """Add every concrete column the caller did not give, with its model default (evaluated per
+    row when callable), so a column added to the model later is filled as `bulk_create` would."""
+    given = set(columns)
+    missing = [
+        field
+        for field in model._meta.concrete_fields
+        if field.attname not in given and not field.primary_key
+    ]
+    if not missing:
+        return list(columns), rows
+    now = timezone.now()
+
+    def default(field: models.Field) -> Any:
+        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            return now
+        return field.get_default()
+
+    per_row = [field for field in missing if field.has_default() and callable(field.default)]
+    fixed = [default(field) for field in missing if field not in per_row]
+    constant = [field for field in missing if field not in per_row]
+    names = [*columns, *(f.attname for f in constant), *(f.attname for f in per_row)]
+    return names, [(*row, *fixed, *(default(f) for f in per_row)) for row in rows]
+
+
+def _literals(raw_cursor: Any) -> Callable[[Any], str]:
+    """The SQL literal of a value, rendered by the driver (`mogrify`); a batch repeats most of
+    its values (the moment, the statuses, the titles), so each distinct one is rendered once."""
+    cache: dict[tuple[type, Any], str] = {}
+    mogrify = raw_cursor.mogrify
+
+    def literal(value: Any) -> str:
+        try:
+            key = (type(value), value)
+            found = cache.get(key)
+        except TypeError:  # unhashable: rendered each time
+            return str(mogrify("%s", (value,)).decode())
+        if found is None:
+            found = cache[key] = str(mogrify("%s", (value,)).decode())
+        return found
+
+    return literal
+
+
+def _fallback(
+    model: type[models.Model],
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    json_columns: set[int],
+    returning: bool,
+    upsert_on: Sequence[str],
+) -> list[int]:
+    objects = [model(**dict(zip(columns, row, strict=True))) for row in rows]
+    if upsert_on:
+        model._default_manager.bulk_create(
+            objects,
+            update_conflicts=True,
+            unique_fields=list(upsert_on),
+            update_fields=[name for name in columns if name not in upsert_on],
+            batch_size=500,
+        )
+    else:
+        model._default_manager.bulk_create(objects, batch_size=500)
+    return [obj.pk for obj in objects] if returning else []
