@@ -13,6 +13,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.tradeassure-installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Links in emails and notifications point here; it follows HOST and PORT unless set explicitly.
+SITE_URL ?= http://$(HOST):$(PORT)
 PYTEST_ARGS ?=
 # The embedded profile's data folder (SQLite file, broker folders, media); the settings read the
 # same variable, so exporting it keeps `make run`, its processes and `make schema` in one place.
@@ -50,6 +52,7 @@ dirs:
 
 run: install dirs
 	@$(BIN)/python manage.py migrate --noinput
+	export SITE_URL="$(SITE_URL)"
 	logins="$$($(BIN)/python manage.py seed_demo)"
 	echo "$$logins"
 	# Each process gets its own session (process group) so Ctrl-C / kill stops it with all its

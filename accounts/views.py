@@ -17,8 +17,10 @@ from tradeassure.core.errors import DomainError
 HOME_FOR_ROLE = {
     User.Role.BUYER: ["orders:buyer_list", "suppliers:directory"],
     User.Role.SUPPLIER_STAFF: ["suppliers:dashboard"],
-    User.Role.MEDIATOR: ["admin:index"],
-    User.Role.VETTING: ["admin:index"],
+    # Staff land on their queues: mediators on the disputes in mediation, vetting staff on the
+    # Trade Assurance applications waiting for a decision.
+    User.Role.MEDIATOR: ["admin:disputes_dispute_changelist", "admin:index"],
+    User.Role.VETTING: ["admin:suppliers_tradeassuranceapplication_changelist", "admin:index"],
     User.Role.INSPECTOR: ["disputes:inspector_home"],
     User.Role.PARTNER: ["developers"],
 }
@@ -27,7 +29,10 @@ HOME_FOR_ROLE = {
 def sign_up(request):
     if request.user.is_authenticated:
         return redirect("dashboard")
-    form = SignUpForm(request.POST or None)
+    # "Start selling" links here with ?role=supplier_staff: the form opens on that choice.
+    wanted = request.GET.get("role")
+    initial = {"role": wanted} if wanted in {User.Role.BUYER, User.Role.SUPPLIER_STAFF} else {}
+    form = SignUpForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             user = account_sign_up(**form.cleaned_data)

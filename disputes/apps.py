@@ -11,7 +11,9 @@ class DisputesConfig(AppConfig):
     error_codes = "disputes.error_codes.DisputeErrorCode"
     # Navigation bar links (label, url name, roles, position across apps).
     navigation = [
+        NavLink("Disputes", "disputes:list", frozenset({"buyer", "supplier_staff"}), 45),
         NavLink("Inspections", "disputes:inspector_home", frozenset({"inspector"}), 60),
+        NavLink("Dispute queue", "admin:disputes_dispute_changelist", frozenset({"mediator"}), 75),
     ]
     periodic_tasks = [
         PeriodicTask("disputes: sweep escalations", "disputes.sweep_escalations", 60),

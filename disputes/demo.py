@@ -15,6 +15,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.core.files import File
+from django.db.models import DateField, ExpressionWrapper, F
 
 from accounts.models import Organisation, User
 from disputes import services
@@ -55,7 +56,8 @@ def _track_record(supplier: Supplier) -> None:
 
     now = clock.now()
     for n in range(25):
-        placed = now - timedelta(days=160 - n * 5)
+        # Spread over the metrics window and all finished (and rated) before today.
+        placed = now - timedelta(days=165 - n * 5)
         supplier_order_record_sync(
             supplier=supplier,
             order_reference=f"demo-history:disputes:{supplier.pk}:{n}",
@@ -66,7 +68,7 @@ def _track_record(supplier: Supplier) -> None:
             confirmed_at=placed + timedelta(hours=8),
             shipment_deadline=placed + timedelta(days=30),
             shipped_at=placed + timedelta(days=27),
-            completed_at=placed + timedelta(days=60),
+            completed_at=placed + timedelta(days=40),
             rating=4 + n % 2,
         )
 
@@ -151,10 +153,39 @@ def _open(order: Order, buyer: User, *, type: str, text: str, remedy: str, amoun
     )
 
 
+def _history_back(dispute: Dispute, delta: timedelta) -> None:
+    """Everything the seed did for this order and dispute happened a few seconds ago: move it
+    all back by the same `delta`, keeping its order (placed < paid < shipped < disputed)."""
+    from orders.models import Order, OrderEvent, Shipment
+
+    moments = [
+        "placed_at",
+        "confirmed_at",
+        "initial_paid_at",
+        "balance_requested_at",
+        "balance_paid_at",
+        "shipped_at",
+        "delivered_at",
+        "disputed_at",
+    ]
+    Order.objects.filter(pk=dispute.order_id).update(**{f: F(f) - delta for f in moments})
+    OrderEvent.objects.filter(order_id=dispute.order_id).update(created_at=F("created_at") - delta)
+    Shipment.objects.filter(order_id=dispute.order_id).update(
+        shipped_on=ExpressionWrapper(F("shipped_on") - delta, output_field=DateField()),
+        recorded_at=F("recorded_at") - delta,
+    )
+    dispute.events.update(created_at=F("created_at") - delta)
+    dispute.messages.update(created_at=F("created_at") - delta)
+    dispute.proposals.update(created_at=F("created_at") - delta)
+    dispute.evidence.update(uploaded_at=F("uploaded_at") - delta)
+
+
 def _days_ago(dispute: Dispute, days: int) -> Dispute:
-    """Move a fresh dispute's clock back `days` (the demo's only shortcut through time)."""
+    """Move a fresh dispute's clock back `days` (the demo's only shortcut through time), with
+    its order's whole history before it, so nothing reads as opened before its order."""
     now = clock.now()
     opened = now - timedelta(days=days)
+    _history_back(dispute, timedelta(days=days))
     Dispute.objects.filter(pk=dispute.pk).update(
         opened_at=opened,
         supplier_response_due_at=None
@@ -325,6 +356,7 @@ def _tell_story(dispute: Dispute, story: str, *, buyer, supplier_user, mediator,
     now = clock.now()
     if story == "deadline_soon":
         # Opened almost 3 days ago: the supplier's deadline falls 5 minutes after seeding.
+        _history_back(dispute, timedelta(days=3) - timedelta(minutes=5))
         Dispute.objects.filter(pk=dispute.pk).update(
             opened_at=now - timedelta(days=3) + timedelta(minutes=5),
             supplier_response_due_at=now + timedelta(minutes=5),

@@ -76,13 +76,32 @@ class TermsForm(forms.Form):
         max_digits=14,
         help_text="New agreement: the goods' price goes down by this amount (refunded if paid).",
     )
-    replacement = forms.BooleanField(required=False, label="Replacement goods")
+    replacement = forms.BooleanField(
+        required=False,
+        label="The supplier sends replacement goods",
+        help_text="New agreement: the goods are replaced (they ship again by the new deadline).",
+    )
     terms_note = forms.CharField(
         required=False,
         max_length=2000,
         label="Other terms",
+        help_text="New agreement: anything else both sides agree.",
         widget=forms.Textarea(attrs={"rows": 2}),
     )
+
+    # Which remedy each detail belongs to (the page shows only the chosen remedy's fields).
+    REMEDY_FIELDS = {
+        "refund_amount": Remedy.PARTIAL_REFUND,
+        "new_shipment_deadline": Remedy.NEW_AGREEMENT,
+        "price_reduction": Remedy.NEW_AGREEMENT,
+        "replacement": Remedy.NEW_AGREEMENT,
+        "terms_note": Remedy.NEW_AGREEMENT,
+    }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, remedy in self.REMEDY_FIELDS.items():
+            self.fields[name].remedy = str(remedy)
 
     def terms(self) -> OutcomeTerms:
         data = self.cleaned_data
@@ -159,8 +178,12 @@ class NoteForm(forms.Form):
 
 
 class InspectionFeeForm(forms.Form):
+    # Rendered bare beside its button: the accessible name comes from aria-label.
     method = forms.ChoiceField(
-        choices=[("card", "Card"), ("bank_transfer", "Bank transfer (T/T)")], initial="card"
+        label="Payment method",
+        choices=[("card", "Card"), ("bank_transfer", "Bank transfer (T/T)")],
+        initial="card",
+        widget=forms.Select(attrs={"aria-label": "Payment method"}),
     )
 
 

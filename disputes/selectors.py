@@ -4,7 +4,7 @@ filtered to what the user may see, with the joins a page needs (constant query c
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import F, Prefetch, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet
 
 from accounts.models import Organisation, User
 from disputes.error_codes import DisputeErrorCode
@@ -319,3 +319,23 @@ def dispute_progress(dispute: Dispute) -> list[DisputeStep]:
             label, state = "Settled between you (no mediator)", "done"
         steps.append(DisputeStep(key, label, state))
     return steps
+
+
+def orders_waiting_in_dispute(*, party: str) -> Q:
+    """ORDER_NEEDS_ACTION_HOOKS entry: a Q on orders whose open dispute waits for `party` (the
+    other side's proposal is open, or the supplier has not answered the claim yet), so the
+    orders' "Needs you" list includes them."""
+    other = DisputeParty.SUPPLIER if party == DisputeParty.BUYER else DisputeParty.BUYER
+    open_here = {"dispute__order_id": OuterRef("pk"), "dispute__status__in": OPEN_STATUSES}
+    waiting = Q(
+        Exists(Proposal.objects.filter(**open_here, state=Proposal.State.OPEN, party=other))
+    )
+    if party == DisputeParty.SUPPLIER:
+        waiting |= Q(
+            Exists(
+                Dispute.objects.filter(
+                    order_id=OuterRef("pk"), status=DisputeStatus.AWAITING_SUPPLIER
+                )
+            )
+        )
+    return waiting

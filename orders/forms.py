@@ -269,8 +269,12 @@ class NoteForm(forms.Form):
 
 
 class PayForm(forms.Form):
+    # Rendered bare beside its button: the accessible name comes from aria-label.
     method = forms.ChoiceField(
-        choices=[("card", "Card"), ("bank_transfer", "Bank transfer (T/T)")], initial="card"
+        label="Payment method",
+        choices=[("card", "Card"), ("bank_transfer", "Bank transfer (T/T)")],
+        initial="card",
+        widget=forms.Select(attrs={"aria-label": "Payment method"}),
     )
 
 

@@ -5,7 +5,9 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.utils.module_loading import import_string
 
 from orders.error_codes import OrderErrorCode
 from orders.models import (
@@ -75,18 +77,24 @@ def orders_visible_to(user) -> QuerySet[Order]:
 
 
 def _needs_action(party: str) -> Q:
+    """What waits for this side: never a finished order (rating one is optional); a change the
+    other side proposed; and, through ORDER_NEEDS_ACTION_HOOKS, a dispute waiting for it (the
+    disputes app knows its own proposals)."""
     if party == Party.BUYER:
-        return (
+        query = (
             Q(status__in=[S.AWAITING_PAYMENT, S.AWAITING_BALANCE, S.SHIPPED, S.DELIVERED])
             | Q(proposal_pending_from=Party.SUPPLIER)
             | Q(is_late=True, status__in=[S.IN_PRODUCTION, S.AWAITING_BALANCE, S.READY_TO_SHIP])
-            | Q(status=S.COMPLETED, rating_score__isnull=True)
         )
-    return (
-        Q(status__in=[S.IN_PRODUCTION, S.READY_TO_SHIP], proposal_pending_from="")
-        | Q(status=S.PENDING_CONFIRMATION, proposal_pending_from="")
-        | Q(proposal_pending_from=Party.BUYER)
-    )
+    else:
+        query = (
+            Q(status__in=[S.IN_PRODUCTION, S.READY_TO_SHIP], proposal_pending_from="")
+            | Q(status=S.PENDING_CONFIRMATION, proposal_pending_from="")
+            | Q(proposal_pending_from=Party.BUYER)
+        )
+    for path in settings.ORDER_NEEDS_ACTION_HOOKS:
+        query |= import_string(path)(party=party)
+    return query
 
 
 def order_list(*, user, party: str, status_filter: str = "", search: str = "") -> QuerySet[Order]:

@@ -17,6 +17,9 @@ BUYER, SUPPLIER, SYSTEM, MEDIATOR = Party.BUYER, Party.SUPPLIER, Party.SYSTEM, P
 
 # Statuses where the initial payment is held but the goods have not shipped.
 PAID_NOT_SHIPPED = (S.IN_PRODUCTION, S.AWAITING_BALANCE, S.READY_TO_SHIP)
+# While the supplier waits for the buyer's balance it cannot ship: the shipment deadline does not
+# flag it late then, and moves by the wait when the balance arrives.
+SHIPMENT_CLOCK_RUNS = (S.IN_PRODUCTION, S.READY_TO_SHIP)
 # Statuses where the contract may still change by agreement (money terms only before payment).
 AMENDABLE = (S.AWAITING_PAYMENT, *PAID_NOT_SHIPPED)
 # Statuses a dispute may be opened from (the disputes app decides which claim types fit).

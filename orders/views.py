@@ -27,6 +27,7 @@ from orders.forms import (
 )
 from orders.models import ContractVersion, Order, OrderStatus, Party, ShipmentDocument
 from suppliers.models import Product, Supplier
+from suppliers.selectors import supplier_limit_left_usd, supplier_refusal_message
 from tradeassure.core import clock
 from tradeassure.core.errors import DomainError, NotFound
 from tradeassure.core.money import MINOR_UNITS, round_money
@@ -78,6 +79,15 @@ def order_create(request):
     if not request.user.is_buyer:
         return HttpResponseForbidden("Only buyers place orders.")
     supplier, product = _order_start(request)
+    refusal = supplier_refusal_message(supplier=supplier)
+    if refusal is not None:
+        # Said before the buyer writes a contract, in plain words, not after submitting it.
+        return render(
+            request,
+            "orders/create_unavailable.html",
+            {"supplier": supplier, "product": product, "refusal": refusal},
+            status=200 if request.method == "GET" else 409,
+        )
     item_errors: list[str] = []
     step = request.POST.get("step", "edit")
     if request.method == "GET" or step == "back":
@@ -170,6 +180,7 @@ def _render_create(request, supplier, product, form, formset, item_errors, statu
             "formset": formset,
             "item_errors": item_errors,
             "totals": _live_totals(request.POST) if request.method == "POST" else None,
+            "limit_left_usd": supplier_limit_left_usd(supplier=supplier),
         },
         status=status,
     )
@@ -229,6 +240,8 @@ def _live_totals(data) -> dict:
         "total": total,
         "initial": initial,
         "balance": total - initial if initial is not None and initial <= total else None,
+        # Only a typed initial payment above the total is an error; nothing typed yet is not.
+        "initial_over_total": initial is not None and initial > total,
     }
 
 
@@ -541,7 +554,22 @@ def order_ship(request, pk: int):
             messages.success(request, "Shipment recorded. The buyer has been told.")
             return redirect(order)
     status = 400 if request.method == "POST" else 200
-    return render(request, "orders/ship.html", {"order": order, "form": form}, status=status)
+    # A browser cannot keep a chosen file once the page comes back with an error: say which
+    # files were chosen and ask for each again, instead of silently emptying the fields.
+    chosen = {
+        kind: request.FILES[kind].name
+        for kind in ShipmentDocument.Kind.values
+        if kind in request.FILES
+    }
+    for kind, name in chosen.items():
+        # The bound field copied its help text when the form was validated: set it there.
+        form[kind].help_text = f"You chose “{name}”: choose it again (nothing was saved)."
+    return render(
+        request,
+        "orders/ship.html",
+        {"order": order, "form": form, "files_to_choose_again": list(chosen.values())},
+        status=status,
+    )
 
 
 @login_required

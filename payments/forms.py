@@ -4,6 +4,7 @@ from decimal import Decimal
 from django import forms
 from django.core.validators import RegexValidator
 
+from tradeassure.core import clock
 from tradeassure.core.money import CURRENCY_CHOICES, MINOR_UNITS
 
 
@@ -31,6 +32,15 @@ class CardForm(forms.Form):
     @classmethod
     def fresh(cls) -> "CardForm":
         return cls(initial={"attempt": f"card-form:{uuid.uuid4()}"})
+
+    def clean_expiry(self) -> str:
+        """A card whose expiry month has passed is refused here, before it reaches a provider."""
+        expiry = self.cleaned_data["expiry"]
+        month, year = int(expiry[:2]), 2000 + int(expiry[3:])
+        today = clock.now().date()
+        if (year, month) < (today.year, today.month):
+            raise forms.ValidationError("This card has expired.")
+        return expiry
 
     def clean_card_number(self) -> str:
         number = "".join(self.cleaned_data["card_number"].split())

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import cast
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 
 from payments.models import (
     Account,
@@ -17,7 +17,7 @@ from payments.models import (
     ProviderEvent,
     Refund,
 )
-from tradeassure.core.money import quantum
+from tradeassure.core.money import format_money, quantum
 
 Kind = Account.Kind
 TxKind = LedgerTransaction.Kind
@@ -40,32 +40,40 @@ class EscrowSummary:
     supplier_net: Decimal = ZERO
     inspection_fee_held: Decimal = ZERO
     refunds_in_transit: Decimal = ZERO
+    inspection_charged: Decimal = ZERO  # an inspection fee charged to the supplier at fault
     exists: bool = True
 
 
 def _escrow_sums(escrow_ids) -> dict[int, dict[str, Decimal]]:
     """One query: captured/held/released/fees/refunded per escrow, from the ledger entries."""
+    return _sums(
+        Entry.objects.filter(transaction__escrow_id__in=list(escrow_ids)), "transaction__escrow_id"
+    )
 
+
+def _sums(entries: QuerySet[Entry], group_by: str) -> dict:
     def total(condition: Q) -> Sum:
         return Sum("amount", filter=condition, default=ZERO)
 
     on_escrow = Q(account__kind=Kind.ESCROW)
-    rows = (
-        Entry.objects.filter(transaction__escrow_id__in=list(escrow_ids))
-        .values("transaction__escrow_id")
-        .annotate(
-            captured=total(on_escrow & Q(transaction__kind=TxKind.CAPTURE)),
-            released=total(on_escrow & Q(transaction__kind=TxKind.RELEASE)),
-            refunded=total(on_escrow & Q(transaction__kind=TxKind.REFUND)),
-            held=total(on_escrow),
-            fees=total(Q(account__kind=Kind.PLATFORM_FEES, transaction__kind=TxKind.RELEASE)),
-            inspection_fee_held=total(Q(account__kind=Kind.INSPECTION_FEE_HELD)),
-            refunds_in_transit=total(Q(account__kind=Kind.REFUNDS_IN_TRANSIT)),
-        )
+    rows = entries.values(group_by).annotate(
+        captured=total(on_escrow & Q(transaction__kind=TxKind.CAPTURE)),
+        released=total(on_escrow & Q(transaction__kind=TxKind.RELEASE)),
+        refunded=total(on_escrow & Q(transaction__kind=TxKind.REFUND)),
+        held=total(on_escrow),
+        fees=total(Q(account__kind=Kind.PLATFORM_FEES, transaction__kind=TxKind.RELEASE)),
+        inspection_fee_held=total(Q(account__kind=Kind.INSPECTION_FEE_HELD)),
+        refunds_in_transit=total(Q(account__kind=Kind.REFUNDS_IN_TRANSIT)),
+        inspection_charged=total(
+            Q(
+                account__kind__in=[Kind.SUPPLIER_PAYABLE, Kind.SUPPLIER_DEBT],
+                transaction__kind=TxKind.INSPECTION_FEE_SETTLE,
+            )
+        ),
     )
     sums = {}
-    for row in rows:
-        sums[row["transaction__escrow_id"]] = {
+    for row in rows.order_by(group_by):
+        sums[row[group_by]] = {
             "captured": row["captured"],
             "released": -row["released"],
             "refunded": -row["refunded"],
@@ -73,6 +81,7 @@ def _escrow_sums(escrow_ids) -> dict[int, dict[str, Decimal]]:
             "fees": row["fees"],
             "inspection_fee_held": row["inspection_fee_held"],
             "refunds_in_transit": row["refunds_in_transit"],
+            "inspection_charged": -row["inspection_charged"],
         }
     return sums
 
@@ -95,6 +104,7 @@ def _summary(escrow: Escrow, sums: dict[str, Decimal] | None) -> EscrowSummary:
         refunded=values.get("refunded", zero),
         inspection_fee_held=values.get("inspection_fee_held", zero),
         refunds_in_transit=values.get("refunds_in_transit", zero),
+        inspection_charged=values.get("inspection_charged", zero),
     )
 
 
@@ -219,13 +229,15 @@ class StatementLine:
     gross_released: Decimal
     fee: Decimal
     refunded: Decimal
+    inspection_charged: Decimal
     net: Decimal
 
 
 def supplier_statement(
     *, organisation, escrows: QuerySet[Escrow] | None = None
 ) -> list[StatementLine]:
-    """One line per escrow of the supplier: gross released, fee, refunds, net (two queries)."""
+    """One line per escrow of the supplier: gross released, fee, refunds, inspection fee charged
+    and net = released - fee - inspection fee charged (two queries)."""
     rows = list(
         (escrows if escrows is not None else Escrow.objects.all())
         .filter(supplier_organisation=organisation)
@@ -246,7 +258,36 @@ def supplier_statement(
                 gross_released=summary.released,
                 fee=summary.fees,
                 refunded=summary.refunded,
-                net=summary.supplier_net,
+                inspection_charged=summary.inspection_charged,
+                net=summary.supplier_net - summary.inspection_charged,
+            )
+        )
+    return lines
+
+
+def supplier_statement_totals(*, organisation) -> list[StatementLine]:
+    """The statement's totals row per currency, over every order of the supplier (one query)."""
+    sums = _sums(
+        Entry.objects.filter(transaction__escrow__supplier_organisation=organisation),
+        "transaction__escrow__currency",
+    )
+    lines = []
+    for currency, values in sums.items():
+        q = quantum(currency)
+        v = {key: value.quantize(q) for key, value in values.items()}
+        lines.append(
+            StatementLine(
+                escrow_reference="",
+                description="Total",
+                currency=currency,
+                frozen=False,
+                captured=v["captured"],
+                held=v["held"],
+                gross_released=v["released"],
+                fee=v["fees"],
+                refunded=v["refunded"],
+                inspection_charged=v["inspection_charged"],
+                net=v["released"] - v["fees"] - v["inspection_charged"],
             )
         )
     return lines
@@ -254,6 +295,111 @@ def supplier_statement(
 
 def escrows_for_supplier(*, organisation) -> QuerySet[Escrow]:
     return Escrow.objects.filter(supplier_organisation=organisation).order_by("-id")
+
+
+@dataclass(frozen=True)
+class ActivityRow:
+    """One credit (+) or debit (-) of the supplier's available balance."""
+
+    at: object
+    label: str
+    order: str  # the order's description ("TA-000029 — …"), blank for payouts
+    amount: Decimal
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class BalanceActivity:
+    """A currency's balance itemised: brought forward + the rows = available, to the cent."""
+
+    currency: str
+    rows: list[ActivityRow]
+    brought_forward: Decimal
+    available: Decimal
+    credits: Decimal
+    debits: Decimal
+
+
+_ACTIVITY_LABELS: dict[str, str] = {
+    TxKind.INSPECTION_FEE_SETTLE: "Inspection fee charged (you were found at fault)",
+    TxKind.PAYOUT: "Payout to your bank account",
+    TxKind.PAYOUT_FAILED: "Payout failed: returned to your balance",
+}
+
+
+def _activity_rows(entry: Entry) -> list[ActivityRow]:
+    """Split one posting on the payable account into what the supplier recognises: a release is
+    the gross amount, minus the platform fee, minus any debt it settled; the rows sum to the entry."""
+    tx = entry.transaction
+    order = tx.escrow.description if tx.escrow else ""
+    if tx.kind != TxKind.RELEASE:
+        note = ""
+        if tx.kind == TxKind.INSPECTION_FEE_SETTLE:
+            to_debt = -sum(
+                (e.amount for e in tx.entries.all() if e.account.kind == Kind.SUPPLIER_DEBT), ZERO
+            )
+            if to_debt:
+                owed = format_money(to_debt, tx.currency)
+                note = f"{owed} more is owed (taken from your next release)"
+        label = _ACTIVITY_LABELS.get(tx.kind, tx.get_kind_display())
+        return [
+            ActivityRow(at=tx.created_at, label=label, order=order, amount=entry.amount, note=note)
+        ]
+    legs = {e.account.kind: e.amount for e in tx.entries.all()}
+    gross = -legs.get(Kind.ESCROW, ZERO)
+    fee = legs.get(Kind.PLATFORM_FEES, ZERO)
+    settled = legs.get(Kind.SUPPLIER_DEBT, ZERO)
+    rows = [
+        ActivityRow(at=tx.created_at, label="Released to you", order=order, amount=gross),
+        ActivityRow(at=tx.created_at, label="Platform fee", order=order, amount=-fee),
+    ]
+    if settled:
+        rows.append(
+            ActivityRow(
+                at=tx.created_at,
+                label="Owed to the platform, settled from this release",
+                order=order,
+                amount=-settled,
+            )
+        )
+    return [row for row in rows if row.amount]
+
+
+def supplier_activity(*, organisation, limit: int = 60) -> list[BalanceActivity]:
+    """Per currency, the latest postings on the supplier's available balance, itemised, with what
+    came before as one brought-forward line, so the page adds up to "Available" (three queries)."""
+    accounts = {
+        account.currency: account
+        for account in Account.objects.filter(organisation=organisation, kind=Kind.SUPPLIER_PAYABLE)
+    }
+    entries = list(
+        Entry.objects.filter(account__in=list(accounts.values()))
+        .select_related("transaction__escrow")
+        .prefetch_related(
+            Prefetch("transaction__entries", queryset=Entry.objects.select_related("account"))
+        )
+        .order_by("-id")[:limit]
+    )
+    result = []
+    for currency, account in sorted(accounts.items()):
+        rows = [
+            row
+            for entry in reversed(entries)  # oldest first, so the rows run down to "Available"
+            if entry.currency == currency
+            for row in _activity_rows(entry)
+        ]
+        shown = sum((row.amount for row in rows), ZERO)
+        result.append(
+            BalanceActivity(
+                currency=currency,
+                rows=rows,
+                brought_forward=account.balance - shown,
+                available=account.balance,
+                credits=sum((row.amount for row in rows if row.amount > 0), ZERO),
+                debits=sum((row.amount for row in rows if row.amount < 0), ZERO),
+            )
+        )
+    return result
 
 
 # --- the ledger check -------------------------------------------------------------------------

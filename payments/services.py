@@ -872,6 +872,12 @@ def _payment_captured(
     return APPLIED, "Captured."
 
 
+def _order_name(escrow: Escrow) -> str:
+    """How a person knows the order: its description ("TA-000029 — 200 speakers…"), cut short."""
+    name = (escrow.description or "your order").split(" — ")[0]
+    return name[:60]
+
+
 def _unapplied_hold(
     *, payment: Payment, amount: Decimal, currency: str, reason: str, key: str, event: ProviderEvent
 ) -> None:
@@ -911,8 +917,11 @@ def _unapplied_hold(
     )
     notify(
         users=payment.payer_organisation.members.all(),
-        title="A transfer did not match your payment and is being returned",
-        body=f"{format_money(amount, currency)}: {reason}",
+        title=f"{_order_name(payment.escrow)}: a transfer did not match your payment and is "
+        "being returned",
+        body=f"{format_money(amount, currency)} for {_order_name(payment.escrow)} "
+        f"({payment.get_purpose_display().lower()}, transfer reference "
+        f"{payment.escrow.bank_reference}): {reason}",
         url=payment.get_absolute_url(),
     )
     _after_commit_send_refund(refund)

@@ -17,6 +17,7 @@ from payments.error_codes import PaymentErrorCode
 from payments.forms import CardForm, PayoutForm, TransferSimulateForm
 from payments.models import Payment
 from tradeassure.core.errors import DomainError, NotFound, ValidationFailed
+from tradeassure.core.money import format_money
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +111,17 @@ def payment_status(request, public_id):
     )
 
 
+def _already_paid(request, payment: Payment):
+    """A second tab (or the back button) submitting a payment that is already made: say so and
+    go back where the buyer came from, instead of a bare error."""
+    messages.info(
+        request,
+        f"This {payment.get_purpose_display().lower()} was already paid "
+        f"({format_money(payment.amount, payment.currency)}). Nothing more was charged.",
+    )
+    return redirect(payment.return_url or payment.get_absolute_url())
+
+
 # A submission that lost the race to another one is not an error the buyer made: the page
 # says what is happening instead (no form error, no 400).
 _CARD_ALREADY_TAKEN = {
@@ -124,6 +136,8 @@ _CARD_ALREADY_TAKEN = {
 @require_POST
 def payment_card(request, public_id):
     payment = _payment_or_404(request, public_id)
+    if payment.status == Payment.Status.CAPTURED:
+        return _already_paid(request, payment)
     form = CardForm(request.POST)
     if form.is_valid():
         attempt = form.cleaned_data["attempt"]
@@ -199,6 +213,8 @@ def supplier_money(request):
         {
             "balances": [(balance, PayoutForm.for_balance(balance)) for balance in balances],
             "statement": statement,
+            "statement_totals": selectors.supplier_statement_totals(organisation=organisation),
+            "activity": selectors.supplier_activity(organisation=organisation),
             "page": escrow_page,
             "payouts": payouts,
         },

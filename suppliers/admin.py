@@ -288,12 +288,41 @@ class PendingVerificationAdmin(SupplierAdmin):
         return obj.document_total
 
 
+class ApplicationQueueFilter(admin.SimpleListFilter):
+    """The queue opens on what waits for a decision; decided applications are one click away."""
+
+    title = "status"
+    parameter_name = "queue"
+
+    def lookups(self, request, model_admin):
+        return [(value, label) for value, label in TradeAssuranceApplication.Status.choices] + [
+            ("all", "All")
+        ]
+
+    def choices(self, changelist):
+        value = self.value() or TradeAssuranceApplication.Status.PENDING
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": value == str(lookup),
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request, queryset):
+        value = self.value() or TradeAssuranceApplication.Status.PENDING
+        if value == "all":
+            return queryset
+        return queryset.filter(status=value)
+
+
 @admin.register(TradeAssuranceApplication)
 class TradeAssuranceApplicationAdmin(admin.ModelAdmin):
-    """The application queue: pending first (oldest first), then decided ones."""
+    """The application queue: pending by default (oldest first); the application page shows the
+    supplier's documents and the approve/reject decisions."""
 
+    change_form_template = "admin/suppliers/tradeassuranceapplication/change_form.html"
     list_display = ["supplier", "status", "submitted_at", "submitted_by", "rules", "decided_by"]
-    list_filter = ["status"]
+    list_filter = [ApplicationQueueFilter]
     search_fields = ["supplier__legal_name"]
     list_select_related = ["supplier", "submitted_by", "decided_by"]
     fields = readonly_fields = (
@@ -306,8 +335,28 @@ class TradeAssuranceApplicationAdmin(admin.ModelAdmin):
         "decided_by",
         "decided_at",
         "decision_reason",
+        "documents",
     )
     actions = ["approve_applications", "reject_applications"]
+
+    @admin.display(description="Verification documents")
+    def documents(self, obj):
+        files = list(obj.supplier.documents.order_by("uploaded_at", "pk"))
+        if not files:
+            return "No documents uploaded."
+        return format_html_join(
+            "",
+            '<div><a href="{}">{}</a> <small>{}, uploaded {}</small></div>',
+            (
+                (
+                    reverse("suppliers:document_download", args=[doc.pk]),
+                    doc.original_name,
+                    doc.get_kind_display(),
+                    f"{doc.uploaded_at:%Y-%m-%d}",
+                )
+                for doc in files
+            ),
+        )
 
     def get_queryset(self, request):
         pending_first = Case(
@@ -327,8 +376,17 @@ class TradeAssuranceApplicationAdmin(admin.ModelAdmin):
         return False
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        # The decisions, on the page itself: each posts the changelist action for this one row
+        # (the reason is asked on the next page, as from the queue).
+        decide = {
+            "decision_actions": [
+                ("approve_applications", "Approve Trade Assurance…"),
+                ("reject_applications", "Reject Trade Assurance…"),
+            ],
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
         return super().change_view(
-            request, object_id, form_url, {**NO_SAVE, **(extra_context or {})}
+            request, object_id, form_url, {**NO_SAVE, **decide, **(extra_context or {})}
         )
 
     @admin.display(description="Rules at submission")

@@ -13,6 +13,12 @@ class SuppliersConfig(AppConfig):
     navigation = [
         NavLink("Suppliers", "suppliers:directory", frozenset({"*"}), 10),
         NavLink("Supplier dashboard", "suppliers:dashboard", frozenset({"supplier_staff"}), 30),
+        NavLink(
+            "Vetting queue",
+            "admin:suppliers_tradeassuranceapplication_changelist",
+            frozenset({"vetting"}),
+            75,
+        ),
     ]
     periodic_tasks = [
         # Nightly at 02:15 UTC: metrics, limits and automatic suspension for every supplier.
@@ -20,6 +26,13 @@ class SuppliersConfig(AppConfig):
             "suppliers: recompute metrics nightly",
             "suppliers.recompute_all_metrics",
             crontab="15 2 * * *",
+        ),
+        # Daily at 00:05 UTC: lapsed gold memberships and revoked verifications suspend Trade
+        # Assurance; gold members are warned 30 and 7 days before expiry.
+        PeriodicTask(
+            "suppliers: sweep memberships daily",
+            "suppliers.sweep_memberships",
+            crontab="5 0 * * *",
         ),
     ]
     # Exactly what vetting staff need: decide verifications and applications, suspend/reinstate,

@@ -173,7 +173,8 @@ def _history(supplier: Supplier, key: str, *, count: int, late: bool) -> None:
     """Order facts as the orders app would report them, spread over the last months."""
     now = clock.now()
     for n in range(count):
-        placed = now - timedelta(days=170 - n * 12)
+        # Spread over the metrics window and all completed (and rated) before today.
+        placed = now - timedelta(days=175 - n * 10)
         deadline = placed + timedelta(days=30)
         services.supplier_order_record_sync(
             supplier=supplier,
@@ -274,3 +275,6 @@ def seed(users: dict[str, User]) -> None:
         # The nightly recompute: healthy suppliers grow their limit; KL Rubber's late
         # shipments suspend it automatically.
         services.supplier_metrics_recompute(supplier=supplier)
+    # The daily membership sweep, as it runs tonight: Dongguan's lapsed gold membership becomes
+    # free tier now, not at the first 00:05 after `make run` (idempotent, like the rest).
+    services.suppliers_sweep_memberships()

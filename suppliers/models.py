@@ -60,6 +60,10 @@ class Supplier(models.Model):
         max_length=10, choices=Membership.choices, default=Membership.FREE
     )
     membership_expires_on = models.DateField(null=True, blank=True)
+    # The expiry date each warning was sent for (30 and 7 days before): a renewal, which moves
+    # the expiry date, re-arms both; the sweep sends each at most once per expiry date.
+    expiry_warned_30_for = models.DateField(null=True, blank=True, editable=False)
+    expiry_warned_7_for = models.DateField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     description = models.TextField(blank=True, help_text="What the company makes, shown publicly")
     # Business verification, decided by vetting staff (suppliers.services).

@@ -74,6 +74,14 @@ def supplier_open_exposure_usd(*, supplier: Supplier, exclude_order_reference: s
     return total if total is not None else Decimal("0.00")
 
 
+def supplier_limit_left_usd(*, supplier: Supplier) -> Decimal:
+    """How much more (USD) the supplier may take in protected orders now: limit - open orders.
+    Shown to buyers on the profile and the order form before they write an order."""
+    return max(
+        supplier.ta_limit_usd - supplier_open_exposure_usd(supplier=supplier), Decimal("0.00")
+    )
+
+
 def supplier_completed_volume_usd(*, supplier: Supplier) -> Decimal:
     total = SupplierOrderRecord.objects.filter(
         supplier=supplier, status=SupplierOrderRecord.Status.COMPLETED
@@ -153,6 +161,33 @@ def supplier_eligibility_checks(*, supplier: Supplier) -> list[RuleCheck]:
 
 def supplier_failed_rules(*, supplier: Supplier) -> list[RuleCheck]:
     return [check for check in supplier_eligibility_checks(supplier=supplier) if not check.passed]
+
+
+_PLAIN_REASONS = {
+    "gold_membership": "its membership has lapsed",
+    "verification": "its business verification is not current",
+    "not_suspended": "its Trade Assurance protection is suspended",
+    "trade_assurance": "it has not been approved for Trade Assurance",
+    "country": "Trade Assurance is not offered in its country",
+}
+
+
+def supplier_refusal_message(*, supplier: Supplier) -> str | None:
+    """Why a buyer cannot start a protected order with this supplier, in a buyer's words (no rule
+    names or statuses), or None when it can take orders."""
+    failed = [check.code for check in supplier_failed_rules(supplier=supplier)]
+    if supplier.ta_status != TradeAssuranceStatus.APPROVED and "not_suspended" not in failed:
+        failed.append("trade_assurance")
+    if not failed:
+        return None
+    # One reason is enough for a buyer: the first that applies, most telling first.
+    order = ["gold_membership", "verification", "not_suspended", "trade_assurance", "country"]
+    reason = _PLAIN_REASONS[min(failed, key=order.index)]
+    return (
+        f"{supplier.legal_name} is not accepting new protected orders at the moment: {reason}. "
+        "Orders already in progress with this supplier keep their protection. You can choose "
+        "another supplier in the directory."
+    )
 
 
 # --- Metrics -------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from django.conf import settings
 from django.core.files import File
 from django.db import IntegrityError, transaction
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils.text import slugify
 
@@ -50,6 +51,7 @@ from tradeassure.core.money import (
     format_money,
     is_exact,
 )
+from tradeassure.core.sweeps import sweep_due
 from tradeassure.core.uploads import DOCUMENT_KINDS, IMAGE_KINDS, upload_delete, upload_store
 from tradeassure.platform.events import event_publish, notify
 
@@ -567,6 +569,8 @@ def supplier_verification_decide(
         title=f"Business verification {VerificationStatus(to).label.lower()}",
         body=reason,
     )
+    # A revoked verification suspends Trade Assurance at once (recorded, the supplier told).
+    _suspend_for_lapse(supplier)
     return supplier
 
 
@@ -746,6 +750,161 @@ def supplier_reinstate(*, actor: User, supplier: Supplier, reason: str) -> Suppl
     return supplier
 
 
+# --- Membership expiry and lapsed eligibility (a daily sweep) ----------------------------------
+
+GOLD = Supplier.Membership.GOLD
+
+
+def _lapse_reasons(supplier: Supplier) -> list[str]:
+    """Why a Trade Assurance supplier no longer qualifies by membership or verification."""
+    reasons = []
+    expires = supplier.membership_expires_on
+    if supplier.membership != GOLD or expires is None or expires < clock.now().date():
+        reasons.append("the gold membership has lapsed")
+    if supplier.verification_status != VerificationStatus.APPROVED:
+        reasons.append("the business verification was revoked")
+    return reasons
+
+
+def _suspend_for_lapse(supplier: Supplier) -> bool:
+    """Suspend a (locked) Trade Assurance supplier that lost its membership or verification."""
+    reasons = _lapse_reasons(supplier)
+    if supplier.ta_status != TradeAssuranceStatus.APPROVED or not reasons:
+        return False
+    reason = (
+        "Automatic suspension: "
+        + "; ".join(reasons)
+        + ". Orders in progress keep their protection; new protected orders are refused until "
+        "this is put right."
+    )
+    _set_ta_status(supplier=supplier, to=TradeAssuranceStatus.SUSPENDED, reason=reason, actor=None)
+    _notify_supplier(supplier, title="Trade Assurance suspended", body=reason)
+    return True
+
+
+@transaction.atomic
+def supplier_membership_expire(*, supplier: Supplier) -> bool:
+    """System: a gold membership past its expiry date becomes free (recorded), and Trade
+    Assurance is suspended in the same transaction. False if it was not due (renewed meanwhile)."""
+    supplier = _lock(supplier)
+    expires = supplier.membership_expires_on
+    if supplier.membership != GOLD or expires is None or expires >= clock.now().date():
+        return False
+    supplier.membership = Supplier.Membership.FREE
+    supplier.membership_expires_on = None
+    supplier.save(update_fields=["membership", "membership_expires_on"])
+    _record_change(
+        supplier=supplier,
+        field=SupplierStatusChange.Field.MEMBERSHIP,
+        from_value=f"gold:{expires}",
+        to_value="free:",
+        reason=f"Gold membership expired on {expires:%d %b %Y}.",
+        actor=None,
+    )
+    if not _suspend_for_lapse(supplier):
+        _notify_supplier(
+            supplier,
+            title="Gold membership expired",
+            body=f"Your gold membership ended on {expires:%d %b %Y}. Renew it to apply for "
+            "Trade Assurance.",
+        )
+    return True
+
+
+@transaction.atomic
+def supplier_trade_assurance_lapse(*, supplier: Supplier) -> bool:
+    """System: suspend Trade Assurance of a supplier whose membership lapsed or whose
+    verification was revoked. False if it still qualifies (or is not approved)."""
+    return _suspend_for_lapse(_lock(supplier))
+
+
+# Warn this many days before expiry, nearest first: a supplier already inside 7 days gets only
+# the 7-day warning (both are then marked sent for that expiry date).
+EXPIRY_WARNINGS = ((7, "expiry_warned_7_for"), (30, "expiry_warned_30_for"))
+
+
+@transaction.atomic
+def supplier_membership_warn(*, supplier: Supplier, days: int) -> bool:
+    """System: tell the supplier its gold membership (and so Trade Assurance) ends soon, once per
+    warning and expiry date. False if not due or already sent."""
+    supplier = _lock(supplier)
+    today = clock.now().date()
+    expires = supplier.membership_expires_on
+    fields = [field for limit, field in EXPIRY_WARNINGS if limit >= days]
+    if (
+        supplier.membership != GOLD
+        or expires is None
+        or not today <= expires <= today + timedelta(days=days)
+        or getattr(supplier, fields[0]) == expires
+    ):
+        return False
+    for field in fields:
+        setattr(supplier, field, expires)
+    supplier.save(update_fields=fields)
+    left = (expires - today).days
+    consequence = (
+        "Trade Assurance is suspended then: new protected orders are refused (orders in progress "
+        "keep their protection)."
+        if supplier.ta_status == TradeAssuranceStatus.APPROVED
+        else "You need an active gold membership for Trade Assurance."
+    )
+    _notify_supplier(
+        supplier,
+        title=f"Gold membership ends in {left} day{'s' if left != 1 else ''}",
+        body=f"Your gold membership ends on {expires:%d %b %Y}. Renew it before then. {consequence}",
+    )
+    return True
+
+
+def suppliers_sweep_memberships() -> int:
+    """Daily: expire lapsed gold memberships, suspend Trade Assurance where membership or
+    verification lapsed, and send the 7- and 30-day expiry warnings. Idempotent, set-based."""
+    batch = settings.TRADE_ASSURANCE["SWEEP_BATCH_SIZE"]
+
+    def expired(now: datetime):
+        return Supplier.objects.filter(membership=GOLD, membership_expires_on__lt=now.date())
+
+    def lapsed(now: datetime):
+        return Supplier.objects.filter(ta_status=TradeAssuranceStatus.APPROVED).filter(
+            Q(membership=Supplier.Membership.FREE)
+            | Q(membership_expires_on__lt=now.date())
+            | ~Q(verification_status=VerificationStatus.APPROVED)
+        )
+
+    done = sweep_due(
+        due=expired,
+        handle=lambda pk: supplier_membership_expire(supplier=Supplier(pk=pk)),
+        batch_size=batch,
+        name="suppliers.expire_memberships",
+    )
+    done += sweep_due(
+        due=lapsed,
+        handle=lambda pk: supplier_trade_assurance_lapse(supplier=Supplier(pk=pk)),
+        batch_size=batch,
+        name="suppliers.lapse_trade_assurance",
+    )
+    for days, field in EXPIRY_WARNINGS:
+
+        def warn_due(now: datetime, days: int = days, field: str = field):
+            today = now.date()
+            return Supplier.objects.filter(
+                membership=GOLD,
+                membership_expires_on__gte=today,
+                membership_expires_on__lte=today + timedelta(days=days),
+            ).exclude(**{field: F("membership_expires_on")})
+
+        def warn(pk: int, days: int = days) -> bool:
+            return supplier_membership_warn(supplier=Supplier(pk=pk), days=days)
+
+        done += sweep_due(
+            due=warn_due,
+            handle=warn,
+            batch_size=batch,
+            name=f"suppliers.warn_membership_{days}",
+        )
+    return done
+
+
 # --- The interface orders and disputes use -------------------------------------------------------
 
 AMOUNT_LIMIT = Decimal(10) ** (AMOUNT_MAX_DIGITS - AMOUNT_DECIMAL_PLACES)
@@ -816,8 +975,8 @@ def supplier_check_order_in_transaction(
         )
     if failed:
         raise NotAllowed(
-            f"{locked.legal_name} cannot take protected orders: "
-            + "; ".join(f"{check.label.lower()} — {check.detail}" for check in failed),
+            selectors.supplier_refusal_message(supplier=locked)
+            or f"{locked.legal_name} is not accepting new protected orders at the moment.",
             code=SupplierErrorCode.SUPPLIER_NOT_ELIGIBLE,
             fields={"rules": [check.code for check in failed]},
         )
@@ -831,11 +990,14 @@ def supplier_check_order_in_transaction(
     )
     available = max(locked.ta_limit_usd - exposure, Decimal("0.00"))
     if amount_usd > available:
+        order_amount = format_money(amount, currency)
+        if currency != "USD":
+            order_amount += f", about {format_money(amount_usd, 'USD')}"
         raise Unprocessable(
-            f"This order ({format_money(amount, currency)} ≈ {format_money(amount_usd, 'USD')}) "
-            f"is over {locked.legal_name}'s Trade Assurance limit: "
-            f"{format_money(available, 'USD')} of {format_money(locked.ta_limit_usd, 'USD')} "
-            "is left. Place a smaller order or split it.",
+            f"This order ({order_amount}) is more than the {format_money(available, 'USD')} "
+            f"{locked.legal_name} can take in protected orders right now (its Trade Assurance "
+            f"limit is {format_money(locked.ta_limit_usd, 'USD')}, less its open orders). "
+            "Place a smaller order or split it.",
             code=SupplierErrorCode.TRADE_ASSURANCE_LIMIT_EXCEEDED,
             fields={"available_usd": [str(available)], "limit_usd": [str(locked.ta_limit_usd)]},
         )

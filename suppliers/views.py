@@ -90,6 +90,8 @@ def profile(request, pk: int):
             "ratings": selectors.supplier_recent_ratings(supplier=supplier),
             "rating_distribution": selectors.supplier_rating_distribution(supplier=supplier),
             "badges": TA_STATUS_BADGE,
+            "limit_left_usd": selectors.supplier_limit_left_usd(supplier=supplier),
+            "refusal": selectors.supplier_refusal_message(supplier=supplier),
         },
     )
 

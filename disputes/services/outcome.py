@@ -175,7 +175,7 @@ def dispute_outcome_execute(
             order=order, actor=actor, terms=new_terms, dispute_reference=reference, note=note
         )
         version_number = version.number
-    order_dispute_resolved(
+    order = order_dispute_resolved(
         order=order,
         actor=actor,
         outcome=outcome,
@@ -183,6 +183,7 @@ def dispute_outcome_execute(
         refund_amount=refund if outcome != DisputeOutcome.FULL_REFUND else Decimal(0),
         supplier_at_fault=bool(supplier_at_fault) and via == "decision",
         note=note,
+        tell_parties=False,  # the one notice per person is ours, below
     )
     settled = inspections_close(dispute, settle_fault=bool(supplier_at_fault))
     _end_open_items(dispute)
@@ -213,8 +214,16 @@ def dispute_outcome_execute(
         },
     )
     supplier_metrics_recompute(supplier=order.supplier)
-    title = f"resolved — {describe_terms(terms, order.currency)}"
-    dispute_tell_parties(dispute, title, reason)
+    # One notice per person: what was decided (title), the terms and the reason (body).
+    title = f"resolved — the order is now {order.get_status_display().lower()}"
+    body = f"{describe_terms(terms, order.currency)}. {reason}"
+    if outcome == DisputeOutcome.REPLACEMENT:
+        title += f"; the supplier must ship the replacement by {order.shipment_deadline:%Y-%m-%d}"
+        body += (
+            "\n\nThe supplier records the replacement shipment with its documents on the order "
+            "page; the payment stays in escrow until the buyer has the replacement and accepts it."
+        )
+    dispute_tell_parties(dispute, title, body)
     if dispute.mediator_id and party != P.MEDIATOR:
         dispute_tell_mediators(dispute, "settled by the parties", reason)
     return dispute

@@ -41,3 +41,11 @@ def action_label(action: str) -> str:
 
     label = label_for(action)
     return label if label != action else action.replace("_", " ").capitalize()
+
+
+@register.filter
+def dispute_status_label(status: str) -> str:
+    """A dispute status in words ("awaiting_supplier" → "Awaiting the supplier's answer")."""
+    from disputes.models import DisputeStatus
+
+    return str(DisputeStatus(status).label) if status in DisputeStatus.values else status

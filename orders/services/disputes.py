@@ -114,8 +114,12 @@ def order_dispute_resolved(
     refund_amount: Decimal = Decimal(0),
     supplier_at_fault: bool = False,
     note: str = "",
+    tell_parties: bool = True,
 ) -> Order:
     """Execute a dispute's outcome on the order, in the caller's transaction.
+
+    `tell_parties=False` when the caller sends the parties its own notice of the outcome (a
+    dispute decision or settlement), so each person gets one notice, not two.
 
     Unfreezes the escrow, moves the money (keys "order:<id>:dispute:<ref>:refund|release"),
     and sets the status: resume/new_agreement → the status before the dispute, with paused
@@ -246,6 +250,8 @@ def order_dispute_resolved(
     )
     if target in (S.COMPLETED, S.REFUNDED):
         order_supplier_metrics_recompute(order)
+    if not tell_parties:
+        return order
     for users in (order_buyers(order), order_supplier_staff(order)):
         order_tell(
             order,

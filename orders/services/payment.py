@@ -1,8 +1,10 @@
 """Payments: what the buyer owes, starting a payment, and money arriving (the capture hook)."""
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
 from accounts.models import User
@@ -137,11 +139,18 @@ def order_payment_captured(*, payment: Any) -> None:
 
 def _apply_capture(order: Order, purpose: str) -> None:
     now = clock.now()
+    order.payment_due_at = None
     if purpose == "initial":
         order.initial_paid_at = now
-        order.payment_due_at = None
     else:
         order.balance_paid_at = now
+        # The supplier could not ship while it waited for the buyer's balance: the shipment
+        # deadline moves by that wait, so a slow balance never makes the supplier late.
+        waited = now - (order.balance_requested_at or now)
+        if waited > timedelta(0):
+            order.shipment_deadline = order.shipment_deadline + waited
+            if order.shipment_due_at is not None:
+                order.shipment_due_at = order.shipment_due_at + waited
 
 
 def _tell_captured(order: Order, purpose: str) -> None:
@@ -157,6 +166,8 @@ def _tell_captured(order: Order, purpose: str) -> None:
             order,
             order_supplier_staff(order),
             "balance paid — ship the goods and record the shipment",
+            f"Ship by {order.shipment_deadline:%Y-%m-%d %H:%M} UTC (moved by the time the "
+            "balance took to arrive).",
         )
 
 
@@ -196,13 +207,20 @@ def order_request_balance(*, order: Order, actor: User, note: str = "") -> Order
     order = order_lock(order)
     row, party = order_check(order, "request_balance", actor)
     order.balance_requested_at = clock.now()
+    # The buyer's due date for the balance (shown on the order); the shipment deadline waits
+    # for it (see `_apply_capture`), and the shipment sweep leaves this status alone.
+    order.payment_due_at = (
+        order.balance_requested_at + settings.TRADE_ASSURANCE["BALANCE_PAYMENT_WINDOW"]
+    )
     order_move(order, row, party=party, actor=actor, note=note, topic="order.balance_requested")
     order_tell(
         order,
         order_buyers(order),
         "pay the balance",
         f"{order.supplier} finished production and asks for the balance of "
-        f"{format_money(order.balance_amount, order.currency)}. It is held in escrow too.",
+        f"{format_money(order.balance_amount, order.currency)} by "
+        f"{order.payment_due_at:%Y-%m-%d %H:%M} UTC. It is held in escrow too. The shipment "
+        "deadline moves by the time the balance takes to arrive.",
     )
     return order
 

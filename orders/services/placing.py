@@ -2,6 +2,7 @@
 is held. Confirming opens the escrow, so confirm and accept lock it before the order."""
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -299,11 +300,20 @@ def order_confirm(*, order: Order, actor: User, note: str = "") -> Order:
     return order
 
 
+def initial_payment_due(*, now: datetime, shipment_deadline: datetime) -> datetime:
+    """The initial payment window, but never past halfway to the shipment deadline: the buyer's
+    payment always falls due before the supplier must ship, leaving at least half the time to
+    produce (a 45-day shipment date gives 22.5 days to pay, not 60)."""
+    window_end = now + settings.TRADE_ASSURANCE["INITIAL_PAYMENT_WINDOW"]
+    halfway = now + max(shipment_deadline - now, timedelta(0)) / 2
+    return min(window_end, halfway)
+
+
 def _start_payment_window(order: Order) -> None:
     now = clock.now()
     order.confirmed_at = now
     order.confirmation_due_at = None
-    order.payment_due_at = now + settings.TRADE_ASSURANCE["INITIAL_PAYMENT_WINDOW"]
+    order.payment_due_at = initial_payment_due(now=now, shipment_deadline=order.shipment_deadline)
     order.shipment_due_at = order.shipment_deadline
     escrow_open(
         escrow_reference=order.escrow_reference,

@@ -24,7 +24,7 @@ from orders.services._engine import (
     order_timers_clear,
 )
 from orders.services.placing import order_open_proposal_close
-from orders.transitions import LIFECYCLE, PAID_NOT_SHIPPED
+from orders.transitions import LIFECYCLE, SHIPMENT_CLOCK_RUNS
 from payments.selectors import escrow_held
 from tradeassure.core import clock
 from tradeassure.core.errors import ValidationFailed
@@ -169,7 +169,7 @@ def order_flag_late(*, order: Order) -> bool:
     """System: the shipment deadline passed unshipped. Returns False if nothing was due."""
     order = order_lock(order)
     if (
-        order.status not in PAID_NOT_SHIPPED
+        order.status not in SHIPMENT_CLOCK_RUNS
         or order.shipment_due_at is None
         or order.shipment_due_at > clock.now()
     ):

@@ -42,7 +42,7 @@ from orders.services._engine import (
 from orders.services.placing import order_cancel_apply
 from orders.services.receipt import order_auto_confirm_receipt, order_complete_after_window
 from orders.services.shipping import order_flag_late
-from orders.transitions import LIFECYCLE, PAID_NOT_SHIPPED, Transition
+from orders.transitions import LIFECYCLE, SHIPMENT_CLOCK_RUNS, Transition
 from payments.services import escrows_lock_for_orders
 from suppliers.services import (
     OrderRecordFacts,
@@ -423,10 +423,11 @@ def _flag_late_many(orders: Sequence[Order], now: datetime) -> int:
 
 
 def orders_sweep_shipment_deadlines() -> int:
-    """Flag late the paid orders not shipped by their deadline."""
+    """Flag late the paid orders not shipped by their deadline (not while the supplier waits for
+    the buyer's balance: that wait moves the deadline instead)."""
     return _sweep(
         name="sweep_shipment_deadlines",
-        statuses=list(PAID_NOT_SHIPPED),
+        statuses=list(SHIPMENT_CLOCK_RUNS),
         due_field="shipment_due_at",
         apply=_flag_late_many,
         one_by_one=lambda pk: order_flag_late(order=Order(pk=pk)),

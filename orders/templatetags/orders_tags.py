@@ -32,20 +32,37 @@ def status_badge(order) -> str:
     return _BADGES.get(order.status, "")
 
 
+_DEADLINES = (
+    ("confirmation_due_at", "confirm by"),
+    ("payment_due_at", "pay by"),
+    ("shipment_due_at", "ship by"),
+    ("receipt_due_at", "receipt auto-confirmed"),
+    ("completion_due_at", "claim window ends"),
+)
+
+
+@register.filter
+def deadlines(order) -> list[tuple[str, object]]:
+    """Every timer that runs now, as (label, due), earliest first: each due date either party
+    has is on the page (in "awaiting balance", the balance's due date and the shipment's)."""
+    found = []
+    for field, label in _DEADLINES:
+        due = getattr(order, field)
+        if due is None:
+            continue
+        if field == "payment_due_at":
+            label = "pay the balance by" if order.status == "awaiting_balance" else "pay by"
+        if field == "shipment_due_at" and order.status == "awaiting_balance":
+            label = "ship by (moves by the wait for the balance)"
+        found.append((label, due))
+    return sorted(found, key=lambda item: item[1])
+
+
 @register.filter
 def next_deadline(order):
-    """(label, due) of the timer that runs now, or None."""
-    for field, label in (
-        ("confirmation_due_at", "confirm by"),
-        ("payment_due_at", "pay by"),
-        ("shipment_due_at", "ship by"),
-        ("receipt_due_at", "receipt auto-confirmed"),
-        ("completion_due_at", "claim window ends"),
-    ):
-        due = getattr(order, field)
-        if due is not None:
-            return label, due
-    return None
+    """(label, due) of the timer that runs out first, or None."""
+    found = deadlines(order)
+    return found[0] if found else None
 
 
 _EXTRA_LABELS = {"payment_returned": "Payment returned to the buyer"}
@@ -63,7 +80,7 @@ def event_label(action: str) -> str:
 
 _TIMER_LABELS = {
     "confirmation_due_at": "confirmation",
-    "payment_due_at": "initial payment",
+    "payment_due_at": "payment",
     "shipment_due_at": "shipment deadline",
     "receipt_due_at": "receipt window",
     "completion_due_at": "claim window",
@@ -87,3 +104,11 @@ def supplier_work_queue(context):
 
     user = context["request"].user
     return {"items": queue(user=user) if user.is_supplier_staff else []}
+
+
+@register.filter
+def status_label(status: str) -> str:
+    """An order status in words ("in_production" → "In production"), for timelines."""
+    from orders.models import OrderStatus
+
+    return str(OrderStatus(status).label) if status in OrderStatus.values else status

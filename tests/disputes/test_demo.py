@@ -68,3 +68,27 @@ def test_demo_covers_every_status_and_is_idempotent(users):
         supplier = users[key].organisation.supplier
         supplier.refresh_from_db()
         assert supplier_failed_rules(supplier=supplier) == []
+
+
+def test_demo_dates_are_sane(users):
+    # given the disputes demo and the suppliers' track records
+    from django.db.models import F
+
+    from orders.models import OrderEvent
+    from suppliers import demo as suppliers_demo
+
+    suppliers_demo.seed(users)
+    demo.seed(users)
+    now = clock.now()
+    # then no order record (and its rating) is dated in the future
+    assert not SupplierOrderRecord.objects.filter(completed_at__gt=now).exists()
+    assert not SupplierOrderRecord.objects.filter(placed_at__gt=now).exists()
+    # and no dispute was opened before its order was placed, nor before the order's events
+    assert not Dispute.objects.filter(opened_at__lt=F("order__placed_at")).exists()
+    for dispute in Dispute.objects.select_related("order"):
+        first_order_event = OrderEvent.objects.filter(order=dispute.order).order_by("created_at")
+        assert first_order_event.first().created_at <= dispute.opened_at, dispute.reference
+        opened = dispute.events.order_by("created_at").first()
+        assert opened.created_at <= now and abs(opened.created_at - dispute.opened_at) < timedelta(
+            minutes=1
+        ), dispute.reference

@@ -61,8 +61,11 @@ def _capture_now(payment):
 
 
 def test_a_balance_arriving_while_the_buyer_cancels_a_late_order_is_never_kept():
-    # given a late order awaiting its balance, with the buyer's balance payment on its way
-    order = with_time_past_deadline(order_in(S.AWAITING_BALANCE))
+    # given an order flagged late in production (waiting for the balance never makes it late),
+    # now awaiting its balance, with the buyer's balance payment on its way
+    order = with_time_past_deadline(order_in(S.IN_PRODUCTION))
+    order = services.order_request_balance(order=order, actor=supplier_user_of(order))
+    assert order.is_late
     payment = services.order_payment_start(order=order, actor=order.buyer, method="card")
     # when the money arrives at the same moment as the buyer cancels with a full refund
     outcomes = _race(

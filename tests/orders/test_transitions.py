@@ -192,7 +192,9 @@ def test_confirm_opens_the_escrow_and_starts_the_payment_and_shipment_timers():
     order = services.order_confirm(order=order, actor=supplier_user_of(order))
     assert order.status == S.AWAITING_PAYMENT
     assert order.confirmation_due_at is None
-    assert order.payment_due_at == order.confirmed_at + timedelta(days=60)
+    # 60 days, but never past halfway to the 45-day shipment deadline
+    halfway = order.confirmed_at + (order.shipment_deadline - order.confirmed_at) / 2
+    assert order.payment_due_at == min(order.confirmed_at + timedelta(days=60), halfway)
     assert order.shipment_due_at == order.shipment_deadline
     assert escrow_summary(escrow_reference=order.escrow_reference).exists
     assert any("pay the initial payment" in t for t in _notified(order.buyer))

@@ -141,9 +141,10 @@ def notify(*, users: Iterable[Any], title: str, body: str = "", url: str = "") -
         for user in recipients
     }
     Notification.objects.bulk_create(
+        # A title longer than the column (a long party or goods name) is cut, never a 500.
         Notification(
             recipient=user,
-            title=texts[user.pk][0],
+            title=texts[user.pk][0][:200],
             body=texts[user.pk][1],
             url=url,
             created_at=now,
@@ -236,7 +237,7 @@ def notify_many(notices: Sequence[NoticeSpec]) -> int:
             zone = getattr(user, "time_zone", "")
             title = render_moments(notice.title, zone)
             body = render_moments(notice.body, zone)
-            rows.append((user.pk, title, body, notice.url, now, None))
+            rows.append((user.pk, title[:200], body, notice.url, now, None))
             if user.email:
                 emails.append(
                     (

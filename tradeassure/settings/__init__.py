@@ -322,6 +322,8 @@ TRADE_ASSURANCE = {
     # DESIGN.md §3 default timings.
     "SUPPLIER_CONFIRMATION_WINDOW": timedelta(days=env.int("TA_SUPPLIER_CONFIRMATION_DAYS", 30)),
     "INITIAL_PAYMENT_WINDOW": timedelta(days=env.int("TA_INITIAL_PAYMENT_DAYS", 60)),
+    # The balance is due this long after the supplier requests it; the shipment deadline waits.
+    "BALANCE_PAYMENT_WINDOW": timedelta(days=env.int("TA_BALANCE_PAYMENT_DAYS", 14)),
     "MAX_SHIPMENT_DEADLINE_AHEAD": timedelta(days=env.int("TA_MAX_SHIPMENT_DAYS_AHEAD", 180)),
     "RECEIPT_CONFIRMATION_WINDOW": timedelta(days=env.int("TA_RECEIPT_WINDOW_DAYS", 30)),
     "RECEIPT_EXTENSION": timedelta(days=env.int("TA_RECEIPT_EXTENSION_DAYS", 15)),
@@ -419,6 +421,8 @@ PAYMENT_CAPTURED_HOOKS: list[str] = []
 # A captured payment moves its order on (initial → in production, balance → ready to ship);
 # money an order can no longer take is refunded by the hook (README "Orders").
 PAYMENT_CAPTURED_HOOKS = [*PAYMENT_CAPTURED_HOOKS, "orders.services.order_payment_captured"]
+# Called as hook(party=...) → Q on orders: more reasons an order "needs you" (disputes adds one).
+ORDER_NEEDS_ACTION_HOOKS: list[str] = []
 
 LOGGING = {
     "version": 1,
@@ -473,6 +477,11 @@ SECURE_REFERRER_POLICY = "same-origin"
 PAYMENT_CAPTURED_HOOKS = [
     *PAYMENT_CAPTURED_HOOKS,
     "disputes.services.dispute_inspection_fee_captured",
+]
+# An open dispute waiting for one side (its proposal to answer) shows in that side's "Needs you".
+ORDER_NEEDS_ACTION_HOOKS = [
+    *ORDER_NEEDS_ACTION_HOOKS,
+    "disputes.selectors.orders_waiting_in_dispute",
 ]
 DISPUTES = {
     # The inspection fee the mediator's form suggests, per currency (the mediator may change it).
