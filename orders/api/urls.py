@@ -6,7 +6,7 @@ from orders.conversation.api import OrderMessageViewSet
 router = SimpleRouter()
 router.register("orders", views.OrderViewSet, basename="order")
 router.register(
-    r"orders/(?P<order_id>[0-9]+)/messages", OrderMessageViewSet, basename="order-message"
+    r"orders/(?P<order_id>[^/.]+)/messages", OrderMessageViewSet, basename="order-message"
 )
 
 urlpatterns = router.urls

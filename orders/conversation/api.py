@@ -120,17 +120,15 @@ class OrderMessageViewSet(mixins.ListModelMixin, ApiViewSet):
             for media_type in ("application/pdf", "image/png", "image/jpeg", "image/webp")
         },
     )
-    @action(detail=True, methods=["get"], url_path=r"files/(?P<attachment_id>[0-9]+)")
+    @action(detail=True, methods=["get"], url_path=r"files/(?P<attachment_id>[^/.]+)")
     def file(self, request, pk=None, attachment_id=None, **kwargs):
+        order = self._order()
         try:
-            message_pk = int(str(pk))
+            message_pk, file_pk = int(str(pk)), int(str(attachment_id))
         except ValueError as exc:
             raise NotFound("No such file.", code=OrderErrorCode.MESSAGE_NOT_FOUND) from exc
         attachment = selectors.message_attachment_for_user(
-            user=request.user,
-            order_pk=self._order().pk,
-            message_pk=message_pk,
-            pk=int(str(attachment_id)),
+            user=request.user, order_pk=order.pk, message_pk=message_pk, pk=file_pk
         )
         return upload_response(
             name=attachment.stored_name,

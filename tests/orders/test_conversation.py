@@ -498,3 +498,107 @@ def test_a_conversation_is_open_from_placement_in_any_status():
     for status in (S.PENDING_CONFIRMATION, S.COMPLETED):
         order = order_in(status)
         assert services.order_message_post(order=order, actor=order.buyer, body="hi").pk
+
+
+# --- citing a message as evidence in a dispute ------------------------------------------------
+
+
+def test_a_party_cites_a_message_as_evidence_in_the_open_dispute(client):
+    from disputes.models import CitedMessage, DisputeEvent
+    from tests.disputes.factories import open_dispute, parties_for
+
+    # given a delivered order with a conversation, then a dispute on it
+    parties = parties_for("delivered")
+    promise = services.order_message_post(
+        order=parties.order, actor=parties.supplier_user, body="We guarantee the drop test."
+    )
+    dispute = open_dispute(parties)
+    events_before = DisputeEvent.objects.filter(dispute=dispute).count()
+    # when the buyer cites the supplier's message from the order page
+    _login(client, parties.buyer)
+    page = client.get(parties.order.get_absolute_url()).content.decode()
+    assert "Cite as evidence in the dispute" in page
+    response = client.post(
+        reverse("disputes:cite_message", args=[parties.order.pk]), {"message_id": promise.pk}
+    )
+    assert response.status_code == 302 and response["Location"] == dispute.get_absolute_url()
+    # then the citation is recorded with one timeline row, and shown on the dispute page
+    cited = CitedMessage.objects.get()
+    assert (cited.dispute_id, cited.message_id, cited.party) == (dispute.pk, promise.pk, "buyer")
+    assert DisputeEvent.objects.filter(dispute=dispute).count() == events_before + 1
+    page = client.get(dispute.get_absolute_url()).content.decode()
+    assert "We guarantee the drop test." in page and f"Message #{promise.pk}" in page
+    # when cited again, then nothing new is recorded
+    client.post(
+        reverse("disputes:cite_message", args=[parties.order.pk]), {"message_id": promise.pk}
+    )
+    assert CitedMessage.objects.count() == 1
+    assert DisputeEvent.objects.filter(dispute=dispute).count() == events_before + 1
+
+
+def test_a_hidden_or_foreign_message_cannot_be_cited_and_outsiders_get_404(client):
+    from disputes.models import CitedMessage
+    from disputes.services import dispute_cite_message
+    from tests.disputes.factories import open_dispute, parties_for
+
+    parties = parties_for("delivered")
+    hidden = services.order_message_post(order=parties.order, actor=parties.buyer, body="x")
+    services.order_message_hide(message=hidden, actor=MediatorFactory(), reason="spam")
+    other = place_order(buyer=parties.buyer)
+    foreign = services.order_message_post(order=other, actor=parties.buyer, body="elsewhere")
+    dispute = open_dispute(parties)
+    for message in (hidden, foreign):
+        with pytest.raises(ValidationFailed):
+            dispute_cite_message(dispute=dispute, actor=parties.buyer, message_id=message.pk)
+    # an outsider posting the form gets 404
+    _login(client, BuyerFactory())
+    response = client.post(
+        reverse("disputes:cite_message", args=[parties.order.pk]), {"message_id": hidden.pk}
+    )
+    assert response.status_code == 404
+    assert CitedMessage.objects.count() == 0
+
+
+def test_the_api_cites_a_message_idempotently():
+    from disputes.models import CitedMessage
+    from tests.disputes.factories import open_dispute, parties_for
+
+    parties = parties_for("delivered")
+    message = services.order_message_post(
+        order=parties.order, actor=parties.supplier_user, body="promise"
+    )
+    dispute = open_dispute(parties)
+    api = _api(parties.buyer)
+    url = f"/api/v1/disputes/{dispute.pk}/cite-message/"
+    first = api.post(
+        url,
+        {"message_id": message.pk, "note": "their promise"},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="c1",
+    )
+    assert first.status_code == 201, first.content
+    assert first.json()["message"] == message.pk
+    again = api.post(
+        url,
+        {"message_id": message.pk, "note": "their promise"},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="c1",
+    )
+    assert again["Idempotent-Replayed"] == "true"
+    assert CitedMessage.objects.count() == 1
+
+
+def test_demo_seeding_adds_a_conversation_once():
+    from orders.conversation import demo
+
+    # given the demo's pending order
+    order = place_order(purchase_order_number="DEMO-O-pending")
+    supplier_user_of(order)
+    # when seeded twice
+    demo.seed()
+    demo.seed()
+    # then its conversation is there once, with the supplier's certificate attached
+    assert OrderMessage.objects.filter(order=order).count() == len(
+        demo.CONVERSATIONS["DEMO-O-pending"]
+    )
+    assert OrderMessageAttachment.objects.filter(message__order=order).count() == 1
