@@ -18,6 +18,7 @@ from disputes import selectors, services
 from disputes.forms import DecisionForm, EvidenceRequestForm, InspectionOrderForm
 from disputes.models import MEDIATION_STATUSES, OPEN_STATUSES, Dispute, Remedy
 from disputes.terms import describe_terms, outcome_preview, outcome_terms_check
+from orders.conversation.selectors import order_messages
 from tradeassure.core import clock
 from tradeassure.core.errors import DomainError
 
@@ -215,6 +216,7 @@ class DisputeAdmin(admin.ModelAdmin):
                 requests=list(dispute.evidence_requests.all()),
                 inspections=list(dispute.inspections.all()),
                 items=list(dispute.order.current_version.items.all()),
+                order_thread=list(order_messages(order=dispute.order)),
                 now=clock.now(),
             ),
         )

@@ -30,6 +30,7 @@ class DisputesConfig(AppConfig):
             "disputes.view_disputemessage",
             "disputes.view_proposal",
             "disputes.view_evidence",
+            "disputes.view_citedmessage",
             "disputes.view_evidencerequest",
             "disputes.view_inspection",
         ],

@@ -383,3 +383,28 @@ class Evidence(models.Model):
     @property
     def is_image(self) -> bool:
         return self.content_type.startswith("image/")
+
+
+class CitedMessage(models.Model):
+    """A message of the order conversation a party offers as evidence in the dispute.
+
+    The message itself stays where it is (append-only, in the order's thread); this row says who
+    cited it, when and why. A message staff hid cannot be cited."""
+
+    dispute = models.ForeignKey(Dispute, on_delete=models.CASCADE, related_name="cited_messages")
+    message = models.ForeignKey("orders.OrderMessage", on_delete=models.PROTECT, related_name="+")
+    party = models.CharField(max_length=20, choices=DisputeParty.choices)
+    cited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    note = models.CharField(max_length=300, blank=True)
+    cited_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["dispute", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["dispute", "message"], name="cited_message_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dispute}: message #{self.message_id}"

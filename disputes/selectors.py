@@ -11,6 +11,7 @@ from disputes.error_codes import DisputeErrorCode
 from disputes.models import (
     MEDIATION_STATUSES,
     OPEN_STATUSES,
+    CitedMessage,
     Dispute,
     DisputeEvent,
     DisputeMessage,
@@ -76,6 +77,10 @@ def _with_everything(queryset: QuerySet[Dispute]) -> QuerySet[Dispute]:
             "evidence", queryset=Evidence.objects.select_related("uploaded_by").order_by("id")
         ),
         Prefetch("evidence_requests", queryset=EvidenceRequest.objects.order_by("id")),
+        Prefetch(
+            "cited_messages",
+            queryset=CitedMessage.objects.select_related("message", "cited_by").order_by("id"),
+        ),
         Prefetch(
             "inspections",
             queryset=Inspection.objects.select_related("organisation", "fee_payment").order_by(
@@ -339,3 +344,16 @@ def orders_waiting_in_dispute(*, party: str) -> Q:
             )
         )
     return waiting
+
+
+def open_dispute_of_order_for_user(*, user, order_pk: int) -> Dispute:
+    """The open dispute of an order the user may see (to cite a message in it), or NotFound."""
+    dispute = (
+        disputes_visible_to(user)
+        .filter(order_id=order_pk, status__in=OPEN_STATUSES)
+        .order_by("-opened_at")
+        .first()
+    )
+    if dispute is None:
+        raise NotFound("This order has no open dispute.", code=DisputeErrorCode.DISPUTE_NOT_FOUND)
+    return dispute

@@ -7,6 +7,7 @@ app_name = "disputes"
 urlpatterns = [
     path("", views.dispute_list, name="list"),
     path("open/<int:order_pk>/", views.dispute_open, name="open"),
+    path("cite/<int:order_pk>/", views.dispute_cite_message, name="cite_message"),
     path("inspections/", views.inspector_home, name="inspector_home"),
     path("inspections/<int:pk>/", views.inspection_detail, name="inspection_detail"),
     path("<int:pk>/", views.dispute_detail, name="detail"),

@@ -307,6 +307,31 @@ def dispute_add_evidence(request, pk: int):
 
 @login_required
 @require_POST
+def dispute_cite_message(request, order_pk: int):
+    """From the order's conversation: offer one message as evidence in the order's open dispute."""
+    try:
+        dispute = selectors.open_dispute_of_order_for_user(user=request.user, order_pk=order_pk)
+    except NotFound as error:
+        raise Http404(error.message) from error
+    message_id = str(request.POST.get("message_id", ""))
+    if not message_id.isdigit():
+        raise Http404("No such message.")
+    try:
+        services.dispute_cite_message(
+            dispute=dispute,
+            actor=request.user,
+            message_id=int(message_id),
+            note=str(request.POST.get("note", "")),
+        )
+    except DomainError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, "The message is now evidence in the dispute.")
+    return redirect(dispute.get_absolute_url())
+
+
+@login_required
+@require_POST
 def dispute_withdraw(request, pk: int):
     return _post(
         request,

@@ -231,3 +231,7 @@ class OrderRatingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["order", "score", "created_at"]
     list_filter = ["score"]
     list_select_related = ["order"]
+
+
+# The order conversation's admin (read-only, with the staff "hide" view).
+from orders.conversation import admin as _conversation_admin  # noqa: E402, F401

@@ -36,5 +36,9 @@ class OrdersConfig(AppConfig):
             "orders.view_shipment",
             "orders.view_shipmentdocument",
             "orders.view_orderrating",
+            # The order conversation: mediators read it and may hide a message (with a reason).
+            "orders.view_ordermessage",
+            "orders.view_ordermessageattachment",
+            "orders.hide_ordermessage",
         ],
     }

@@ -358,3 +358,7 @@ def seed(users: dict[str, User]) -> None:
         order = _play(story, users[story.buyer], suppliers[story.supplier], users[story.supplier])
         if story.timer:
             _set_timer(order, *story.timer)
+    # A short buyer-supplier conversation on a few of these orders.
+    from orders.conversation.demo import seed as seed_conversations
+
+    seed_conversations()

@@ -18,3 +18,8 @@ class OrderErrorCode(StrEnum):
     INSUFFICIENT_ESCROW = "insufficient_escrow"  # a refund larger than what is held (as payments)
     ORDER_NOT_FOUND = "order_not_found"
     DOCUMENT_NOT_FOUND = "document_not_found"
+    MESSAGE_NOT_FOUND = "message_not_found"
+    MESSAGE_TOO_LONG = "message_too_long"  # over ORDER_CONVERSATION["MAX_CHARACTERS"]
+    MESSAGE_EMPTY = "message_empty"  # neither text nor a file
+    MESSAGE_RATE_LIMITED = "message_rate_limited"  # too many messages from one user a minute
+    MESSAGE_NOT_A_PARTY = "message_not_a_party"  # only the buyer and supplier post

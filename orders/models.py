@@ -408,3 +408,11 @@ class OrderRating(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order}: {self.score}/5"
+
+
+# The conversation's rows live in their own module; imported here so Django registers them.
+from orders.conversation.models import (  # noqa: E402, F401
+    OrderMessage,
+    OrderMessageAttachment,
+    OrderReadReceipt,
+)

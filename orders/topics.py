@@ -49,6 +49,7 @@ class OrderTopic(StrEnum):
     DELIVERED = "order.delivered"
     DISPUTE_RESOLVED = "order.dispute_resolved"
     DISPUTED = "order.disputed"
+    MESSAGE_POSTED = "order.message_posted"  # the order conversation (not a status move)
     PLACED = "order.placed"
     RATED = "order.rated"
     READY_TO_SHIP = "order.ready_to_ship"

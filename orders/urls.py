@@ -1,6 +1,7 @@
 from django.urls import path
 
 from orders import views
+from orders.conversation import views as conversation_views
 
 app_name = "orders"
 
@@ -28,6 +29,12 @@ urlpatterns = [
         "<int:pk>/documents/<int:document_pk>/",
         views.shipment_document,
         name="shipment_document",
+    ),
+    path("<int:pk>/messages/", conversation_views.message_post, name="message_post"),
+    path(
+        "<int:pk>/messages/<int:message_pk>/files/<int:attachment_pk>/",
+        conversation_views.message_attachment,
+        name="message_attachment",
     ),
     path("<int:pk>/<slug:action>/", views.order_action, name="action"),
 ]

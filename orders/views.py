@@ -12,6 +12,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from orders import selectors, services
+from orders.conversation.selectors import orders_with_unread_counts
+from orders.conversation.views import conversation_context
 from orders.forms import (
     ExtendShipmentDeadlineForm,
     NoteForm,
@@ -258,8 +260,11 @@ def order_totals(request):
 def _list(request, *, party: str, template: str, extra: dict | None = None):
     status_filter = request.GET.get("status", "")
     search = request.GET.get("q", "")[:100]
-    orders = selectors.order_list(
-        user=request.user, party=party, status_filter=status_filter, search=search
+    orders = orders_with_unread_counts(
+        selectors.order_list(
+            user=request.user, party=party, status_filter=status_filter, search=search
+        ),
+        organisation_id=request.user.organisation_id,
     )
     page = Paginator(orders, PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
@@ -360,6 +365,7 @@ def order_detail(request, pk: int):
             "shipments": shipments,
             "rating": rating,
             "now": clock.now(),
+            **conversation_context(request, order),
         },
     )
 

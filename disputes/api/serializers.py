@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from disputes.models import (
     REQUESTABLE_REMEDIES,
+    CitedMessage,
     Dispute,
     DisputeEvent,
     DisputeMessage,
@@ -78,6 +79,11 @@ class ProposeInputSerializer(RemedyInputSerializer):
 
 class MessageInputSerializer(serializers.Serializer):
     body = serializers.CharField(max_length=5000)
+
+
+class CiteMessageInputSerializer(serializers.Serializer):
+    message_id = serializers.IntegerField(help_text="A message of the order's conversation.")
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=300)
 
 
 class AcceptProposalInputSerializer(serializers.Serializer):
@@ -156,6 +162,13 @@ class ProposalSerializer(serializers.ModelSerializer):
             "created_at",
             "answered_at",
         ]
+        read_only_fields = fields
+
+
+class CitedMessageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CitedMessage
+        fields = ["id", "message", "party", "note", "cited_at"]
         read_only_fields = fields
 
 

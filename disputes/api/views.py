@@ -18,6 +18,8 @@ from rest_framework.response import Response
 from disputes import selectors, services
 from disputes.api.serializers import (
     AcceptProposalInputSerializer,
+    CitedMessageSerializer,
+    CiteMessageInputSerializer,
     DisputeDetailSerializer,
     DisputeMessageSerializer,
     DisputeNoteInputSerializer,
@@ -253,6 +255,24 @@ class DisputeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
         return Response(
             EvidenceSerializer(evidence, many=True).data, status=status.HTTP_201_CREATED
         )
+
+    @extend_schema(
+        summary="Cite a message of the order's conversation as evidence (parties)",
+        description="The message must be on the dispute's order and not hidden by staff; citing "
+        "the same message again answers with the first citation.",
+        request=CiteMessageInputSerializer,
+        responses={201: CitedMessageSerializer},
+    )
+    @action(detail=True, methods=["post"], url_path="cite-message")
+    def cite_message(self, request, pk=None):
+        data = self._input(CiteMessageInputSerializer, request)
+        cited = services.dispute_cite_message(
+            dispute=self._visible(),
+            actor=request.user,
+            message_id=data["message_id"],
+            note=data["note"],
+        )
+        return Response(CitedMessageSerializer(cited).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
         summary="Download evidence (parties, mediators and the inspector only)",

@@ -50,6 +50,7 @@ from disputes.services.mediation import (
 )
 from disputes.services.negotiation import (
     dispute_accept,
+    dispute_cite_message,
     dispute_evidence_add,
     dispute_message_send,
     dispute_propose,
@@ -74,6 +75,7 @@ __all__ = [
     "dispute_allowed_types",
     "dispute_assign",
     "dispute_auto_escalate",
+    "dispute_cite_message",
     "dispute_decide",
     "dispute_escalate",
     "dispute_evidence_add",

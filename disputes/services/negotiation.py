@@ -11,6 +11,7 @@ from django.db import transaction
 from accounts.models import User
 from disputes.error_codes import DisputeErrorCode
 from disputes.models import (
+    CitedMessage,
     Dispute,
     DisputeMessage,
     DisputeParty,
@@ -34,6 +35,7 @@ from disputes.services._engine import (
 )
 from disputes.services.outcome import dispute_outcome_execute
 from disputes.terms import OutcomeTerms, describe_terms, outcome_terms_check, terms_of_proposal
+from orders.models import OrderMessage
 from tradeassure.core import clock
 from tradeassure.core.errors import Conflict, InvalidTransition, NotFound, ValidationFailed
 
@@ -247,3 +249,42 @@ def dispute_evidence_add(
     if dispute.mediator_id:
         dispute_tell_mediators(dispute, title, description)
     return evidence
+
+
+@transaction.atomic
+def dispute_cite_message(
+    *, dispute: Dispute, actor: User, message_id: int, note: str = ""
+) -> CitedMessage:
+    """A party offers a message of the order's conversation as evidence (like adding a file).
+
+    The message must be on the dispute's order and not hidden by staff. Citing the same message
+    again returns the first citation and records nothing new."""
+    dispute = dispute_lock(dispute)
+    row, party = dispute_check(dispute, "add_evidence", actor)
+    message = OrderMessage.objects.filter(pk=message_id, order_id=dispute.order_id).first()
+    if message is None:
+        text = "No such message in this order's conversation."
+        raise ValidationFailed(text, fields={"message_id": [text]})
+    if message.is_hidden:
+        text = "A message hidden by staff cannot be cited."
+        raise ValidationFailed(text, fields={"message_id": [text]})
+    existing = CitedMessage.objects.filter(dispute=dispute, message=message).first()
+    if existing is not None:
+        return existing
+    note = note.strip()[:300]
+    cited = CitedMessage.objects.create(
+        dispute=dispute,
+        message=message,
+        party=party,
+        cited_by=actor,
+        note=note,
+        cited_at=clock.now(),
+    )
+    dispute_move(
+        dispute, row, party=party, actor=actor, note=note, data={"cited_message": message.pk}
+    )
+    title = f"the {P(party).label.lower()} cited a message of the order conversation"
+    dispute_tell(dispute, party_users(dispute, other_party(party)), title, note)
+    if dispute.mediator_id:
+        dispute_tell_mediators(dispute, title, note)
+    return cited

@@ -500,3 +500,12 @@ DISPUTES = {
     "INSPECTION_FEE_PAYMENT_WINDOW": timedelta(days=env.int("TA_INSPECTION_FEE_DAYS", 3)),
     "MAX_FILES_PER_UPLOAD": env.int("TA_DISPUTE_MAX_FILES", 10),
 }
+
+# --- Order conversation -------------------------------------------------------------------
+# The thread between buyer and supplier on every order (README "Order conversation").
+ORDER_CONVERSATION = {
+    "MAX_CHARACTERS": 10_000,
+    # Messages one user may post per minute across all orders (counted in the database).
+    "RATE_PER_MINUTE": env.int("TA_MESSAGES_PER_MINUTE", 10),
+    "MAX_FILES_PER_MESSAGE": env.int("TA_MESSAGE_MAX_FILES", 5),
+}
