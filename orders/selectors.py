@@ -558,17 +558,14 @@ _SUPPLIER_WORK: dict[str, tuple[str, str]] = {
     S.PENDING_CONFIRMATION: ("Confirm the order or propose changes", "confirmation_due_at"),
     S.IN_PRODUCTION: ("Produce, then request the balance or mark ready", "shipment_due_at"),
     S.READY_TO_SHIP: ("Ship and upload the documents", "shipment_due_at"),
-    S.AWAITING_BALANCE: ("Waiting for the buyer's balance; ship by", "shipment_due_at"),
-    S.DISPUTED: ("Dispute open: answer it on the dispute page", ""),
+    S.DISPUTED: ("The dispute waits for you: answer it on the dispute page", ""),
 }
 
 
 def supplier_work_queue(*, user, limit: int = 20) -> list[WorkItem]:
     """What needs this supplier's staff, soonest deadline first (late ones on top); one query."""
     orders = list(
-        orders_visible_to(user)
-        .filter(_needs_action(Party.SUPPLIER) | Q(status__in=[S.DISPUTED, S.AWAITING_BALANCE]))
-        .order_by("id")[:500]
+        orders_visible_to(user).filter(_needs_action(Party.SUPPLIER)).order_by("id")[:500]
     )
     items = []
     for order in orders:

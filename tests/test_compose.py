@@ -34,6 +34,8 @@ def settings_env_vars() -> set[str]:
         names |= set(
             re.findall(r"""os\.environ(?:\.get|\.setdefault)?\(\s*["']([A-Z_]+)""", source)
         )
+        # secrets, read verbatim (no "$" interpolation) by the settings' own `secret()`
+        names |= set(re.findall(r"""\bsecret\(\s*["']([A-Z][A-Z0-9_]+)["']""", source))
     return names
 
 

@@ -113,11 +113,14 @@ class OrderMessageViewSet(mixins.ListModelMixin, ApiViewSet):
             OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH),
             OpenApiParameter("attachment_id", OpenApiTypes.INT, OpenApiParameter.PATH),
         ],
+        description=(
+            "The bytes, as `application/octet-stream` (an attachment); the attachment's "
+            "`content_type` in the message says what they are."
+        ),
         responses={
-            (200, media_type): OpenApiResponse(
-                OpenApiTypes.BINARY, description="The file (PDF or image)."
+            (200, "application/octet-stream"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The file (PDF or image), as an attachment."
             )
-            for media_type in ("application/pdf", "image/png", "image/jpeg", "image/webp")
         },
     )
     @action(detail=True, methods=["get"], url_path=r"files/(?P<attachment_id>[^/.]+)")
@@ -133,5 +136,5 @@ class OrderMessageViewSet(mixins.ListModelMixin, ApiViewSet):
         return upload_response(
             name=attachment.stored_name,
             download_name=attachment.original_name,
-            content_type=attachment.content_type,
+            content_type="application/octet-stream",
         )

@@ -166,7 +166,7 @@ def _tell_captured(order: Order, purpose: str) -> None:
             order,
             order_supplier_staff(order),
             "balance paid — ship the goods and record the shipment",
-            f"Ship by {order.shipment_deadline:%Y-%m-%d %H:%M} UTC (moved by the time the "
+            f"Ship by {moment_token(order.shipment_deadline)} (moved by the time the "
             "balance took to arrive).",
         )
 
@@ -219,7 +219,7 @@ def order_request_balance(*, order: Order, actor: User, note: str = "") -> Order
         "pay the balance",
         f"{order.supplier} finished production and asks for the balance of "
         f"{format_money(order.balance_amount, order.currency)} by "
-        f"{order.payment_due_at:%Y-%m-%d %H:%M} UTC. It is held in escrow too. The shipment "
+        f"{moment_token(order.payment_due_at)}. It is held in escrow too. The shipment "
         "deadline moves by the time the balance takes to arrive.",
     )
     return order

@@ -42,10 +42,11 @@ def test_card_form_answers_while_the_broker_is_down_and_the_charge_lands_after(
             {"card_number": "4242 4242 4242 4242", "expiry": "12/30", "cvc": "123"},
         )
 
-    # then the page answers as usual (no 500), nothing is captured yet, and the event waits
+    # then the page answers as usual (no 500), the card is handed over (so a second submission
+    # cannot charge it again) but nothing is captured yet, and the event waits
     assert response.status_code == 302
     payment.refresh_from_db()
-    assert payment.status == Payment.Status.PENDING
+    assert payment.status == Payment.Status.SUBMITTED
     assert LedgerTransaction.objects.count() == ledger_before
     held = OutboxMessage.objects.get(channel=OUTBOX_CHANNEL)
     assert held.payload["event"]["type"] == "payment.captured"
