@@ -244,6 +244,8 @@ class Stack:
             | {
                 "FAULT_MAIL_FILE": str(self.mail_file),
                 "TRADEASSURE_CLOCK_OFFSET_SECONDS": str(self.clock_offset_seconds),
+                # A killed dispatcher's claimed rows are taken over after 10 s, not 5 minutes.
+                "OUTBOX_LEASE_SECONDS": "10",
             }
             | self.extra_env
         )

@@ -122,8 +122,9 @@ def test_redis_down_while_buyers_place_and_pay(stack, buyer, seller, receiver):
     for _ in range(2):
         order_id = place_and_confirm(stack, buyer, seller)
         payment_id = pay_by_card(buyer, order_id)
-        # the charge is not lost, only waiting for the broker
-        assert buyer.get(f"/payments/{payment_id}/").json()["status"] == "pending"
+        # the card is handed over (a second submission cannot charge it again) and the charge
+        # is not lost, only waiting for the broker
+        assert buyer.get(f"/payments/{payment_id}/").json()["status"] == "submitted"
         orders.append(order_id)
     listed = buyer.get("/orders/")
     assert listed.status_code == 200 and len(listed.json()["results"]) == 2
@@ -169,33 +170,42 @@ def test_worker_killed_in_the_middle_of_a_sweep_finishes_the_work_once(stack, bu
     stack.extra_env["TA_SUPPLIER_CONFIRMATION_DAYS"] = "1"
     stack.web()
     order_ids = [place(stack, buyer) for _ in range(5)]
-    # and a worker that sees the window closed, whose sweep will wait on the third order
-    # (someone holds its row lock)
+    # and a worker that sees the window closed, whose sweep will wait in the middle of its batch:
+    # it claims and moves the due orders in one transaction, then locks the supplier's row to
+    # record them, which someone holds
     stack.clock_offset_seconds = DAY + 3600
     worker = stack.worker()
     holder = stack.base.pg.connect(stack.database)
     holder.autocommit = False
     with holder.cursor() as cursor:
-        cursor.execute("SELECT id FROM orders_order WHERE id = %s FOR UPDATE", [order_ids[2]])
+        cursor.execute(
+            "SELECT id FROM suppliers_supplier WHERE id = %s FOR UPDATE",
+            [stack.base.seed["supplier_id"]],
+        )
 
     # when the sweep runs and is in the middle of its batch
     stack.send_task("orders.sweep_confirmation_timeouts")
     wait_for(
-        "the sweep to wait on the locked order",
+        "the sweep to wait on the supplier's row",
         lambda: stack.scalar(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'",
             stack.database,
         ),
     )
-    assert expirations(stack, order_ids) == Counter(order_ids[:2])
+    # nothing it did is visible yet: the batch commits whole or not at all
+    assert expirations(stack, order_ids) == Counter()
 
     # and the worker is SIGKILLed there, then the lock goes away
     worker.kill()
     holder.rollback()
     holder.close()
 
-    # then the row in hand rolled back whole: still exactly the first two
-    assert expirations(stack, order_ids) == Counter(order_ids[:2])
+    # then the batch in hand rolled back whole: no order expired, none half-way
+    assert expirations(stack, order_ids) == Counter()
+    assert stack.scalar(
+        "SELECT count(*) FROM orders_order WHERE id = ANY(%s) AND status = 'pending_confirmation'",
+        order_ids,
+    ) == len(order_ids)
 
     # when a worker is back and the sweep runs again (as beat does every minute)
     stack.worker("worker-2")

@@ -43,8 +43,15 @@ DEFAULT_EMAIL_HANDLER = "tradeassure.platform.outbox.send_email"
 # send twice).
 CLAIM_BATCH = 200
 EMAIL_CHUNK = 25
-# A claim outlives a whole batch by far; a batch running past half of it renews it.
-LEASE = timedelta(minutes=5)
+
+LEASE = timedelta(minutes=5)  # the default of settings.OUTBOX_LEASE_SECONDS
+
+
+def _lease() -> timedelta:
+    """A claim outlives a whole batch by far (OUTBOX_LEASE_SECONDS, 5 minutes by default); a
+    batch running past half of it renews it."""
+    return timedelta(seconds=getattr(settings, "OUTBOX_LEASE_SECONDS", LEASE.total_seconds()))
+
 
 Status = OutboxMessage.Status
 
@@ -154,7 +161,7 @@ def outbox_claim(*, limit: int) -> Claim:
             OutboxMessage.objects.filter(pk__in=[m.pk for m in messages]).update(
                 status=Status.CLAIMED,
                 claim=token,
-                lease_expires_at=now + LEASE,
+                lease_expires_at=now + _lease(),
                 attempts=F("attempts") + 1,
             )
     for message in messages:
@@ -243,10 +250,10 @@ def _renew_if_half_gone(claim: Claim) -> None:
     """Extend the lease of the batch's remaining rows once half of it has passed (a slow mail
     server), so a live run's rows are not taken over; a fast batch never needs it."""
     now = clock.now()
-    if now - claim.renewed_at < LEASE / 2:
+    if now - claim.renewed_at < _lease() / 2:
         return
     OutboxMessage.objects.filter(claim=claim.token, status=Status.CLAIMED).update(
-        lease_expires_at=now + LEASE
+        lease_expires_at=now + _lease()
     )
     claim.renewed_at = now
 

@@ -308,6 +308,9 @@ OUTBOX_HANDLERS = {
     "sandbox_event": "payments.providers.sandbox.deliver_from_outbox",
 }
 OUTBOX_EVENT_CHANNELS = ["webhook"]
+# How long a dispatcher's claim on a batch lasts before another may take the rows over (a crashed
+# worker's rows wait this long); a batch running past half of it renews it.
+OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=300)
 # The embedded profile lets webhooks reach localhost and plain http; production refuses both.
 WEBHOOK_ALLOW_PRIVATE_NETWORKS = env.bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", default=DEBUG)
 WEBHOOK_ALLOW_HTTP = env.bool("WEBHOOK_ALLOW_HTTP", default=DEBUG)
