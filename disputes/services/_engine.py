@@ -8,7 +8,6 @@ every service: dispute → escrow → order → inspection (see the package docs
 
 import functools
 import logging
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -35,7 +34,7 @@ from disputes.transitions import LIFECYCLE, Transition
 from orders import parties
 from orders.models import Order
 from tradeassure.core import clock
-from tradeassure.core.bulk import bulk_insert
+from tradeassure.core.bulk import bulk_insert, update_claimed_in_groups
 from tradeassure.core.errors import DomainError, NotAllowed, NotFound, ValidationFailed
 from tradeassure.core.moments import local_text, moment_token
 from tradeassure.core.sweeps import BatchSweep, sweep_batches, sweep_due
@@ -369,7 +368,7 @@ def disputes_move_many(moves: Sequence[DisputeMoved], *, now: datetime) -> int:
     events and notifications, in the caller's transaction."""
     if not moves:
         return 0
-    groups: dict[tuple[str, tuple[tuple[str, Any], ...]], list[int]] = defaultdict(list)
+    rows = []
     for move in moves:
         changes = dict(move.changes)
         to_status = LIFECYCLE.target_for(move.dispute, move.row)
@@ -377,11 +376,8 @@ def disputes_move_many(moves: Sequence[DisputeMoved], *, now: datetime) -> int:
             changes["status"] = to_status
         for name, value in changes.items():
             setattr(move.dispute, name, value)
-        groups[(move.from_status, tuple(sorted(changes.items())))].append(move.dispute.pk)
-    for (from_status, changes_key), ids in groups.items():
-        updated = Dispute.objects.filter(pk__in=ids, status=from_status).update(**dict(changes_key))
-        if updated != len(ids):  # the claim holds the rows: anything else is a bug, roll back
-            raise RuntimeError(f"{len(ids) - updated} claimed disputes changed under the sweep.")
+        rows.append((move.dispute.pk, move.from_status, changes))
+    update_claimed_in_groups(Dispute, rows)
     bulk_insert(
         DisputeEvent,
         [

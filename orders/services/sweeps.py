@@ -16,8 +16,7 @@ through the per-order service (`order_expire_confirmation`, …), where a failin
 and reported to staff as a SystemAlert.
 """
 
-from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -49,7 +48,7 @@ from suppliers.services import (
     supplier_order_records_sync_many,
 )
 from tradeassure.core import clock
-from tradeassure.core.bulk import bulk_insert
+from tradeassure.core.bulk import bulk_insert, update_claimed_in_groups
 from tradeassure.core.errors import DomainError
 from tradeassure.core.money import format_money
 from tradeassure.core.sweeps import BatchSweep, sweep_batches
@@ -207,7 +206,7 @@ def orders_move_many(moves: Sequence[Moved], *, now: datetime) -> int:
     domain events, notifications and supplier records, in the caller's transaction."""
     if not moves:
         return 0
-    groups: dict[tuple[str, tuple[tuple[str, Hashable], ...]], list[int]] = defaultdict(list)
+    rows = []
     for move in moves:
         changes = dict(move.changes)
         to_status = LIFECYCLE.target_for(move.order, move.row)
@@ -215,14 +214,8 @@ def orders_move_many(moves: Sequence[Moved], *, now: datetime) -> int:
             changes["status"] = to_status
         for name, value in changes.items():
             setattr(move.order, name, value)
-        key = (move.from_status, tuple(sorted(changes.items())))
-        groups[key].append(move.order.pk)
-    for (from_status, changes_key), ids in groups.items():
-        updated = Order.objects.filter(pk__in=ids, status=from_status).update(
-            **dict(changes_key), updated_at=now
-        )
-        if updated != len(ids):  # the claim holds the rows: anything else is a bug, roll back
-            raise RuntimeError(f"{len(ids) - updated} claimed orders changed under the sweep.")
+        rows.append((move.order.pk, move.from_status, changes))
+    update_claimed_in_groups(Order, rows, also={"updated_at": now})
     bulk_insert(
         OrderEvent,
         [

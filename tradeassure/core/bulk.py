@@ -13,6 +13,7 @@ back to `bulk_create`. The kernel knows no app: models come in as arguments.
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -142,3 +143,27 @@ def _fallback(
     else:
         model._default_manager.bulk_create(objects, batch_size=500)
     return [obj.pk for obj in objects] if returning else []
+
+
+def update_claimed_in_groups(
+    model: type[models.Model],
+    rows: Sequence[tuple[int, str, dict[str, Any]]],
+    *,
+    also: dict[str, Any] | None = None,
+) -> None:
+    """Write (pk, from status, changes) for rows a sweep holds locked: one compare-and-swap
+    `UPDATE … WHERE id IN (…) AND status = <from>` per set of identical changes (plus `also` on
+    every row). Each row must still be where the claim saw it; anything else is a bug, so it
+    raises and the caller's batch rolls back."""
+    groups: dict[tuple[str, tuple[tuple[str, Any], ...]], list[int]] = defaultdict(list)
+    for pk, from_status, changes in rows:
+        groups[(from_status, tuple(sorted(changes.items())))].append(pk)
+    for (from_status, changes_key), ids in groups.items():
+        updated = model._default_manager.filter(pk__in=ids, status=from_status).update(
+            **dict(changes_key), **(also or {})
+        )
+        if updated != len(ids):
+            raise RuntimeError(
+                f"{len(ids) - updated} claimed {model._meta.verbose_name_plural} changed under "
+                "the sweep."
+            )
