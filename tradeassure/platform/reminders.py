@@ -179,7 +179,7 @@ def _apply(source: ReminderSource, rows: Sequence[Any], now: datetime) -> int:
     notices = []
     for row in sent:
         due = getattr(row, source.due_field)
-        words = {"due": moment_token(due), "left": relative_text(due, now)}
+        words = {"due": moment_token(due), "left": time_left(due, now)}
         notices.append(
             NoticeSpec(
                 users=tuple(people.get(row.pk, ())),
@@ -190,6 +190,16 @@ def _apply(source: ReminderSource, rows: Sequence[Any], now: datetime) -> int:
         )
     notify_many(notices)
     return len(sent)
+
+
+def time_left(due: datetime, now: datetime) -> str:
+    """'in 3 days' when the deadline is within an hour of whole days away (as a reminder sent on
+    time reads), else as precise as `relative_text` ('in 20 hours', 'in 1 day 12 h')."""
+    left = due - now
+    days = round(left / timedelta(days=1))
+    if days >= 1 and abs(left - timedelta(days=days)) <= timedelta(hours=1):
+        return f"in {days} day{'s' if days != 1 else ''}"
+    return relative_text(due, now)
 
 
 def _pk(row: Any) -> int:
