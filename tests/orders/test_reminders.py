@@ -364,3 +364,23 @@ def test_supplier_staff_added_later_are_reminded_too():
     # then every active staff member of the supplier is reminded
     assert len(reminders_to(newcomer)) == 1
     assert len(reminders_to(supplier_user_of(order))) == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("leads", "sent_at_days_left"),
+    [([2], {2}), ([7, 3, 1], {7, 3, 1}), ([], set())],
+)
+def test_the_lead_days_are_a_setting(settings, leads, sent_at_days_left):
+    # given TA_REMINDER_LEAD_DAYS set, and an order whose payment is due in 10 days
+    settings.TRADE_ASSURANCE = {**settings.TRADE_ASSURANCE, "REMINDER_LEAD_DAYS": leads}
+    order = order_in(S.AWAITING_PAYMENT)
+    due = clock.now() + timedelta(days=10)
+    with_deadline(order, "payment_due_at", due)
+
+    # when the sweep runs just inside each whole day before the deadline
+    sent = {days for days in range(10, 0, -1) if sweep_at(due - timedelta(days=days, minutes=-1))}
+
+    # then a reminder went out at each lead, and only there
+    assert sent == sent_at_days_left
+    assert len(reminders_to(order.buyer)) == len(sent_at_days_left)

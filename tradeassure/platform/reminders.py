@@ -79,7 +79,7 @@ class ReminderSource:
     "reminder"; `url(row)` is the page where they act."""
 
     kind: str  # the subject, e.g. "order" (with `deadline`, the key of what was sent)
-    deadline: str  # the deadline's name, e.g. "payment"
+    deadline: str  # the deadline's name, e.g. "initial_payment"
     due_field: str
     rows: Callable[[], QuerySet[Any]]
     people: Callable[[Sequence[Any]], Mapping[int, Sequence[Any]]]
@@ -113,7 +113,7 @@ def declared_reminder_sources() -> list[ReminderSource]:
 
 
 def reminder_leads() -> list[int]:
-    """The lead days (`TA_REMINDER_LEAD_DAYS`), smallest first, each once."""
+    """The lead days (`TA_REMINDER_LEAD_DAYS`), smallest first, each once (none: no reminders)."""
     leads = sorted({int(days) for days in settings.TRADE_ASSURANCE["REMINDER_LEAD_DAYS"]})
     if any(days <= 0 for days in leads):
         raise ImproperlyConfigured("TA_REMINDER_LEAD_DAYS must be whole days above 0.")
@@ -217,6 +217,8 @@ def reminders_send_due(*, sources: Sequence[ReminderSource] | None = None) -> in
     deadlines were reminded. A source whose batch fails is reported (SystemAlert) and the others
     go on; past most of the task's soft time limit the sources left wait for the next run."""
     leads = reminder_leads()
+    if not leads:
+        return 0
     size = settings.TRADE_ASSURANCE["SWEEP_SET_BATCH_SIZE"]
     started = time.monotonic()
     reminders_purge_sent(now=clock.now())
