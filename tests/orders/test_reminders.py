@@ -384,3 +384,29 @@ def test_the_lead_days_are_a_setting(settings, leads, sent_at_days_left):
     # then a reminder went out at each lead, and only there
     assert sent == sent_at_days_left
     assert len(reminders_to(order.buyer)) == len(sent_at_days_left)
+
+
+@pytest.mark.django_db
+def test_the_reminder_shows_in_the_buyers_notifications_with_their_local_time(client):
+    from django.urls import reverse
+
+    from tests.factories import PASSWORD
+
+    # given a buyer in Singapore whose order's receipt window closes in a day
+    order = order_in(S.SHIPPED)
+    User.objects.filter(pk=order.buyer.pk).update(time_zone="Asia/Singapore")
+    due = clock.now().replace(microsecond=0) + timedelta(hours=23)
+    with_deadline(order, "receipt_due_at", due)
+    sweep_at(clock.now())
+
+    # when the buyer opens the notifications page
+    assert client.login(email=order.buyer.email, password=PASSWORD)
+    page = client.get(reverse("notifications")).content.decode()
+
+    # then the reminder is there, new, with the deadline in Singapore time and a link to the order
+    assert (
+        f"{order.reference}: reminder — confirm receipt by {local_text(due, 'Asia/Singapore')}"
+        in page
+    )
+    assert "+08" in local_text(due, "Asia/Singapore")
+    assert f'href="{order.get_absolute_url()}"' in page
