@@ -20,6 +20,8 @@ class DisputesConfig(AppConfig):
         PeriodicTask("disputes: sweep evidence requests", "disputes.sweep_evidence_requests", 60),
         PeriodicTask("disputes: sweep inspection fees", "disputes.sweep_inspection_fees", 60),
     ]
+    # Reminders before the answers, evidence and fees a party owes (tradeassure.platform.reminders).
+    reminder_sources = "disputes.reminders.REMINDER_SOURCES"
     # Mediators work in the admin: they see disputes and everything attached, and mediate.
     # Nothing is edited directly: every change goes through an intermediate form and a service.
     staff_permissions = {

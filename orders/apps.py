@@ -26,6 +26,8 @@ class OrdersConfig(AppConfig):
             "orders: sweep post-delivery windows", "orders.sweep_post_delivery_windows", 60
         ),
     ]
+    # Reminders before the deadlines above (tradeassure.platform.reminders), 3 and 1 days ahead.
+    reminder_sources = "orders.reminders.REMINDER_SOURCES"
     # Mediators read orders in the admin (they act through disputes, never by editing rows).
     staff_permissions = {
         "mediator": [

@@ -4,7 +4,9 @@ Every order is made through the orders services (and paid through the payments s
 the sandbox captures a card), so its timeline, money and supplier record are real. A few timers
 are set to fire 3 to 10 minutes after seeding, so a newcomer watches the sweeps act: an order
 auto-cancelled for no confirmation, one for no payment, one flagged late, one whose receipt is
-confirmed automatically, one completed (and paid out) when its claim window closes.
+confirmed automatically, one completed (and paid out) when its claim window closes. One order
+awaiting payment is due just over 3 days after seeding, so its 3-day reminder goes out in the
+first minutes.
 
 Idempotent: each story carries a purchase order number "DEMO-O-<key>"; existing ones are skipped.
 """
@@ -26,6 +28,7 @@ from tradeassure.core import clock
 logger = logging.getLogger(__name__)
 S = OrderStatus
 PREFIX = "DEMO-O-"
+REMINDER_DEMO_MINUTES = 3 * 24 * 60 + 2
 DEMO_PDF = (
     b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
     b"2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
@@ -83,6 +86,9 @@ STORIES = [
         "Power bank 10,000 mAh",
         500,
         "6.10",
+        # Due just over 3 days after seeding: its 3-day reminder reaches the buyer (bell and
+        # email) about two minutes after seeding (tradeassure.platform.reminders).
+        timer=("payment_due_at", REMINDER_DEMO_MINUTES),
     ),
     Story(
         "payment-timeout",

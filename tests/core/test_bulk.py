@@ -1,5 +1,6 @@
 """The kernel's bulk insert: one statement per page, ids in row order, model defaults for the
-columns not given, JSON as data, and an upsert on a unique column (PostgreSQL and SQLite)."""
+columns not given, JSON as data, an upsert on a unique column, and an insert of only the rows
+whose unique key is new (PostgreSQL and SQLite)."""
 
 from datetime import timedelta
 from decimal import Decimal
@@ -7,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from tradeassure.core import clock
-from tradeassure.core.bulk import bulk_insert
+from tradeassure.core.bulk import bulk_insert, bulk_insert_new
 from tradeassure.platform.models import OutboxMessage, SystemAlert
 
 pytestmark = pytest.mark.django_db
@@ -76,3 +77,41 @@ def test_an_upsert_updates_the_row_with_the_same_unique_key():
     record = SupplierOrderRecord.objects.get(order_reference="order:1")
     assert record.status == "completed"
     assert SupplierOrderRecord.objects.filter(order_reference="order:1").count() == 1
+
+
+def test_insert_new_inserts_only_the_new_keys_and_returns_what_it_inserted():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tradeassure.platform.models import ReminderSent
+
+    # given one reminder already recorded
+    now = clock.now()
+    due = now + timedelta(days=2)
+    columns = ["subject_kind", "subject_id", "deadline", "due_at", "lead_days", "sent_at"]
+    key = ["subject_kind", "subject_id", "deadline", "due_at", "lead_days"]
+    bulk_insert_new(
+        ReminderSent, columns, [("order", 1, "payment", due, 3, now)], unique_on=key,
+        returning="subject_id",
+    )  # fmt: skip
+
+    # when the same key and two new ones (another subject; the same one at another lead) are
+    # inserted with one statement (on PostgreSQL; SQLite goes row by row)
+    with CaptureQueriesContext(connection) as queries:
+        inserted = bulk_insert_new(
+            ReminderSent,
+            columns,
+            [
+                ("order", 1, "payment", due, 3, now),
+                ("order", 2, "payment", due, 3, now),
+                ("order", 1, "payment", due, 1, now),
+            ],
+            unique_on=key,
+            returning="lead_days",
+        )
+
+    # then only the new rows were written and returned
+    assert sorted(inserted) == [1, 3]
+    if connection.vendor == "postgresql":
+        assert len(queries) == 1
+    assert ReminderSent.objects.count() == 3

@@ -77,6 +77,62 @@ def bulk_insert(
     return pks
 
 
+def bulk_insert_new(
+    model: type[models.Model],
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    unique_on: Sequence[str],
+    returning: str,
+) -> list[Any]:
+    """Insert the `rows` whose `unique_on` key (the columns of a unique constraint) is not in
+    the table yet, and return the `returning` column of the rows actually inserted:
+    `INSERT … ON CONFLICT (…) DO NOTHING RETURNING …`. What a sweep records to act once: a
+    second sweep inserting the same keys at the same moment waits for the first one's commit,
+    then inserts nothing and gets nothing back."""
+    if not rows:
+        return []
+    columns, rows = _with_defaults(model, columns, rows)
+    concrete: dict[str, models.Field] = {f.attname: f for f in model._meta.concrete_fields}
+    fields = [concrete[name] for name in columns]
+    if connection.vendor != "postgresql":
+        return _fallback_new(model, columns, rows, returning)
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    names = ", ".join(quote(str(field.column)) for field in fields)
+    conflict = ", ".join(quote(str(concrete[name].column)) for name in unique_on)
+    suffix = (
+        f" ON CONFLICT ({conflict}) DO NOTHING RETURNING {quote(str(concrete[returning].column))}"
+    )
+    inserted: list[Any] = []
+    with connection.cursor() as cursor:
+        literal = _literals(cursor.cursor)
+        for start in range(0, len(rows), PAGE_ROWS):
+            page = rows[start : start + PAGE_ROWS]
+            values = ",".join("(" + ",".join(literal(value) for value in row) + ")" for row in page)
+            cursor.execute(f"INSERT INTO {table} ({names}) VALUES {values}{suffix}")
+            inserted.extend(value for (value,) in cursor.fetchall())
+    return inserted
+
+
+def _fallback_new(
+    model: type[models.Model], columns: Sequence[str], rows: Sequence[Sequence[Any]], returning: str
+) -> list[Any]:
+    """SQLite (the embedded profile): one savepoint per row; a row whose key exists is skipped."""
+    from django.db import IntegrityError, transaction
+
+    inserted: list[Any] = []
+    for row in rows:
+        values = dict(zip(columns, row, strict=True))
+        try:
+            with transaction.atomic():
+                model._default_manager.create(**values)
+        except IntegrityError:
+            continue
+        inserted.append(values[returning])
+    return inserted
+
+
 def _with_defaults(
     model: type[models.Model], columns: Sequence[str], rows: Sequence[Sequence[Any]]
 ) -> tuple[list[str], Sequence[Sequence[Any]]]:

@@ -6,6 +6,7 @@ from tradeassure.platform.models import (
     Heartbeat,
     Notification,
     OutboxMessage,
+    ReminderSent,
     SystemAlert,
     WebhookAttempt,
     WebhookDelivery,
@@ -56,6 +57,13 @@ class OutboxMessageAdmin(ReadOnlyAdmin):
 class NotificationAdmin(ReadOnlyAdmin):
     list_display = ["title", "recipient", "created_at", "read_at"]
     list_select_related = ["recipient"]
+
+
+@admin.register(ReminderSent)
+class ReminderSentAdmin(ReadOnlyAdmin):
+    list_display = ["sent_at", "subject_kind", "subject_id", "deadline", "due_at", "lead_days"]
+    list_filter = ["subject_kind", "deadline", "lead_days"]
+    search_fields = ["=subject_id"]
 
 
 @admin.register(SystemAlert)

@@ -24,6 +24,8 @@ class PlatformConfig(AppConfig):
         PeriodicTask("outbox: dispatch due messages", "tradeassure.dispatch_outbox", 30),
         PeriodicTask("health: worker heartbeat", "tradeassure.record_heartbeat", 60),
         PeriodicTask("webhooks: deliver due", "tradeassure.deliver_webhooks", 30),
+        # Reminders before the deadlines the apps declare (`reminder_sources`, reminders.py).
+        PeriodicTask("reminders: send due reminders", "tradeassure.send_reminders", 60),
         PeriodicTask(
             "api: purge expired idempotency keys", "tradeassure.purge_idempotency_records", 3600
         ),

@@ -97,6 +97,38 @@ class Notification(models.Model):
         return self.title
 
 
+class ReminderSent(models.Model):
+    """One reminder sent before a deadline that acts by itself (`tradeassure.platform.reminders`).
+
+    The key is the deadline as it stood (its `due_at`) and how long before it (`lead_days`): a
+    deadline that moves gets reminders for its new time; the unique constraint is what keeps
+    two sweeps at once from sending the same reminder twice (`INSERT … ON CONFLICT DO NOTHING`).
+    """
+
+    subject_kind = models.CharField(max_length=40)  # "order", "dispute", "evidence_request", …
+    subject_id = models.BigIntegerField()
+    deadline = models.CharField(max_length=60)  # the source's deadline name ("payment", …)
+    due_at = models.DateTimeField()
+    lead_days = models.PositiveSmallIntegerField()
+    sent_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-sent_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subject_kind", "subject_id", "deadline", "due_at", "lead_days"],
+                name="reminder_sent_once",
+            )
+        ]
+        indexes = [models.Index(fields=["due_at"], name="reminder_sent_due")]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.subject_kind}#{self.subject_id} {self.deadline} "
+            f"{self.lead_days} d before {self.due_at:%Y-%m-%d %H:%M}"
+        )
+
+
 class SystemAlert(models.Model):
     """Something staff must look at (a failed ledger check, an outbox message given up on)."""
 

@@ -4,8 +4,10 @@ from celery import shared_task
 from django.conf import settings
 
 from tradeassure.core import clock
+from tradeassure.core.sweeps import SWEEP_TASK_OPTIONS, run_to_time_limit
 from tradeassure.platform.models import Heartbeat
 from tradeassure.platform.outbox import outbox_dispatch_due
+from tradeassure.platform.reminders import reminders_send_due
 from tradeassure.platform.webhooks import webhook_deliver_due
 
 # How long one dispatch task keeps going through a backlog (well inside the 240 s soft limit);
@@ -41,3 +43,10 @@ def purge_idempotency_records() -> int:
     from tradeassure.platform.api.idempotency import idempotency_purge_expired
 
     return idempotency_purge_expired()
+
+
+@shared_task(name="tradeassure.send_reminders", **SWEEP_TASK_OPTIONS)
+def send_reminders() -> int:
+    """Remind the party who must act before each deadline that acts by itself (every source the
+    apps declare; set-based, idempotent, never twice)."""
+    return run_to_time_limit(reminders_send_due)

@@ -356,6 +356,9 @@ TRADE_ASSURANCE = {
     # (each row releases or refunds through the ledger) take smaller batches.
     "SWEEP_SET_BATCH_SIZE": env.int("TA_SWEEP_SET_BATCH_SIZE", 1000),
     "SWEEP_MONEY_BATCH_SIZE": env.int("TA_SWEEP_MONEY_BATCH_SIZE", 100),
+    # Days before a deadline that acts by itself when the party who must act is reminded, once
+    # each (tradeassure.platform.reminders): "3,1" is three days and one day before.
+    "REMINDER_LEAD_DAYS": env.list("TA_REMINDER_LEAD_DAYS", cast=int, default=[3, 1]),
 }
 
 # --- Suppliers ----------------------------------------------------------------------------
