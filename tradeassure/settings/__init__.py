@@ -352,10 +352,9 @@ TRADE_ASSURANCE = {
     "ELIGIBLE_COUNTRIES": env.list("TA_ELIGIBLE_COUNTRIES", default=["CN", "MY"]),
     # How many rows a deadline sweep handles per batch.
     "SWEEP_BATCH_SIZE": env.int("TA_SWEEP_BATCH_SIZE", 200),
-    # How many due rows a set-based sweep claims and moves in one transaction; the money sweeps
-    # (each row releases or refunds through the ledger) take smaller batches.
+    # How many due rows a set-based sweep claims and moves in one transaction (the post-delivery
+    # sweep's releases too: they are posted for the whole batch at once).
     "SWEEP_SET_BATCH_SIZE": env.int("TA_SWEEP_SET_BATCH_SIZE", 1000),
-    "SWEEP_MONEY_BATCH_SIZE": env.int("TA_SWEEP_MONEY_BATCH_SIZE", 100),
 }
 
 # --- Suppliers ----------------------------------------------------------------------------
