@@ -23,7 +23,6 @@ from payments import ledger
 from payments.error_codes import PaymentErrorCode
 from payments.models import (
     Account,
-    Entry,
     Escrow,
     LedgerTransaction,
     Payment,
@@ -442,77 +441,90 @@ def escrows_release_many(*, releases: Sequence[EscrowRelease]) -> dict[str, Deci
             idempotency_key__in=[asked[e.reference].idempotency_key for e in escrows]
         )
     }
-    specs = [spec for escrow in escrows for spec in _release_specs(escrow)]
-    found_accounts = ledger.accounts_get(specs) if specs else []
-    accounts = {
-        escrow.reference: _ReleaseAccounts.of(escrow, found_accounts[4 * i : 4 * i + 4])
-        for i, escrow in enumerate(escrows)
+    # The escrows' own accounts with the sum of their entries, read without a lock: they only
+    # move under their escrow's row lock, which this transaction holds.
+    held = {
+        account.escrow_id: (account.balance, account.entries_total)
+        for account in Account.objects.filter(
+            key__in=[_release_specs(escrow)[0].key for escrow in escrows]
+        ).annotate(entries_total=Sum("entries__amount", default=Decimal(0)))
     }
-    locked = ledger.accounts_lock(a for acc in accounts.values() for a in acc.bounded())
-    summed = _entries_sum([acc.escrow.pk for acc in accounts.values()])
-    owed = {acc.debt.pk: -locked[acc.debt.pk].balance for acc in accounts.values()}
-    postings: list[ledger.Posting] = []
-    events: list[EventSpec] = []
+    # First the refusals that need no other account (so a refused escrow opens nothing).
+    going: list[tuple[Escrow, Decimal]] = []
     for escrow in escrows:
-        release, acc = asked[escrow.reference], accounts[escrow.reference]
+        release = asked[escrow.reference]
+        cached, entries = held.get(escrow.pk, (Decimal(0), Decimal(0)))
         try:
-            cached = locked[acc.escrow.pk].balance
-            entries = summed.get(acc.escrow.pk, Decimal(0))
-            everything = release.amount is None
-            amount = entries if release.amount is None else release.amount
-            if everything and entries == 0 and cached == 0:
-                outcome[escrow.reference] = Decimal(0)  # nothing held: nothing to post
-                continue
-            if everything and entries == 0:
-                raise _mismatch(acc.escrow)
-            _check_amount(amount, escrow.currency)
-            _require_key(release.idempotency_key)
-            if _is_replay(
-                existing.get(release.idempotency_key),
-                kind=TxKind.RELEASE,
-                escrow=escrow,
-                amount=amount,
-            ):
-                outcome[escrow.reference] = amount
-                continue
-            _refuse_if_frozen(escrow)
-            posting = _release_posting(
-                escrow,
-                amount,
-                idempotency_key=release.idempotency_key,
-                accounts=acc,
-                held=cached,
-                owed=owed[acc.debt.pk],
+            amount, post = _release_amount(
+                escrow, release, existing, cached=cached, entries=entries
             )
-            if everything and cached != entries:
-                raise _mismatch(acc.escrow)
         except DomainError as error:
             outcome[escrow.reference] = error
             continue
-        settled = next((value for account, value in posting.legs if account == acc.debt), 0)
-        owed[acc.debt.pk] -= settled
-        postings.append(posting)
-        events.append(_release_event(escrow, amount))
         outcome[escrow.reference] = amount
-    events_publish_many(events)
+        if post:
+            going.append((escrow, amount))
+    # Then the postings: the accounts (those missing opened at once), locked late in id order.
+    specs = [spec for escrow, _ in going for spec in _release_specs(escrow)]
+    found_accounts = ledger.accounts_get(specs) if specs else []
+    accounts = [
+        _ReleaseAccounts.of(escrow, found_accounts[4 * i : 4 * i + 4])
+        for i, (escrow, _) in enumerate(going)
+    ]
+    locked = ledger.accounts_lock(account for acc in accounts for account in acc.bounded())
+    owed = {acc.debt.pk: -locked[acc.debt.pk].balance for acc in accounts}
+    postings: list[ledger.Posting] = []
+    for (escrow, amount), acc in zip(going, accounts, strict=True):
+        posting = _release_posting(
+            escrow,
+            amount,
+            idempotency_key=asked[escrow.reference].idempotency_key,
+            accounts=acc,
+            held=locked[acc.escrow.pk].balance,
+            owed=owed[acc.debt.pk],
+        )
+        owed[acc.debt.pk] -= sum(
+            (value for account, value in posting.legs if account == acc.debt), Decimal(0)
+        )
+        postings.append(posting)
+    events_publish_many([_release_event(escrow, amount) for escrow, amount in going])
     ledger.ledger_post_many(postings, locked=locked)
     return outcome
 
 
-def _mismatch(account: Account) -> Conflict:
+def _release_amount(
+    escrow: Escrow,
+    release: EscrowRelease,
+    existing: dict[str, LedgerTransaction],
+    *,
+    cached: Decimal,
+    entries: Decimal,
+) -> tuple[Decimal, bool]:
+    """What a release of the batch releases and whether it posts (not when nothing is held, nor
+    for a replay of its key), or the refusal `escrow_release` raises, in its order; `cached` is
+    the escrow account's balance, `entries` the sum of its entries."""
+    everything = release.amount is None
+    amount = entries if release.amount is None else release.amount
+    if everything and entries == 0 == cached:
+        return Decimal(0), False
+    if everything and cached > entries:
+        raise _mismatch(escrow)
+    _check_amount(amount, escrow.currency)
+    _require_key(release.idempotency_key)
+    if _is_replay(
+        existing.get(release.idempotency_key), kind=TxKind.RELEASE, escrow=escrow, amount=amount
+    ):
+        return amount, False
+    _refuse_if_frozen(escrow)
+    _refuse_more_than_held(cached, amount, escrow.currency, "release")
+    return amount, True
+
+
+def _mismatch(escrow: Escrow) -> Conflict:
     return Conflict(
-        f"The balance of {account.key} does not equal its entries; nothing was released.",
+        f"The escrow balance of {escrow.reference} does not equal its entries; nothing was "
+        "released.",
         code=PaymentErrorCode.ESCROW_MISMATCH,
-    )
-
-
-def _entries_sum(account_ids: Sequence[int]) -> dict[int, Decimal]:
-    """The sum of each account's entries (what its cached balance must equal), one query."""
-    return dict(
-        Entry.objects.filter(account_id__in=list(account_ids))
-        .values("account_id")
-        .annotate(total=Sum("amount"))
-        .values_list("account_id", "total")
     )
 
 
