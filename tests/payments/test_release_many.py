@@ -16,7 +16,7 @@ from payments.error_codes import PaymentErrorCode
 from payments.models import Account, Entry, Escrow, LedgerTransaction
 from payments.services import EscrowRelease, escrows_release_many
 from tests.factories import OrganisationFactory
-from tests.payments.factories import EscrowFactory, pay_by_card
+from tests.payments.factories import EscrowFactory, escrow_cache_shift, pay_by_card
 from tradeassure.core.errors import DomainError
 from tradeassure.core.money import release_fee
 from tradeassure.platform.error_codes import PlatformErrorCode
@@ -187,18 +187,6 @@ def test_an_escrow_not_opened_yet_releases_nothing_and_an_asked_amount_is_not_fo
     assert not LedgerTransaction.objects.filter(kind="release").exists()
 
 
-def _set_cached_balance(escrow: Escrow, delta: Decimal) -> None:
-    """Corrupt the escrow account's cached balance behind the ledger's back (the database's
-    guards are switched off for this one statement, as only a broken restore would)."""
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL session_replication_role = replica")
-        cursor.execute(
-            "UPDATE payments_account SET balance = balance + %s WHERE escrow_id = %s AND kind = %s",
-            [delta, escrow.pk, "escrow"],
-        )
-        cursor.execute("SET LOCAL session_replication_role = origin")
-
-
 def _on_hold(escrow: Escrow) -> None:
     Escrow.objects.filter(pk=escrow.pk).update(on_hold=True)
 
@@ -224,7 +212,7 @@ def _key_used_for_a_refund(escrow: Escrow) -> None:
 
 
 def _cache_below_entries(escrow: Escrow) -> None:
-    _set_cached_balance(escrow, Decimal("-1.00"))
+    escrow_cache_shift(escrow, Decimal("-1.00"))
 
 
 REFUSALS: dict[str, tuple[Callable[[Escrow], None], str]] = {
@@ -276,7 +264,7 @@ def test_the_batch_also_refuses_an_escrow_whose_cache_exceeds_its_entries(run_af
     # given a funded escrow whose cached balance says more than its entries hold (the
     # per-escrow path would release the entries' sum and leave the cache wrong)
     refused, other = _funded(run_after_commit), _funded(run_after_commit)
-    _set_cached_balance(refused, Decimal("5.00"))
+    escrow_cache_shift(refused, Decimal("5.00"))
     before = _money(refused)
     # when the batch releases both
     outcome = _release_all(refused, other)
