@@ -18,18 +18,20 @@ with a clear error (Conflict) rather than a database error.
 """
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connection, transaction
+from django.db.models import DecimalField, OuterRef, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 
 from payments.error_codes import PaymentErrorCode
 from payments.models import Account, Entry, Escrow, LedgerTransaction, ProviderEvent
 from tradeassure.core import clock
 from tradeassure.core.bulk import bulk_insert
 from tradeassure.core.errors import Conflict
-from tradeassure.core.money import is_exact
+from tradeassure.core.money import AMOUNT_DECIMAL_PLACES, AMOUNT_MAX_DIGITS, is_exact
 
 Kind = Account.Kind
 Rule = Account.Rule
@@ -113,6 +115,29 @@ def accounts_lock(accounts: Iterable[Account]) -> dict[int, Account]:
         return {}
     locked = Account.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk")
     return {account.pk: account for account in locked}
+
+
+def accounts_lock_with_sums(keys: Sequence[str]) -> list[tuple[Account, Decimal]]:
+    """Lock these accounts in ascending id order (`FOR NO KEY UPDATE`, one query) and read each
+    with the sum of its entries (what its cached balance must equal): the escrows of a batch
+    release, checked before anything moves."""
+    total = (
+        Entry.objects.filter(account=OuterRef("pk"))
+        .order_by()
+        .values("account")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    amount: DecimalField = DecimalField(
+        max_digits=AMOUNT_MAX_DIGITS, decimal_places=AMOUNT_DECIMAL_PLACES
+    )
+    accounts = (
+        Account.objects.select_for_update(no_key=True)
+        .filter(key__in=list(keys))
+        .annotate(entries_total=Coalesce(Subquery(total), Value(Decimal(0)), output_field=amount))
+        .order_by("pk")
+    )
+    return [(account, account.entries_total) for account in accounts]
 
 
 def _violates_sign(account: Account, balance: Decimal) -> bool:

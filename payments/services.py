@@ -16,7 +16,6 @@ from typing import cast
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
 from django.utils.module_loading import import_string
 
 from payments import ledger
@@ -425,7 +424,18 @@ def escrows_release_many(*, releases: Sequence[EscrowRelease]) -> dict[str, Deci
     if not asked:
         return outcome
     escrows = list(
-        Escrow.objects.select_for_update().filter(reference__in=list(asked)).order_by("pk")
+        Escrow.objects.select_for_update()
+        .filter(reference__in=list(asked))
+        .only(
+            "pk",
+            "reference",
+            "currency",
+            "buyer_organisation_id",
+            "supplier_organisation_id",
+            "frozen",
+            "on_hold",
+        )
+        .order_by("pk")
     )
     found = {escrow.reference for escrow in escrows}
     for reference, release in asked.items():
@@ -441,19 +451,20 @@ def escrows_release_many(*, releases: Sequence[EscrowRelease]) -> dict[str, Deci
             idempotency_key__in=[asked[e.reference].idempotency_key for e in escrows]
         )
     }
-    # The escrows' own accounts with the sum of their entries, read without a lock: they only
-    # move under their escrow's row lock, which this transaction holds.
-    held = {
-        account.escrow_id: (account.balance, account.entries_total)
-        for account in Account.objects.filter(
-            key__in=[_release_specs(escrow)[0].key for escrow in escrows]
-        ).annotate(entries_total=Sum("entries__amount", default=Decimal(0)))
+    # The escrows' own accounts, locked (in id order) with the sum of their entries. Nobody
+    # else locks them: they only move under their escrow's row lock, which this batch holds.
+    own = {
+        account.escrow_id: (account, entries)
+        for account, entries in ledger.accounts_lock_with_sums(
+            [_release_specs(escrow)[0].key for escrow in escrows]
+        )
     }
     # First the refusals that need no other account (so a refused escrow opens nothing).
     going: list[tuple[Escrow, Decimal]] = []
     for escrow in escrows:
         release = asked[escrow.reference]
-        cached, entries = held.get(escrow.pk, (Decimal(0), Decimal(0)))
+        account, entries = own.get(escrow.pk, (None, Decimal(0)))
+        cached = account.balance if account else Decimal(0)
         try:
             amount, post = _release_amount(
                 escrow, release, existing, cached=cached, entries=entries
@@ -464,14 +475,19 @@ def escrows_release_many(*, releases: Sequence[EscrowRelease]) -> dict[str, Deci
         outcome[escrow.reference] = amount
         if post:
             going.append((escrow, amount))
-    # Then the postings: the accounts (those missing opened at once), locked late in id order.
-    specs = [spec for escrow, _ in going for spec in _release_specs(escrow)]
-    found_accounts = ledger.accounts_get(specs) if specs else []
+    if not going:
+        return outcome
+    # Then the suppliers' accounts and the fee account (those missing opened at once), each
+    # read once, and their bounded ones locked late, in id order, as escrow_release locks them
+    # (a release of another escrow holds at most these, and waits for nothing this batch holds).
+    shared = {spec.key: spec for escrow, _ in going for spec in _release_specs(escrow)[1:]}
+    by_key = dict(zip(shared, ledger.accounts_get(list(shared.values())), strict=True))
+    locked = ledger.accounts_lock(by_key.values())
+    locked.update((account.pk, account) for account, _ in own.values())
     accounts = [
-        _ReleaseAccounts.of(escrow, found_accounts[4 * i : 4 * i + 4])
-        for i, (escrow, _) in enumerate(going)
+        _ReleaseAccounts(own[escrow.pk][0], *(by_key[s.key] for s in _release_specs(escrow)[1:]))
+        for escrow, _ in going
     ]
-    locked = ledger.accounts_lock(account for acc in accounts for account in acc.bounded())
     owed = {acc.debt.pk: -locked[acc.debt.pk].balance for acc in accounts}
     postings: list[ledger.Posting] = []
     for (escrow, amount), acc in zip(going, accounts, strict=True):
