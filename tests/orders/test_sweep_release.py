@@ -357,3 +357,38 @@ def test_a_second_sweep_while_the_first_posts_skips_its_orders_and_releases_noth
         assert OrderEvent.objects.filter(order=order, action="complete_after_window").count() == 1
     assert not SystemAlert.objects.exists()
     assert ledger_verify().ok
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_a_batch_whose_posting_fails_goes_order_by_order_and_releases_each_once(monkeypatch):
+    from django.db import IntegrityError
+
+    from payments import ledger
+
+    # given two due delivered orders, and a ledger that refuses the batch's posting once (as
+    # the unique idempotency key would if someone had posted one of its releases meanwhile)
+    orders = _closing(2)
+    real = ledger.ledger_post_many
+    calls = {"n": 0}
+
+    def refuse_once(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise IntegrityError("duplicate key value violates unique constraint")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ledger, "ledger_post_many", refuse_once)
+    # when the sweep runs
+    with _due(orders):
+        done = services.orders_sweep_post_delivery_windows()
+    # then the batch rolled back whole and each order was completed by the per-order path,
+    # its money released once
+    assert done == 2 and calls["n"] == 1
+    for order in orders:
+        order.refresh_from_db()
+        assert order.status == S.COMPLETED
+        assert _releases(order) == 1
+        assert OrderEvent.objects.filter(order=order, action="complete_after_window").count() == 1
+    assert not SystemAlert.objects.exists()
+    assert ledger_verify().ok
