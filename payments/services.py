@@ -421,6 +421,8 @@ def escrows_release_many(*, releases: Sequence[EscrowRelease]) -> dict[str, Deci
     )
     outcome: dict[str, Decimal | DomainError] = {}
     asked = {release.escrow_reference: release for release in releases}
+    if len(asked) != len(releases):
+        raise ValueError("A batch releases each escrow at most once.")
     if not asked:
         return outcome
     escrows = list(

@@ -330,3 +330,16 @@ def test_a_batch_costs_the_same_statements_for_10_escrows_as_for_100(run_after_c
     assert ten == hundred <= 16, (ten, hundred)
     assert LedgerTransaction.objects.filter(kind="release").count() == 110
     assert selectors.ledger_verify().ok
+
+
+def test_a_batch_naming_an_escrow_twice_is_refused_before_anything_moves(run_after_commit):
+    # given a funded escrow
+    escrow = _funded(run_after_commit)
+    before = _money(escrow)
+    # when a batch asks to release it twice
+    with pytest.raises(ValueError), transaction.atomic():
+        escrows_release_many(
+            releases=[EscrowRelease(escrow.reference, "a"), EscrowRelease(escrow.reference, "b")]
+        )
+    # then nothing moved
+    assert _money(escrow) == before
