@@ -18,17 +18,20 @@ with a clear error (Conflict) rather than a database error.
 """
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
+from django.db.models import DecimalField, OuterRef, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 
 from payments.error_codes import PaymentErrorCode
 from payments.models import Account, Entry, Escrow, LedgerTransaction, ProviderEvent
 from tradeassure.core import clock
+from tradeassure.core.bulk import bulk_insert
 from tradeassure.core.errors import Conflict
-from tradeassure.core.money import is_exact
+from tradeassure.core.money import AMOUNT_DECIMAL_PLACES, AMOUNT_MAX_DIGITS, is_exact
 
 Kind = Account.Kind
 Rule = Account.Rule
@@ -72,17 +75,18 @@ def account_get(
 
 
 def accounts_get(specs: list[AccountSpec]) -> list[Account]:
-    """The accounts, in the order asked, read in one query; any missing is created on first use
-    (safe when two transactions race: the loser reads the winner's row)."""
+    """The accounts, in the order asked, read in one query; the missing ones are created on
+    first use with one `INSERT … ON CONFLICT DO NOTHING` and read again (safe when two
+    transactions race: the loser reads the winner's row), so a batch costs the same few
+    statements however many accounts it needs."""
     by_key = {
         account.key: account for account in Account.objects.filter(key__in=[s.key for s in specs])
     }
-    for spec in specs:
-        if spec.key in by_key:
-            continue
-        try:
-            with transaction.atomic():
-                by_key[spec.key] = Account.objects.create(
+    missing = {spec.key: spec for spec in specs if spec.key not in by_key}
+    if missing:
+        Account.objects.bulk_create(
+            [
+                Account(
                     key=spec.key,
                     kind=spec.kind,
                     rule=Account.RULE_BY_KIND[spec.kind],
@@ -90,8 +94,13 @@ def accounts_get(specs: list[AccountSpec]) -> list[Account]:
                     escrow=spec.escrow,
                     organisation_id=spec.organisation_id,
                 )
-        except IntegrityError:
-            by_key[spec.key] = Account.objects.get(key=spec.key)
+                for spec in missing.values()
+            ],
+            ignore_conflicts=True,
+        )
+        by_key.update(
+            (account.key, account) for account in Account.objects.filter(key__in=list(missing))
+        )
     return [by_key[spec.key] for spec in specs]
 
 
@@ -108,6 +117,29 @@ def accounts_lock(accounts: Iterable[Account]) -> dict[int, Account]:
     return {account.pk: account for account in locked}
 
 
+def accounts_lock_with_sums(keys: Sequence[str]) -> list[tuple[Account, Decimal]]:
+    """Lock these accounts in ascending id order (`FOR NO KEY UPDATE`, one query) and read each
+    with the sum of its entries (what its cached balance must equal): the escrows of a batch
+    release, checked before anything moves."""
+    total = (
+        Entry.objects.filter(account=OuterRef("pk"))
+        .order_by()
+        .values("account")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    amount: DecimalField = DecimalField(
+        max_digits=AMOUNT_MAX_DIGITS, decimal_places=AMOUNT_DECIMAL_PLACES
+    )
+    accounts = (
+        Account.objects.select_for_update(no_key=True)
+        .filter(key__in=list(keys))
+        .annotate(entries_total=Coalesce(Subquery(total), Value(Decimal(0)), output_field=amount))
+        .order_by("pk")
+    )
+    return [(account, account.entries_total) for account in accounts]
+
+
 def _violates_sign(account: Account, balance: Decimal) -> bool:
     if account.rule == Rule.NON_POSITIVE:
         return balance > 0
@@ -121,6 +153,59 @@ def _at_risk(account: Account, delta: Decimal) -> bool:
     if account.rule == Rule.NON_POSITIVE:
         return delta > 0
     return False
+
+
+@dataclass(frozen=True)
+class Posting:
+    """One balanced ledger transaction to write (see `ledger_post`, `ledger_post_many`)."""
+
+    idempotency_key: str
+    kind: str
+    amount: Decimal
+    currency: str
+    legs: list[tuple[Account, Decimal]]
+    escrow: Escrow | None = None
+    memo: str = ""
+
+
+def _netted(
+    idempotency_key: str, legs: list[tuple[Account, Decimal]]
+) -> tuple[dict[int, Decimal], dict[int, Account]]:
+    """Each account's net change in this posting, after the rules every posting keeps: exact
+    amounts, zero-sum per currency, nothing taken from a credit-only account."""
+    netted: dict[int, Decimal] = defaultdict(Decimal)
+    by_id: dict[int, Account] = {}
+    for account, leg_amount in legs:
+        if not isinstance(leg_amount, Decimal) or not is_exact(leg_amount, account.currency):
+            raise ValueError(f"Leg amount {leg_amount!r} is not exact in {account.currency}.")
+        netted[account.pk] += leg_amount
+        by_id[account.pk] = account
+    sums: dict[str, Decimal] = defaultdict(Decimal)
+    for account_id, leg_amount in netted.items():
+        sums[by_id[account_id].currency] += leg_amount
+    if any(total != 0 for total in sums.values()):
+        raise ValueError(f"Unbalanced posting {idempotency_key}: {dict(sums)}")
+    for account_id, delta in netted.items():
+        if by_id[account_id].rule == Rule.CREDIT_ONLY and delta < 0:
+            raise ValueError(f"{by_id[account_id].key} is credit-only; cannot post {delta}.")
+    return netted, by_id
+
+
+def _moved_balance(account: Account, balance: Decimal, delta: Decimal) -> Decimal:
+    """A bounded account's balance after `delta`, or Conflict if it would cross its bound."""
+    new_balance = balance + delta
+    if _at_risk(account, delta) and _violates_sign(account, new_balance):
+        code = (
+            PaymentErrorCode.INSUFFICIENT_ESCROW
+            if account.kind == Kind.ESCROW
+            else PaymentErrorCode.INSUFFICIENT_FUNDS
+        )
+        raise Conflict(
+            f"Not enough money in {account.get_kind_display().lower()} "
+            f"({account.currency} {balance} available).",
+            code=code,
+        )
+    return new_balance
 
 
 def ledger_post(
@@ -143,21 +228,7 @@ def ledger_post(
     legs is locked here, in one id-ordered query.
     """
     assert transaction.get_connection().in_atomic_block, "ledger_post runs inside a transaction"
-    netted: dict[int, Decimal] = defaultdict(Decimal)
-    by_id: dict[int, Account] = {}
-    for account, leg_amount in legs:
-        if not isinstance(leg_amount, Decimal) or not is_exact(leg_amount, account.currency):
-            raise ValueError(f"Leg amount {leg_amount!r} is not exact in {account.currency}.")
-        netted[account.pk] += leg_amount
-        by_id[account.pk] = account
-    sums: dict[str, Decimal] = defaultdict(Decimal)
-    for account_id, leg_amount in netted.items():
-        sums[by_id[account_id].currency] += leg_amount
-    if any(total != 0 for total in sums.values()):
-        raise ValueError(f"Unbalanced posting {idempotency_key}: {dict(sums)}")
-    for account_id, delta in netted.items():
-        if by_id[account_id].rule == Rule.CREDIT_ONLY and delta < 0:
-            raise ValueError(f"{by_id[account_id].key} is credit-only; cannot post {delta}.")
+    netted, by_id = _netted(idempotency_key, legs)
 
     already = dict(locked or {})
     missing = [account for pk, account in by_id.items() if account.is_bounded and pk not in already]
@@ -168,24 +239,11 @@ def ledger_post(
         # and the entry trigger updates their caches, locking them in id order as it goes.
         missing = []
     fresh = {**already, **accounts_lock(missing)}
-    new_balances: dict[int, Decimal] = {}
-    for account_id in sorted(netted):
-        if account_id not in fresh:
-            continue
-        account = fresh[account_id]
-        new_balance = account.balance + netted[account_id]
-        if _at_risk(account, netted[account_id]) and _violates_sign(account, new_balance):
-            code = (
-                PaymentErrorCode.INSUFFICIENT_ESCROW
-                if account.kind == Kind.ESCROW
-                else PaymentErrorCode.INSUFFICIENT_FUNDS
-            )
-            raise Conflict(
-                f"Not enough money in {account.get_kind_display().lower()} "
-                f"({account.currency} {account.balance} available).",
-                code=code,
-            )
-        new_balances[account_id] = new_balance
+    new_balances = {
+        account_id: _moved_balance(fresh[account_id], fresh[account_id].balance, netted[account_id])
+        for account_id in sorted(netted)
+        if account_id in fresh
+    }
 
     ledger_transaction = LedgerTransaction.objects.create(
         idempotency_key=idempotency_key,
@@ -209,11 +267,80 @@ def ledger_post(
         for account_id in sorted(netted)
         if netted[account_id] != 0
     )
-    if connection.vendor != "postgresql":
-        # PostgreSQL's entry trigger has already applied the entries to the cache. Elsewhere it is
-        # written here, the value computed in Decimal, never by SQL arithmetic, so SQLite's float
-        # storage cannot drift below zero.
-        for account_id, new_balance in new_balances.items():
-            if netted[account_id] != 0:
-                Account.objects.filter(pk=account_id).update(balance=new_balance)
+    _write_cached_balances(new_balances)
     return ledger_transaction
+
+
+def ledger_post_many(postings: list[Posting], *, locked: Mapping[int, Account]) -> list[int]:
+    """Write many balanced transactions with two statements (their rows, then all their
+    entries), or raise and write nothing; returns the transactions' ids in order.
+
+    The same rules as `ledger_post`, posting by posting, in order: every bounded account of
+    every posting must be in `locked` (the caller's `accounts_lock`, taken after it decided the
+    legs from those balances), and each posting is checked against the balances the earlier
+    ones left. The database checks it all again (entry trigger, deferred zero-sum trigger, the
+    idempotency key's unique constraint: a key already used fails the whole batch)."""
+    assert transaction.get_connection().in_atomic_block, "ledger_post runs inside a transaction"
+    if not postings:
+        return []
+    running: dict[int, Decimal] = {}
+    entries: list[tuple[int, list[tuple[int, Decimal, str]]]] = []
+    for index, posting in enumerate(postings):
+        netted, by_id = _netted(posting.idempotency_key, posting.legs)
+        for account_id in sorted(netted):
+            account = by_id[account_id]
+            if not account.is_bounded:
+                continue
+            if account_id not in locked:
+                raise ValueError(f"{account.key} must be locked before a batch posts to it.")
+            balance = running.get(account_id, locked[account_id].balance)
+            running[account_id] = _moved_balance(locked[account_id], balance, netted[account_id])
+        entries.append(
+            (
+                index,
+                [
+                    (account_id, netted[account_id], by_id[account_id].currency)
+                    for account_id in sorted(netted)
+                    if netted[account_id] != 0
+                ],
+            )
+        )
+    now = clock.now()
+    ids = bulk_insert(
+        LedgerTransaction,
+        ["idempotency_key", "kind", "escrow_id", "amount", "currency", "memo", "created_at"],
+        [
+            (
+                p.idempotency_key,
+                p.kind,
+                p.escrow.pk if p.escrow else None,
+                p.amount,
+                p.currency,
+                p.memo[:300],
+                now,
+            )
+            for p in postings
+        ],
+        returning=True,
+    )
+    bulk_insert(
+        Entry,
+        ["transaction_id", "account_id", "amount", "currency"],
+        [
+            (ids[index], account_id, leg_amount, currency)
+            for index, legs in entries
+            for account_id, leg_amount, currency in legs
+        ],
+    )
+    _write_cached_balances(running)
+    return ids
+
+
+def _write_cached_balances(new_balances: Mapping[int, Decimal]) -> None:
+    if connection.vendor == "postgresql":
+        # PostgreSQL's entry trigger has already applied the entries to the cache.
+        return
+    # Elsewhere it is written here, the value computed in Decimal, never by SQL arithmetic, so
+    # SQLite's float storage cannot drift below zero.
+    for account_id, new_balance in new_balances.items():
+        Account.objects.filter(pk=account_id).update(balance=new_balance)

@@ -10,7 +10,7 @@ import logging
 import secrets
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import cast
 
@@ -43,10 +43,17 @@ from payments.providers.base import (
 from payments.references import escrow_reference_for_order
 from payments.topics import PaymentTopic
 from tradeassure.core import clock
-from tradeassure.core.errors import Conflict, NotAllowed, NotFound, Unprocessable, ValidationFailed
+from tradeassure.core.errors import (
+    Conflict,
+    DomainError,
+    NotAllowed,
+    NotFound,
+    Unprocessable,
+    ValidationFailed,
+)
 from tradeassure.core.money import MINOR_UNITS, format_money, is_exact, release_fee
 from tradeassure.platform.error_codes import PlatformErrorCode
-from tradeassure.platform.events import event_publish, notify
+from tradeassure.platform.events import EventSpec, event_publish, events_publish_many, notify
 from tradeassure.platform.models import SystemAlert
 
 logger = logging.getLogger(__name__)
@@ -118,11 +125,23 @@ def escrows_lock_for_orders(*, order_ids: Sequence[int]) -> list[int]:
 
 def _replayed(*, idempotency_key: str, kind: str, escrow: Escrow | None, amount=None) -> bool:
     """True if this key was already applied to the same operation; 422 if used for another."""
+    _require_key(idempotency_key)
+    existing = LedgerTransaction.objects.filter(idempotency_key=idempotency_key).first()
+    return _is_replay(existing, kind=kind, escrow=escrow, amount=amount)
+
+
+def _require_key(idempotency_key: str) -> None:
     if not idempotency_key:
         raise ValidationFailed(
             "An idempotency key is required.", code=PaymentErrorCode.IDEMPOTENCY_KEY_MISSING
         )
-    existing = LedgerTransaction.objects.filter(idempotency_key=idempotency_key).first()
+
+
+def _is_replay(
+    existing: LedgerTransaction | None, *, kind: str, escrow: Escrow | None, amount=None
+) -> bool:
+    """Whether the transaction already posted under a key is this very operation (a replay,
+    nothing to do); 422 if the key was used for another one."""
     if existing is None:
         return False
     same = existing.kind == kind and existing.escrow_id == (escrow.pk if escrow else None)
@@ -256,7 +275,8 @@ def escrow_release(*, escrow_reference: str, amount: Decimal, idempotency_key: s
     Anything the supplier owes (e.g. an inspection fee it was charged) is settled first.
     Everything but the posting happens before the accounts are locked, and the fee account is
     credit-only (never locked), so releases for different suppliers share no lock and releases
-    for one supplier hold its payable's lock only from the posting to the commit.
+    for one supplier hold its payable's lock only from the posting to the commit. The rule (the
+    refusals and the legs) is `_release_posting`'s, shared with `escrows_release_many`.
     """
     escrow = _escrow_lock(escrow_reference)
     _check_amount(amount, escrow.currency)
@@ -265,41 +285,102 @@ def escrow_release(*, escrow_reference: str, amount: Decimal, idempotency_key: s
     ):
         return
     _refuse_if_frozen(escrow)
-    currency = escrow.currency
-    org_id = escrow.supplier_organisation_id
-    escrow_account, fees, payable, debt = ledger.accounts_get(
-        [
-            ledger.AccountSpec(Kind.ESCROW, currency, escrow=escrow),
-            ledger.AccountSpec(Kind.PLATFORM_FEES, currency),
-            ledger.AccountSpec(Kind.SUPPLIER_PAYABLE, currency, organisation_id=org_id),
-            ledger.AccountSpec(Kind.SUPPLIER_DEBT, currency, organisation_id=org_id),
-        ]
-    )
+    accounts = _ReleaseAccounts.of(escrow, ledger.accounts_get(_release_specs(escrow)))
     # The escrow's accounts only move under the escrow's row lock (held since _escrow_lock), so
-    # this read is current; ledger_post checks it again under the account lock regardless.
-    _refuse_more_than_held(escrow_account.balance, amount, currency, "release")
-    fee = release_fee(amount, currency)
-    net = amount - fee
-    event_publish(
+    # this read is current; it is checked again under the account lock regardless.
+    _refuse_more_than_held(accounts.escrow.balance, amount, escrow.currency, "release")
+    event_publish(**asdict(_release_event(escrow, amount)))
+    # Lock late: from here to the commit only the posting runs.
+    locked = ledger.accounts_lock(accounts.bounded())
+    posting = _release_posting(
+        escrow,
+        amount,
+        idempotency_key=idempotency_key,
+        accounts=accounts,
+        held=locked[accounts.escrow.pk].balance,
+        owed=-locked[accounts.debt.pk].balance,
+    )
+    ledger.ledger_post(
+        idempotency_key=posting.idempotency_key,
+        kind=posting.kind,
+        amount=posting.amount,
+        currency=posting.currency,
+        legs=posting.legs,
+        escrow=escrow,
+        memo=posting.memo,
+        locked=locked,
+    )
+
+
+# --- the release rule, for one escrow or a batch ----------------------------------------------
+def _release_specs(escrow: Escrow) -> list[ledger.AccountSpec]:
+    currency, org_id = escrow.currency, escrow.supplier_organisation_id
+    return [
+        ledger.AccountSpec(Kind.ESCROW, currency, escrow=escrow),
+        ledger.AccountSpec(Kind.PLATFORM_FEES, currency),
+        ledger.AccountSpec(Kind.SUPPLIER_PAYABLE, currency, organisation_id=org_id),
+        ledger.AccountSpec(Kind.SUPPLIER_DEBT, currency, organisation_id=org_id),
+    ]
+
+
+@dataclass(frozen=True)
+class _ReleaseAccounts:
+    """The four accounts a release posts to (in `_release_specs`' order)."""
+
+    escrow: Account
+    fees: Account
+    payable: Account
+    debt: Account
+
+    @classmethod
+    def of(cls, escrow: Escrow, accounts: Sequence[Account]) -> "_ReleaseAccounts":
+        assert len(accounts) == 4, escrow.reference
+        return cls(*accounts)
+
+    def bounded(self) -> list[Account]:
+        return [self.escrow, self.payable, self.debt]
+
+
+def _release_event(escrow: Escrow, amount: Decimal) -> EventSpec:
+    return EventSpec(
         topic=PaymentTopic.ESCROW_RELEASED,
         subject_type="escrow",
         subject_id=escrow.pk,
-        audience=_audience(escrow),
+        audience=tuple(_audience(escrow)),
         payload={
             "escrow_reference": escrow.reference,
             "amount": str(amount),
-            "fee": str(fee),
-            "currency": currency,
+            "fee": str(release_fee(amount, escrow.currency)),
+            "currency": escrow.currency,
         },
     )
-    # Lock late: from here to the commit only the posting runs.
-    locked = ledger.accounts_lock([escrow_account, payable, debt])
-    _refuse_more_than_held(locked[escrow_account.pk].balance, amount, currency, "release")
-    debt_settled = min(-locked[debt.pk].balance, net)
-    legs = [(escrow_account, -amount), (fees, fee), (payable, net - debt_settled)]
-    if debt_settled:
-        legs.append((debt, debt_settled))
-    ledger.ledger_post(
+
+
+def _release_posting(
+    escrow: Escrow,
+    amount: Decimal,
+    *,
+    idempotency_key: str,
+    accounts: _ReleaseAccounts,
+    held: Decimal,
+    owed: Decimal,
+) -> ledger.Posting:
+    """The one release rule: refuse more than the escrow holds (`held`, its balance under the
+    account lock), take the release fee to platform revenue, settle what the supplier owes
+    (`owed`, its debt under the lock) from the rest first, and credit the remainder to its
+    payable."""
+    currency = escrow.currency
+    _refuse_more_than_held(held, amount, currency, "release")
+    fee = release_fee(amount, currency)
+    net = amount - fee
+    debt_settled = min(owed, net)
+    legs = [
+        (accounts.escrow, -amount),
+        (accounts.fees, fee),
+        (accounts.payable, net - debt_settled),
+        (accounts.debt, debt_settled),
+    ]
+    return ledger.Posting(
         idempotency_key=idempotency_key,
         kind=TxKind.RELEASE,
         amount=amount,
@@ -307,7 +388,161 @@ def escrow_release(*, escrow_reference: str, amount: Decimal, idempotency_key: s
         legs=[(account, value) for account, value in legs if value],
         escrow=escrow,
         memo=f"Release {format_money(amount, currency)}, fee {format_money(fee, currency)}",
-        locked=locked,
+    )
+
+
+@dataclass(frozen=True)
+class EscrowRelease:
+    """One release of a batch: everything the escrow holds (`amount=None`) or that amount."""
+
+    escrow_reference: str
+    idempotency_key: str
+    amount: Decimal | None = None
+
+
+def escrows_release_many(*, releases: Sequence[EscrowRelease]) -> dict[str, Decimal | DomainError]:
+    """`escrow_release` for a batch (the post-delivery sweep): every release posted with a
+    constant number of statements, in the caller's transaction. Returns, by escrow reference,
+    the amount released (0 when nothing is held, or none asked of an escrow not yet opened) or
+    the refusal `escrow_release` would have raised for it; a refused escrow is left exactly as
+    it was and the others go on.
+
+    The escrows are locked here in key order (a sweep already holds them: its claim took them
+    first, skipping any a person holds, so this waits for nobody), then their bounded accounts
+    in id order, as `escrow_release` does. The same rule (`_release_posting`): an escrow on
+    hold or frozen is refused, a key already used is a replay (nothing moves) or, for another
+    operation, refused; more than held is refused, and so is an escrow whose cached balance
+    does not equal its entries (the ledger is inconsistent: staff must look, nothing moves).
+    What a supplier owes is settled from its first releases in the batch, in escrow order.
+    Exactly once: each key is unique in the ledger, and a key someone else posted meanwhile
+    fails the whole batch (the sweep then goes order by order through the per-order path)."""
+    assert transaction.get_connection().in_atomic_block, (
+        "escrows_release_many runs in a transaction"
+    )
+    outcome: dict[str, Decimal | DomainError] = {}
+    asked = {release.escrow_reference: release for release in releases}
+    if len(asked) != len(releases):
+        raise ValueError("A batch releases each escrow at most once.")
+    if not asked:
+        return outcome
+    escrows = list(
+        Escrow.objects.select_for_update()
+        .filter(reference__in=list(asked))
+        .only(
+            "pk",
+            "reference",
+            "currency",
+            "buyer_organisation_id",
+            "supplier_organisation_id",
+            "frozen",
+            "on_hold",
+        )
+        .order_by("pk")
+    )
+    found = {escrow.reference for escrow in escrows}
+    for reference, release in asked.items():
+        if reference not in found:
+            outcome[reference] = (
+                Decimal(0)
+                if release.amount is None
+                else NotFound(f"No escrow {reference!r}.", code=PaymentErrorCode.ESCROW_NOT_FOUND)
+            )
+    existing = {
+        tx.idempotency_key: tx
+        for tx in LedgerTransaction.objects.filter(
+            idempotency_key__in=[asked[e.reference].idempotency_key for e in escrows]
+        )
+    }
+    # The escrows' own accounts, locked (in id order) with the sum of their entries. Nobody
+    # else locks them: they only move under their escrow's row lock, which this batch holds.
+    own = {
+        account.escrow_id: (account, entries)
+        for account, entries in ledger.accounts_lock_with_sums(
+            [_release_specs(escrow)[0].key for escrow in escrows]
+        )
+    }
+    # First the refusals that need no other account (so a refused escrow opens nothing).
+    going: list[tuple[Escrow, Decimal]] = []
+    for escrow in escrows:
+        release = asked[escrow.reference]
+        account, entries = own.get(escrow.pk, (None, Decimal(0)))
+        cached = account.balance if account else Decimal(0)
+        try:
+            amount, post = _release_amount(
+                escrow, release, existing, cached=cached, entries=entries
+            )
+        except DomainError as error:
+            outcome[escrow.reference] = error
+            continue
+        outcome[escrow.reference] = amount
+        if post:
+            going.append((escrow, amount))
+    if not going:
+        return outcome
+    # Then the suppliers' accounts and the fee account (those missing opened at once), each
+    # read once, and their bounded ones locked late, in id order, as escrow_release locks them
+    # (a release of another escrow holds at most these, and waits for nothing this batch holds).
+    shared = {spec.key: spec for escrow, _ in going for spec in _release_specs(escrow)[1:]}
+    by_key = dict(zip(shared, ledger.accounts_get(list(shared.values())), strict=True))
+    locked = ledger.accounts_lock(by_key.values())
+    locked.update((account.pk, account) for account, _ in own.values())
+    accounts = [
+        _ReleaseAccounts(own[escrow.pk][0], *(by_key[s.key] for s in _release_specs(escrow)[1:]))
+        for escrow, _ in going
+    ]
+    owed = {acc.debt.pk: -locked[acc.debt.pk].balance for acc in accounts}
+    postings: list[ledger.Posting] = []
+    for (escrow, amount), acc in zip(going, accounts, strict=True):
+        posting = _release_posting(
+            escrow,
+            amount,
+            idempotency_key=asked[escrow.reference].idempotency_key,
+            accounts=acc,
+            held=locked[acc.escrow.pk].balance,
+            owed=owed[acc.debt.pk],
+        )
+        owed[acc.debt.pk] -= sum(
+            (value for account, value in posting.legs if account == acc.debt), Decimal(0)
+        )
+        postings.append(posting)
+    events_publish_many([_release_event(escrow, amount) for escrow, amount in going])
+    ledger.ledger_post_many(postings, locked=locked)
+    return outcome
+
+
+def _release_amount(
+    escrow: Escrow,
+    release: EscrowRelease,
+    existing: dict[str, LedgerTransaction],
+    *,
+    cached: Decimal,
+    entries: Decimal,
+) -> tuple[Decimal, bool]:
+    """What a release of the batch releases and whether it posts (not when nothing is held, nor
+    for a replay of its key), or the refusal `escrow_release` raises, in its order; `cached` is
+    the escrow account's balance, `entries` the sum of its entries."""
+    everything = release.amount is None
+    amount = entries if release.amount is None else release.amount
+    if everything and entries == 0 == cached:
+        return Decimal(0), False
+    if everything and cached > entries:
+        raise _mismatch(escrow)
+    _check_amount(amount, escrow.currency)
+    _require_key(release.idempotency_key)
+    if _is_replay(
+        existing.get(release.idempotency_key), kind=TxKind.RELEASE, escrow=escrow, amount=amount
+    ):
+        return amount, False
+    _refuse_if_frozen(escrow)
+    _refuse_more_than_held(cached, amount, escrow.currency, "release")
+    return amount, True
+
+
+def _mismatch(escrow: Escrow) -> Conflict:
+    return Conflict(
+        f"The escrow balance of {escrow.reference} does not equal its entries; nothing was "
+        "released.",
+        code=PaymentErrorCode.ESCROW_MISMATCH,
     )
 
 

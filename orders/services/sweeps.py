@@ -8,10 +8,12 @@ status = <from>` per group of identical changes, one timeline row per order (`bu
 domain events and notifications with their outbox rows (`bulk_create`, one dispatcher kick per
 batch), one upsert of the suppliers' order records and one Celery message for their metrics.
 
-Money moves (the post-delivery release) stay per order through `payments.services`, inside the
-batch, after the batch has locked the orders' escrows and then the orders (escrow → order, the
-lock order of every money service), so a buyer accepting or disputing as the window closes
-never waits on the sweep in a cycle. A batch that fails rolls back and its orders go one by one
+The post-delivery sweep moves money the same way: its claim locks the orders' escrows and then
+the orders (escrow → order, the lock order of every money service, skipping any a person holds),
+so a buyer accepting or disputing as the window closes never waits on the sweep in a cycle; the
+whole batch's releases are then posted by `payments.services.escrows_release_many` (a constant
+number of statements, exactly once per order by its idempotency key, the rule the buyer's
+accept goes through one order at a time). A batch that fails rolls back and its orders go one by one
 through the per-order service (`order_expire_confirmation`, …), where a failing order is logged
 and reported to staff as a SystemAlert.
 """
@@ -35,14 +37,13 @@ from orders.parties import (
 from orders.services._engine import (
     order_lock,
     order_money_key,
-    order_release_all,
     order_tell,
 )
 from orders.services.placing import order_cancel_apply
 from orders.services.receipt import order_auto_confirm_receipt, order_complete_after_window
 from orders.services.shipping import order_flag_late
 from orders.transitions import LIFECYCLE, SHIPMENT_CLOCK_RUNS, Transition
-from payments.services import escrows_lock_for_orders
+from payments.services import EscrowRelease, escrows_lock_for_orders, escrows_release_many
 from suppliers.services import (
     OrderRecordFacts,
     supplier_order_records_sync_many,
@@ -305,9 +306,6 @@ def _sweep(
     one_by_one: Callable[[int], bool],
     escrow_first: bool = False,
 ) -> int:
-    size = settings.TRADE_ASSURANCE[
-        "SWEEP_MONEY_BATCH_SIZE" if escrow_first else "SWEEP_SET_BATCH_SIZE"
-    ]
     return sweep_batches(
         BatchSweep(
             name=f"orders.{name}",
@@ -316,9 +314,8 @@ def _sweep(
             key=lambda order: order.pk,
             one_by_one=one_by_one,
             on_failure=_alert(name),
-            target_seconds=1.0 if escrow_first else None,
         ),
-        batch_size=size,
+        batch_size=settings.TRADE_ASSURANCE["SWEEP_SET_BATCH_SIZE"],
     )
 
 
@@ -479,11 +476,26 @@ def orders_sweep_receipt_windows() -> int:
 
 
 def _complete_many(orders: Sequence[Order], now: datetime) -> int:
-    """The escrows and then the orders are locked (by the claim): release each order's money
-    through the ledger (exactly once, by its idempotency key), then move them all."""
+    """The escrows and then the orders are locked (by the claim): release every order's money
+    with one set-based posting (`payments.services.escrows_release_many`, exactly once per
+    order by its idempotency key, the same refusals and legs as the buyer's accept), then move
+    them all. An order whose release is refused is reported to staff and left as it was."""
+    checked = list(_checked(orders, "complete_after_window", "sweep_post_delivery_windows"))
+    released = escrows_release_many(
+        releases=[
+            EscrowRelease(
+                escrow_reference=order.escrow_reference,
+                idempotency_key=order_money_key(order, "release", "completion"),
+            )
+            for order, _ in checked
+        ]
+    )
     moves = []
-    for order, row in _checked(orders, "complete_after_window", "sweep_post_delivery_windows"):
-        released = order_release_all(order, key=order_money_key(order, "release", "completion"))
+    for order, row in checked:
+        amount = released[order.escrow_reference]
+        if isinstance(amount, DomainError):
+            _alert("sweep_post_delivery_windows")(order.pk, amount)
+            continue
         moves.append(
             Moved(
                 order=order,
@@ -491,13 +503,13 @@ def _complete_many(orders: Sequence[Order], now: datetime) -> int:
                 from_status=order.status,
                 changes={"completed_at": now, "completion_due_at": None},
                 note="Claim window ended.",
-                data={"released": str(released)},
+                data={"released": str(amount)},
                 topic="order.completed",
                 tells=[
                     (
                         False,
                         "completed — funds released",
-                        f"{format_money(released, order.currency)} released (the fee is "
+                        f"{format_money(amount, order.currency)} released (the fee is "
                         "deducted on release).",
                     ),
                     (True, "completed — rate your supplier", ""),

@@ -138,7 +138,7 @@ def test_buyers_accepting_or_disputing_as_the_claim_window_closes_race_the_sweep
     monkeypatch, settings
 ):
     # given six delivered orders whose claim windows close now, and small sweep batches
-    settings.TRADE_ASSURANCE = {**settings.TRADE_ASSURANCE, "SWEEP_MONEY_BATCH_SIZE": 2}
+    settings.TRADE_ASSURANCE = {**settings.TRADE_ASSURANCE, "SWEEP_SET_BATCH_SIZE": 2}
     orders, closes = _closing_orders(6)
     accepting, disputing = orders[:3], orders[3:]
     # when each buyer acts just before the close while the sweep runs just after it

@@ -227,7 +227,6 @@ def test_two_sweeps_at_once_apply_each_transition_exactly_once(kind, settings):
         **settings.TRADE_ASSURANCE,
         "SWEEP_BATCH_SIZE": 2,
         "SWEEP_SET_BATCH_SIZE": 2,
-        "SWEEP_MONEY_BATCH_SIZE": 2,
     }
     orders = [order_in(status) for _ in range(5)]
     due = max(getattr(order, due_field) for order in orders)

@@ -79,3 +79,18 @@ def buyer_of_cached(escrow: Escrow):
 
     user = User.objects.filter(organisation=escrow.buyer_organisation).first()
     return user or buyer_of(escrow)
+
+
+def escrow_cache_shift(escrow: Escrow, delta: Decimal) -> None:
+    """Corrupt the escrow account's cached balance behind the ledger's back by `delta` (the
+    database's guards are switched off for this one statement, as only a broken restore would):
+    what a release must refuse to move."""
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL session_replication_role = replica")
+        cursor.execute(
+            "UPDATE payments_account SET balance = balance + %s WHERE escrow_id = %s AND kind = %s",
+            [delta, escrow.pk, "escrow"],
+        )
+        cursor.execute("SET LOCAL session_replication_role = origin")

@@ -352,10 +352,9 @@ TRADE_ASSURANCE = {
     "ELIGIBLE_COUNTRIES": env.list("TA_ELIGIBLE_COUNTRIES", default=["CN", "MY"]),
     # How many rows a deadline sweep handles per batch.
     "SWEEP_BATCH_SIZE": env.int("TA_SWEEP_BATCH_SIZE", 200),
-    # How many due rows a set-based sweep claims and moves in one transaction; the money sweeps
-    # (each row releases or refunds through the ledger) take smaller batches.
+    # How many due rows a set-based sweep claims and moves in one transaction (the post-delivery
+    # sweep's releases too: they are posted for the whole batch at once).
     "SWEEP_SET_BATCH_SIZE": env.int("TA_SWEEP_SET_BATCH_SIZE", 1000),
-    "SWEEP_MONEY_BATCH_SIZE": env.int("TA_SWEEP_MONEY_BATCH_SIZE", 100),
     # Days before a deadline that acts by itself when the party who must act is reminded, once
     # each (tradeassure.platform.reminders): "3,1" is three days and one day before.
     "REMINDER_LEAD_DAYS": env.list("TA_REMINDER_LEAD_DAYS", cast=int, default=[3, 1]),
