@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.utils.module_loading import import_string
 
 from orders.error_codes import OrderErrorCode
@@ -149,10 +149,10 @@ def orders_due_soon(*, user, within: timedelta = timedelta(days=7)) -> QuerySet[
 def order_for_user(*, user, pk: int) -> Order:
     """One order with everything its page shows, or NotFound for anyone who may not see it.
 
-    Four queries: the order (with how many versions and shipments it has), its versions with
-    their lines (one join, read from the lines), its timeline, its shipments with their
+    Four queries: the order (with how many versions and shipments it has), its timeline, its
+    versions with their lines (one join, read from the lines), its shipments with their
     documents (one join, read from the documents). The order comes back as
-    `prefetch_related` would leave it: `versions` (each with its `items`), `events` and
+    `prefetch_related` would leave it: `events`, `versions` (each with its `items`) and
     `shipments` (each with its `documents`) answer from memory. A version without lines or a
     shipment without documents (neither is ever written) would be missing from the join: the
     counts notice it and read the rest the plain way."""
@@ -160,14 +160,14 @@ def order_for_user(*, user, pk: int) -> Order:
         orders_visible_to(user)
         .select_related("supplier__organisation", "rating")
         .annotate(versions_count=_count_of(ContractVersion), shipments_count=_count_of(Shipment))
-        .prefetch_related(
-            Prefetch("events", queryset=OrderEvent.objects.select_related("actor").order_by("id"))
-        )
         .filter(pk=pk)
         .first()
     )
     if order is None:
         raise NotFound("No such order.", code=OrderErrorCode.ORDER_NOT_FOUND)
+    events = list(
+        OrderEvent.objects.filter(order_id=order.pk).select_related("actor").order_by("id")
+    )
     lines = (
         ContractLineItem.objects.filter(version__order_id=order.pk)
         .select_related("version__proposed_by", "version__decided_by", "product")
@@ -197,11 +197,12 @@ def order_for_user(*, user, pk: int) -> Order:
             "documents",
             key=lambda shipment: (shipment.recorded_at, shipment.pk),
         )
-    for child in [*versions, *shipments]:
+    for child in [*events, *versions, *shipments]:
         child.order = order
     current = next((v for v in versions if v.pk == order.current_version_id), None)
     if current is not None:  # the contract in force is one of them (with its lines): no join
         order.current_version = current
+    _prefetched(order, "events", events)
     _prefetched(order, "versions", versions)
     _prefetched(order, "shipments", shipments)
     return order

@@ -205,7 +205,8 @@ def insert_linked(objects: Sequence[models.Model]) -> None:
     order's timeline row, a version's lines); `NextId(Model)` draws an id from `Model`'s sequence
     for a row written later in the statement, which then takes it as `NewId(obj, column)`. Each
     value is prepared by its field as `save()` prepares it (`auto_now`, JSON); afterwards every
-    instance holds its primary key and the ids it pointed at, and counts as saved. For the few
+    instance holds its primary key and the ids it pointed at, and counts as saved. Like
+    `bulk_create`, it calls no `save()` method and sends no signals. For the few
     rows of one operation (not thousands: see `bulk_insert`). PostgreSQL only; elsewhere the
     instances are saved one by one (which needs no `NextId`).
     """
@@ -214,7 +215,7 @@ def insert_linked(objects: Sequence[models.Model]) -> None:
         return
     index = {id(obj): n for n, obj in enumerate(objects)}
     returned: list[list[str]] = [[str(type(obj)._meta.pk.attname)] for obj in objects]
-    ctes: list[str] = []
+    inserts: list[str] = []
     params: list[Any] = []
     quote = connection.ops.quote_name
 
@@ -247,13 +248,16 @@ def insert_linked(objects: Sequence[models.Model]) -> None:
                 params.append(
                     field.get_db_prep_save(field.pre_save(obj, add=True), connection=connection)
                 )
-        ctes.append(
-            f"s{n} AS (INSERT INTO {quote(meta.db_table)} ({', '.join(columns)}) "
-            f"VALUES ({', '.join(values)}) RETURNING {{returning{n}}})"
+        inserts.append(
+            f"INSERT INTO {quote(meta.db_table)} ({', '.join(columns)}) "
+            f"VALUES ({', '.join(values)})"
         )
+    # What each INSERT returns is known once every later row has said what it points at.
     ctes = [
-        cte.replace(f"{{returning{n}}}", ", ".join(quote(_column(objects[n], a)) for a in names))
-        for n, (cte, names) in enumerate(zip(ctes, returned, strict=True))
+        f"s{n} AS ({insert} RETURNING "
+        + ", ".join(quote(_column(objects[n], name)) for name in names)
+        + ")"
+        for n, (insert, names) in enumerate(zip(inserts, returned, strict=True))
     ]
     selected = [
         f"(SELECT {quote(_column(objects[n], name))} FROM s{n})"
