@@ -207,10 +207,13 @@ def idempotency_complete(record: IdempotencyRecord, response: HttpResponse) -> N
     )
 
 
-def idempotent_transaction(view: Any, request: Request, operation: Callable[[], Response]):
+def idempotent_transaction(
+    view: Any, request: Request, operation: Callable[[], Response]
+) -> HttpResponse:
     """Run `operation` and store its answer for the request's `Idempotency-Key` in ONE
     transaction: what it wrote and the answer a retry replays commit together (no moment where
-    the order exists while its key still reads "in flight"), with one commit instead of two.
+    its rows exist while the key still reads "in flight"), with one commit instead of two. The
+    operation calls services that join the caller's transaction (no savepoint of their own).
 
     The view's `finalize_response` (IdempotentMixin) stores the answer inside the block; if the
     block or its commit fails, nothing of it is kept and the claim is handled as for any error
