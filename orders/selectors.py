@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.utils.module_loading import import_string
 
 from orders.error_codes import OrderErrorCode
@@ -147,39 +147,110 @@ def orders_due_soon(*, user, within: timedelta = timedelta(days=7)) -> QuerySet[
 
 
 def order_for_user(*, user, pk: int) -> Order:
-    """One order with everything its page shows, or NotFound for anyone who may not see it."""
+    """One order with everything its page shows, or NotFound for anyone who may not see it.
+
+    Four queries: the order (with how many versions and shipments it has), its timeline, its
+    versions with their lines (one join, read from the lines), its shipments with their
+    documents (one join, read from the documents). The order comes back as
+    `prefetch_related` would leave it: `events`, `versions` (each with its `items`) and
+    `shipments` (each with its `documents`) answer from memory. A version without lines or a
+    shipment without documents (neither is ever written) would be missing from the join: the
+    counts notice it and read the rest the plain way."""
     order = (
         orders_visible_to(user)
-        .select_related("current_version", "supplier__organisation", "rating")
-        .prefetch_related(
-            Prefetch(
-                "versions",
-                queryset=ContractVersion.objects.select_related(
-                    "proposed_by", "decided_by"
-                ).prefetch_related(
-                    Prefetch(
-                        "items",
-                        queryset=ContractLineItem.objects.select_related("product").order_by(
-                            "position"
-                        ),
-                    )
-                ),
-            ),
-            Prefetch("events", queryset=OrderEvent.objects.select_related("actor").order_by("id")),
-            # Every shipment, oldest first: a replacement's page still shows the first one.
-            Prefetch(
-                "shipments",
-                queryset=Shipment.objects.order_by("recorded_at", "id").prefetch_related(
-                    Prefetch("documents", queryset=ShipmentDocument.objects.order_by("kind", "id"))
-                ),
-            ),
-        )
+        .select_related("supplier__organisation", "rating")
+        .annotate(versions_count=_count_of(ContractVersion), shipments_count=_count_of(Shipment))
         .filter(pk=pk)
         .first()
     )
     if order is None:
         raise NotFound("No such order.", code=OrderErrorCode.ORDER_NOT_FOUND)
+    events = list(
+        OrderEvent.objects.filter(order_id=order.pk).select_related("actor").order_by("id")
+    )
+    lines = (
+        ContractLineItem.objects.filter(version__order_id=order.pk)
+        .select_related("version__proposed_by", "version__decided_by", "product")
+        .order_by("version__number", "position")
+    )
+    versions = _parents(list(lines), "version", "items")
+    if len(versions) != order.versions_count:
+        versions = _with_missing(
+            versions,
+            ContractVersion.objects.filter(order_id=order.pk)
+            .select_related("proposed_by", "decided_by")
+            .order_by("number"),
+            "items",
+            key=lambda version: version.number,
+        )
+    # Every shipment, oldest first: a replacement's page still shows the first one.
+    documents = (
+        ShipmentDocument.objects.filter(shipment__order_id=order.pk)
+        .select_related("shipment")
+        .order_by("shipment__recorded_at", "shipment_id", "kind", "id")
+    )
+    shipments = _parents(list(documents), "shipment", "documents")
+    if len(shipments) != order.shipments_count:
+        shipments = _with_missing(
+            shipments,
+            Shipment.objects.filter(order_id=order.pk).order_by("recorded_at", "id"),
+            "documents",
+            key=lambda shipment: (shipment.recorded_at, shipment.pk),
+        )
+    for child in [*events, *versions, *shipments]:
+        child.order = order
+    current = next((v for v in versions if v.pk == order.current_version_id), None)
+    if current is not None:  # the contract in force is one of them (with its lines): no join
+        order.current_version = current
+    _prefetched(order, "events", events)
+    _prefetched(order, "versions", versions)
+    _prefetched(order, "shipments", shipments)
     return order
+
+
+def _count_of(model) -> Subquery:
+    """How many rows of `model` point at the order (a scalar subquery of the order's read)."""
+    return Subquery(
+        model.objects.filter(order_id=OuterRef("pk"))
+        .order_by()
+        .values("order_id")
+        .annotate(n=Count("*"))
+        .values("n")[:1],
+        output_field=IntegerField(),
+    )
+
+
+def _parents(children: list, parent_field: str, related_name: str) -> list:
+    """The distinct parents of children read with `select_related(parent_field)`, in the
+    children's order, each holding its children as if prefetched under `related_name`."""
+    parents: dict[int, Any] = {}
+    grouped: dict[int, list] = {}
+    for child in children:
+        parent = getattr(child, parent_field)
+        parent = parents.setdefault(parent.pk, parent)
+        setattr(child, parent_field, parent)  # one instance per parent
+        grouped.setdefault(parent.pk, []).append(child)
+    for pk, parent in parents.items():
+        _prefetched(parent, related_name, grouped[pk])
+    return list(parents.values())
+
+
+def _with_missing(found: list, everything: QuerySet, related_name: str, key) -> list:
+    """`found` plus the rows of `everything` it lacks (each with no children), in key order."""
+    known = {parent.pk for parent in found}
+    missing = [parent for parent in everything if parent.pk not in known]
+    for parent in missing:
+        _prefetched(parent, related_name, [])
+    return sorted([*found, *missing], key=key)
+
+
+def _prefetched(instance, related_name: str, rows: list) -> None:
+    """Cache `rows` as `prefetch_related(related_name)` would: `.all()` answers them, no query."""
+    queryset = getattr(instance, related_name).all()  # lazy: no query
+    queryset._result_cache = rows
+    queryset._prefetch_done = True
+    cache = instance.__dict__.setdefault("_prefetched_objects_cache", {})
+    cache[related_name] = queryset
 
 
 def shipment_document_for_user(*, user, order_pk: int, pk: int) -> ShipmentDocument:

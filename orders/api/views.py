@@ -39,6 +39,7 @@ from orders.models import Coverage, Order, OrderStatus
 from payments.api.serializers import PaymentSerializer
 from tradeassure.core.errors import NotFound
 from tradeassure.platform.api import filters as api_filters
+from tradeassure.platform.api.idempotency import idempotent_transaction
 from tradeassure.platform.api.parsers import MultiPartParser
 from tradeassure.platform.api.viewsets import ApiViewSet
 
@@ -193,16 +194,21 @@ class OrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet)
     # --- create ------------------------------------------------------------------------------
     def create(self, request, *args, **kwargs):
         data = self._input(OrderCreateInputSerializer, request)
-        placed = services.order_place_rows(
-            buyer=request.user,
-            supplier=data["supplier_id"],  # no such supplier: 400 on supplier_id, from its lock
-            terms=contract_terms_from(data["terms"]),
-            purchase_order_number=data["purchase_order_number"],
-            note=data["note"],
-        )
-        # Rendered from what was just written, not read back.
-        detail = selectors.order_detail_placed(placed=placed, user=request.user)
-        return Response(order_detail_data(detail), status=status.HTTP_201_CREATED)
+
+        def place() -> Response:
+            placed = services.order_place_rows_in_transaction(
+                buyer=request.user,
+                supplier=data["supplier_id"],  # no such supplier: 400 on supplier_id, by its lock
+                terms=contract_terms_from(data["terms"]),
+                purchase_order_number=data["purchase_order_number"],
+                note=data["note"],
+            )
+            # Rendered from what was just written, not read back.
+            detail = selectors.order_detail_placed(placed=placed, user=request.user)
+            return Response(order_detail_data(detail), status=status.HTTP_201_CREATED)
+
+        # The order and the answer its Idempotency-Key replays commit together.
+        return idempotent_transaction(self, request, place)
 
     # --- transitions -------------------------------------------------------------------------
     @_transition("Supplier confirms the order as it stands")

@@ -82,6 +82,22 @@ def order_move(
     event = LIFECYCLE.move(
         order, row, party=party, actor=actor, note=note, data=data, to_status=to_status
     )
+    order_event_publish(order, row, event, party=party, data=data, topic=topic)
+    if sync_record:
+        order_supplier_record_sync(order=order)
+    return event
+
+
+def order_event_publish(
+    order: Order,
+    row: Transition,
+    event: OrderEvent,
+    *,
+    party: str,
+    data: dict[str, Any] | None = None,
+    topic: str | None = None,
+) -> None:
+    """The domain event of a transition whose timeline row is `event`, to both organisations."""
     event_publish(
         topic=topic or f"order.{row.action}",
         subject_type="order",
@@ -96,9 +112,6 @@ def order_move(
             **(data or {}),
         },
     )
-    if sync_record:
-        order_supplier_record_sync(order=order)
-    return event
 
 
 def order_record(

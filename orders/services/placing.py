@@ -3,6 +3,7 @@ is held. Confirming opens the escrow, so confirm and accept lock it before the o
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -21,6 +22,7 @@ from orders.parties import order_buyers, order_supplier_staff
 from orders.services._engine import (
     order_check,
     order_contract,
+    order_event_publish,
     order_lock,
     order_move,
     order_tell,
@@ -42,6 +44,7 @@ from suppliers.services import (
     supplier_order_record_open,
 )
 from tradeassure.core import clock
+from tradeassure.core.bulk import NewId, NextId, insert_linked
 from tradeassure.core.errors import NotAllowed, Unprocessable, ValidationFailed
 from tradeassure.core.moments import moment_token
 from tradeassure.core.money import format_money
@@ -68,22 +71,54 @@ def contract_version_create(
 ) -> ContractVersion:
     """Store terms as the order's next contract version, with its lines and computed totals.
 
-    `number` when the caller knows it (1 for a new order: nothing to look up). The version
-    comes back with its lines cached as its `items` (no read to list what was just written)."""
-    now = clock.now()
+    `number` when the caller knows it (nothing to look up). The version comes back with its
+    lines cached as its `items` (no read to list what was just written)."""
     if number is None:
         last = order.versions.order_by("-number").values_list("number", flat=True).first() or 0
         number = last + 1
-    version = ContractVersion.objects.create(
-        order=order,
+    version, items = contract_version_build(
+        order_id=order.pk,
+        terms=terms,
+        totals=totals,
+        state=state,
+        party=party,
+        actor=actor,
+        note=note,
+        number=number,
+    )
+    version.order = order
+    version.save(force_insert=True)
+    for item in items:
+        item.version = version
+    ContractLineItem.objects.bulk_create(items)
+    _cache_items(version, items)
+    return version
+
+
+def contract_version_build(
+    *,
+    order_id: Any,
+    terms: ContractTerms,
+    totals: ContractTotals,
+    state: str,
+    party: str,
+    actor: User | None,
+    note: str,
+    number: int,
+) -> tuple[ContractVersion, list[ContractLineItem]]:
+    """A contract version and its lines as unsaved rows (`order_id` may be a `NewId`)."""
+    now = clock.now()
+    accepted = state == ContractVersion.State.ACCEPTED
+    version = ContractVersion(
+        order_id=order_id,
         number=number,
         state=state,
         proposed_by_party=party,
         proposed_by=actor,
         proposal_note=note,
         created_at=now,
-        decided_at=now if state == ContractVersion.State.ACCEPTED else None,
-        decided_by=actor if state == ContractVersion.State.ACCEPTED else None,
+        decided_at=now if accepted else None,
+        decided_by=actor if accepted else None,
         currency=terms.currency,
         coverage=terms.coverage,
         packaging=terms.packaging,
@@ -98,9 +133,8 @@ def contract_version_create(
         initial_payment_amount=totals.initial_payment_amount,
         balance_amount=totals.balance_amount,
     )
-    items = ContractLineItem.objects.bulk_create(
+    items = [
         ContractLineItem(
-            version=version,
             position=position,
             product_id=item.product_id,
             description=item.description.strip(),
@@ -114,9 +148,8 @@ def contract_version_create(
         for position, (item, line_total) in enumerate(
             zip(terms.items, totals.line_totals, strict=True), start=1
         )
-    )
-    _cache_items(version, items)
-    return version
+    ]
+    return version, items
 
 
 def _cache_items(version: ContractVersion, items: list[ContractLineItem]) -> None:
@@ -129,9 +162,14 @@ def _cache_items(version: ContractVersion, items: list[ContractLineItem]) -> Non
     version._prefetched_objects_cache = {"items": queryset}  # type: ignore[attr-defined]
 
 
-def contract_version_adopt(order: Order, version: ContractVersion) -> None:
-    """Make a version the contract in force: copy its terms onto the order row."""
-    cached = getattr(version, "_prefetched_objects_cache", {}).get("items")
+def contract_version_adopt(
+    order: Order, version: ContractVersion, items: list[ContractLineItem] | None = None
+) -> None:
+    """Make a version the contract in force: copy its terms onto the order row. `items`: its
+    lines when the caller holds them (a version not yet written)."""
+    cached = items
+    if cached is None:
+        cached = getattr(version, "_prefetched_objects_cache", {}).get("items")
     if cached is not None:  # just written (or prefetched): no need to read them back
         lines = list(cached)
         first, count = (lines[0] if lines else None), len(lines)
@@ -202,13 +240,35 @@ def order_place_rows(
     purchase_order_number: str = "",
     note: str = "",
 ) -> PlacedOrder:
-    """`order_place`, answering with the rows it wrote (for the API's 201 answer).
+    """`order_place`, answering with the rows it wrote (for the API's 201 answer)."""
+    return order_place_rows_in_transaction(
+        buyer=buyer,
+        supplier=supplier,
+        terms=terms,
+        purchase_order_number=purchase_order_number,
+        note=note,
+    )
+
+
+def order_place_rows_in_transaction(
+    *,
+    buyer: User,
+    supplier: Supplier | int,
+    terms: ContractTerms,
+    purchase_order_number: str = "",
+    note: str = "",
+) -> PlacedOrder:
+    """`order_place_rows` for a caller that holds its own transaction and writes more in it
+    (the API stores its answer for the Idempotency-Key in the same one): no savepoint of its
+    own, so a refusal must end the caller's transaction, as it does.
 
     `supplier` may be an id: the supplier's lock is its only read (no such supplier:
     ValidationFailed on `supplier_id`). Written in as few statements as the rows need: the
     order, version 1 and its lines, one timeline row, one domain event, the supplier's record,
     notifications, and the outbox rows in one INSERT.
     """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("order_place_rows_in_transaction needs the caller's transaction.")
     if not buyer.is_buyer or buyer.organisation_id is None:
         raise NotAllowed("Only buyers can place orders.", code=OrderErrorCode.NOT_A_BUYER)
     supplier_id = supplier if isinstance(supplier, int) else supplier.pk
@@ -217,27 +277,21 @@ def order_place_rows(
         supplier_id=supplier_id, amount=totals.total, currency=terms.currency
     )
     now = clock.now()
-    order = Order.objects.create(
+    row = LIFECYCLE.rows_from("place", "")[0]
+    order = Order(
         buyer_organisation_id=buyer.organisation_id,
         buyer=buyer,
         supplier=locked,
         purchase_order_number=purchase_order_number.strip()[:40],
-        status=S.PENDING_CONFIRMATION,
-        currency=terms.currency,
-        coverage=terms.coverage,
-        subtotal=totals.subtotal,
-        shipping_fee=totals.shipping_fee,
-        total=totals.total,
-        initial_payment_amount=totals.initial_payment_amount,
-        balance_amount=totals.balance_amount,
+        status="",
         shipment_deadline=terms.shipment_deadline,
         placed_at=now,
         confirmation_due_at=now + settings.TRADE_ASSURANCE["SUPPLIER_CONFIRMATION_WINDOW"],
     )
     if buyer.organisation is not None:  # loaded with the user by the API key's read
         order.buyer_organisation = buyer.organisation
-    version = contract_version_create(
-        order=order,
+    version, items = contract_version_build(
+        order_id=NewId(order),
         terms=terms,
         totals=totals,
         state=ContractVersion.State.ACCEPTED,
@@ -246,21 +300,33 @@ def order_place_rows(
         note=note,
         number=1,
     )
-    contract_version_adopt(order, version)
-    # Nobody else can see the order before commit, so it needs no lock; the move saves it once
-    # (with its version) and writes its timeline row.
-    row = LIFECYCLE.rows_from("place", "")[0]
-    order.status = ""  # the order did not exist before: the event reads "" → pending
+    contract_version_adopt(order, version, items)  # the order's money and summary, from version 1
+    order.status = LIFECYCLE.target_for(order, row)  # "" → pending confirmation
+    event = LIFECYCLE.timeline_row(
+        order,
+        action=row.action,
+        party=Party.BUYER,
+        actor=buyer,
+        note=note,
+        data={"version": 1},
+        from_status="",  # the order did not exist before
+    )
+    # The order, version 1, its lines and the timeline row in ONE statement. Nobody else can
+    # see the order before commit, so it needs no lock. It points at its version before the
+    # version exists: the version's id is drawn from its sequence by the order's INSERT (the
+    # foreign key is checked at commit).
+    order.current_version_id = NextId(ContractVersion)  # type: ignore[assignment]
+    version.pk = NewId(order, "current_version_id")  # type: ignore[assignment]
+    for item in items:
+        item.version_id = NewId(version)  # type: ignore[assignment]
+    event.order_id = NewId(order)
+    insert_linked([order, version, *items, event])
+    _cache_items(version, items)
+    order.current_version = version
+    event.order = order
     with outbox_batch():
-        event = order_move(
-            order,
-            row,
-            party=Party.BUYER,
-            actor=buyer,
-            note=note,
-            data={"version": 1},
-            topic="order.placed",
-            sync_record=False,  # a new order: recorded just below, in one INSERT
+        order_event_publish(
+            order, row, event, party=Party.BUYER, data={"version": 1}, topic="order.placed"
         )
         supplier_order_record_open(
             supplier=locked,

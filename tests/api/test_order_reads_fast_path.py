@@ -104,9 +104,9 @@ def test_the_order_detail_runs_the_same_queries_for_1_or_6_lines(
     order = order_in(S.COMPLETED, **terms)
     client = api_client_for(order.buyer)
     assert client.get(f"{ORDERS}{order.pk}/").status_code == 200
-    # when its detail is read: API key, order, versions, lines, events, shipments, documents,
-    # escrow with its sums
-    with django_assert_max_num_queries(8):
+    # when its detail is read: API key, order (with its counts of versions and shipments),
+    # events, versions with their lines, shipments with their documents, escrow with its sums
+    with django_assert_max_num_queries(6):
         response = client.get(f"{ORDERS}{order.pk}/")
     # then it is answered in full, with an ETag that a second read can send back for a 304
     assert response.status_code == 200
@@ -131,3 +131,13 @@ def test_the_one_query_escrow_summary_is_the_per_escrow_sums(status, django_asse
         summary = escrow_summary(escrow_reference=order.escrow_reference)
     # then it is what the per-escrow sums give
     assert summary == _summary(escrow, _escrow_sums([escrow.pk]).get(escrow.pk))
+
+
+def test_an_outsider_still_gets_404_from_the_order_detail(api_client_for):
+    # given a completed order and a buyer of another company
+    order = order_in(S.COMPLETED)
+    outsider = api_client_for(BuyerFactory())
+    # when the outsider asks for it, then it does not exist for them
+    response = outsider.get(f"{ORDERS}{order.pk}/")
+    assert response.status_code == 404
+    assert response.json()["code"] == "order_not_found"

@@ -115,3 +115,53 @@ def test_insert_new_inserts_only_the_new_keys_and_returns_what_it_inserted():
     if connection.vendor == "postgresql":
         assert len(queries) == 1
     assert ReminderSent.objects.count() == 3
+
+
+# --- insert_linked: a few new rows pointing at each other, one statement ----------------------
+
+
+def test_linked_rows_are_written_by_one_statement_and_hold_their_ids_afterwards(
+    django_assert_num_queries,
+):
+    from accounts.models import Organisation
+    from tradeassure.core.bulk import NewId, insert_linked
+    from tradeassure.platform.models import DomainEvent
+
+    # given an event and two audience rows that point at it before it has an id
+    orgs = [Organisation.objects.create(name=f"Org {n}") for n in range(2)]
+    event = DomainEvent(
+        topic="order.placed",
+        subject_type="order",
+        subject_id=7,
+        payload={"order": "TA-000007", "n": [1, "1.50"]},
+        occurred_at=clock.now(),
+    )
+    through = DomainEvent.audience.through
+    audience = [through(domainevent_id=NewId(event), organisation_id=org.pk) for org in orgs]
+    # when they are inserted together
+    with django_assert_num_queries(1):
+        insert_linked([event, *audience])
+    # then each holds its id and counts as saved, and the rows point at the event
+    assert event.pk is not None and not event._state.adding
+    assert [row.domainevent_id for row in audience] == [event.pk, event.pk]
+    assert all(row.pk is not None for row in audience)
+    stored = DomainEvent.objects.get(pk=event.pk)
+    assert stored.payload == {"order": "TA-000007", "n": [1, "1.50"]}
+    assert sorted(stored.audience.values_list("pk", flat=True)) == sorted(o.pk for o in orgs)
+
+
+def test_a_row_pointing_at_a_row_written_after_it_is_refused_and_nothing_is_written():
+    from accounts.models import Organisation
+    from tradeassure.core.bulk import NewId, insert_linked
+    from tradeassure.platform.models import DomainEvent
+
+    # given an audience row placed before the event it points at
+    org = Organisation.objects.create(name="Org")
+    event = DomainEvent(topic="order.placed", subject_type="order", subject_id=1, payload={})
+    event.occurred_at = clock.now()
+    row = DomainEvent.audience.through(domainevent_id=NewId(event), organisation_id=org.pk)
+    before = DomainEvent.objects.count()
+    # when they are inserted in that order, then it is refused before anything is sent
+    with pytest.raises(ValueError, match="before it"):
+        insert_linked([row, event])
+    assert DomainEvent.objects.count() == before

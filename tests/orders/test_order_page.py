@@ -14,6 +14,7 @@ from orders.models import Order, OrderStatus
 from tests.disputes.factories import open_dispute, parties_for
 from tests.orders.factories import order_in, supplier_user_of
 from tradeassure.core import clock
+from tradeassure.core.errors import NotFound
 
 pytestmark = pytest.mark.django_db
 S = OrderStatus
@@ -211,3 +212,69 @@ def test_the_money_summary_shows_the_refund_after_a_late_cancellation(client):
     assert f"<dt>Refunded</dt><dd>{refunded}</dd>" in page
     assert "<dt>Held in escrow</dt><dd>USD 0.00</dd>" in page
     assert order.total > Decimal(0)
+
+
+# --- the order read in four queries (versions with lines, shipments with documents) ---------
+
+
+def test_the_order_page_of_a_completed_order_runs_at_most_ten_queries(
+    client, django_assert_max_num_queries
+):
+    # given a completed order (versions, shipment with documents, escrow) seen by its buyer
+    order = order_in(S.COMPLETED)
+    client.force_login(order.buyer)
+    assert client.get(order.get_absolute_url()).status_code == 200
+    # when its page is read: session, user, order, events, versions with lines, shipments with
+    # documents, escrow, messages, read receipts, the bell
+    with django_assert_max_num_queries(10):
+        response = client.get(order.get_absolute_url())
+    # then it is the full page
+    assert response.status_code == 200
+    assert order.reference in response.content.decode()
+
+
+def test_the_order_read_gives_what_the_prefetches_gave_even_for_a_version_without_lines(
+    django_assert_max_num_queries,
+):
+    # given a shipped order with a second (declined) version that has no lines and a second
+    # shipment without documents (rows no service writes)
+    from orders.models import Shipment
+
+    order = order_in(S.SHIPPED)
+    lineless = order.current_version
+    lineless.pk = None
+    lineless.number = 2
+    lineless.state = "declined"
+    lineless.save(force_insert=True)
+    bare = Shipment.objects.create(
+        order=order,
+        carrier="Later",
+        tracking_number="T2",
+        shipped_on=clock.now().date(),
+        recorded_at=clock.now() + timedelta(seconds=1),
+        recorded_by=supplier_user_of(order),
+        replaces=order.shipment,  # a replacement whose documents are not uploaded
+    )
+    # when the order is read for its page
+    read = selectors.order_for_user(user=order.buyer, pk=order.pk)
+    # then every version and shipment is there, in order, with its own lines and documents
+    # (the plain reads, as before), and reading them costs no further query
+    with django_assert_max_num_queries(0):
+        versions = [(v.number, len(v.items.all())) for v in read.versions.all()]
+        shipments = [(s.pk, len(s.documents.all())) for s in read.shipments.all()]
+    assert versions == [(1, 1), (2, 0)]
+    assert shipments[-1] == (bare.pk, 0) and shipments[0][1] == 3
+    assert read.shipment.pk == bare.pk
+
+
+def test_an_outsider_still_gets_404_from_the_order_read_and_the_page(client):
+    from tests.factories import BuyerFactory
+
+    # given a completed order and a buyer of another company
+    order = order_in(S.COMPLETED)
+    outsider = BuyerFactory()
+    # when the outsider reads it (selector, page), then there is no such order for them
+    with pytest.raises(NotFound):
+        selectors.order_for_user(user=outsider, pk=order.pk)
+    client.force_login(outsider)
+    assert client.get(order.get_absolute_url()).status_code == 404

@@ -223,3 +223,131 @@ def update_claimed_in_groups(
                 f"{len(ids) - updated} claimed {model._meta.verbose_name_plural} changed under "
                 "the sweep."
             )
+
+
+# --- a few new rows that point at each other, in one statement --------------------------------
+
+
+class NewId:
+    """The value a column of `of` (an unsaved instance written by the same `insert_linked`) gets
+    on insert: its primary key, or another column it returns (an id it drew by `NextId`)."""
+
+    def __init__(self, of: models.Model, column: str = "") -> None:
+        self.of = of
+        self.column = column
+
+    def __repr__(self) -> str:
+        return f"NewId({type(self.of).__name__}, {self.column or 'pk'})"
+
+
+class NextId:
+    """A fresh value of `model`'s primary key sequence, drawn by the INSERT itself: for a row
+    that must point at another row written after it in the same statement (a circular pair, such
+    as an order and its current contract version; the foreign key is checked at commit)."""
+
+    def __init__(self, model: type[models.Model]) -> None:
+        self.model = model
+
+    def __repr__(self) -> str:
+        return f"NextId({self.model.__name__})"
+
+
+def insert_linked(objects: Sequence[models.Model]) -> None:
+    """Save unsaved model instances with ONE statement, in the order given, each an INSERT in a
+    `WITH` clause: `WITH s0 AS (INSERT … RETURNING …), s1 AS (INSERT … VALUES ((SELECT id FROM
+    s0), …) RETURNING …) SELECT …`.
+
+    A column whose value is `NewId(other)` takes the id `other` gets in the same statement (an
+    order's timeline row, a version's lines); `NextId(Model)` draws an id from `Model`'s sequence
+    for a row written later in the statement, which then takes it as `NewId(obj, column)`. Each
+    value is prepared by its field as `save()` prepares it (`auto_now`, JSON); afterwards every
+    instance holds its primary key and the ids it pointed at, and counts as saved. Like
+    `bulk_create`, it calls no `save()` method and sends no signals. For the few
+    rows of one operation (not thousands: see `bulk_insert`). PostgreSQL only; elsewhere the
+    instances are saved one by one (which needs no `NextId`).
+    """
+    if connection.vendor != "postgresql":
+        _insert_linked_one_by_one(objects)
+        return
+    index = {id(obj): n for n, obj in enumerate(objects)}
+    returned: list[list[str]] = [[str(type(obj)._meta.pk.attname)] for obj in objects]
+    inserts: list[str] = []
+    params: list[Any] = []
+    quote = connection.ops.quote_name
+
+    def ref(value: NewId) -> str:
+        n = index[id(value.of)]
+        column = value.column or str(type(value.of)._meta.pk.attname)
+        if column not in returned[n]:
+            returned[n].append(column)
+        return f"(SELECT {quote(_column(value.of, column))} FROM s{n})"
+
+    for n, obj in enumerate(objects):
+        meta = type(obj)._meta
+        columns, values = [], []
+        for field in meta.concrete_fields:
+            raw = getattr(obj, field.attname)
+            if field.primary_key and raw is None:
+                continue  # drawn by the table's own identity
+            columns.append(quote(str(field.column)))
+            if isinstance(raw, NewId):
+                if index.get(id(raw.of), n) >= n:
+                    raise ValueError(f"{raw!r} must point at a row written before it.")
+                values.append(ref(raw))
+            elif isinstance(raw, NextId):
+                table = raw.model._meta.db_table
+                column = str(raw.model._meta.pk.column)
+                values.append(f"nextval(pg_get_serial_sequence('{quote(table)}', '{column}'))")
+                returned[n].append(field.attname)
+            else:
+                values.append("%s")
+                params.append(
+                    field.get_db_prep_save(field.pre_save(obj, add=True), connection=connection)
+                )
+        inserts.append(
+            f"INSERT INTO {quote(meta.db_table)} ({', '.join(columns)}) "
+            f"VALUES ({', '.join(values)})"
+        )
+    # What each INSERT returns is known once every later row has said what it points at.
+    ctes = [
+        f"s{n} AS ({insert} RETURNING "
+        + ", ".join(quote(_column(objects[n], name)) for name in names)
+        + ")"
+        for n, (insert, names) in enumerate(zip(inserts, returned, strict=True))
+    ]
+    selected = [
+        f"(SELECT {quote(_column(objects[n], name))} FROM s{n})"
+        for n, names in enumerate(returned)
+        for name in names
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {', '.join(ctes)} SELECT {', '.join(selected)}", params)
+        row = iter(cursor.fetchone())
+    for obj, names in zip(objects, returned, strict=True):
+        for name in names:
+            setattr(obj, name, next(row))
+    for obj in objects:  # an id another row pointed at is now known
+        for field in type(obj)._meta.concrete_fields:
+            value = getattr(obj, field.attname)
+            if isinstance(value, NewId):
+                setattr(obj, field.attname, getattr(value.of, value.column or "pk"))
+        obj._state.adding = False
+        obj._state.db = connection.alias
+
+
+def _column(obj: models.Model, attname: str) -> str:
+    """The database column of a field given by attname (`order_id`) or name."""
+    field = type(obj)._meta.get_field(attname)
+    assert isinstance(field, models.Field)  # a concrete column, not a reverse relation
+    return str(field.column)
+
+
+def _insert_linked_one_by_one(objects: Sequence[models.Model]) -> None:
+    for obj in objects:
+        for field in type(obj)._meta.concrete_fields:
+            value = getattr(obj, field.attname)
+            if isinstance(value, NextId):
+                raise ValueError("NextId needs PostgreSQL.")
+            if isinstance(value, NewId):
+                setattr(obj, field.attname, getattr(value.of, value.column or "pk"))
+        obj.save(force_insert=True)

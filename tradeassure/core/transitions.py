@@ -203,7 +203,31 @@ class Lifecycle(Generic[T]):
         from_status: str | None = None,
     ) -> Any:
         """A timeline row; without `from_status` a fact that is not a status move."""
-        return self.event_model.objects.create(  # type: ignore[attr-defined]
+        event = self.timeline_row(
+            subject,
+            action=action,
+            party=party,
+            actor=actor,
+            note=note,
+            data=data,
+            from_status=from_status,
+        )
+        event.save(force_insert=True)
+        return event
+
+    def timeline_row(
+        self,
+        subject: T,
+        *,
+        action: str,
+        party: str,
+        actor: Any,
+        note: str = "",
+        data: dict[str, Any] | None = None,
+        from_status: str | None = None,
+    ) -> Any:
+        """`record`'s timeline row, unsaved (for a caller that writes it with other rows)."""
+        return self.event_model(
             **{self.subject_field: subject},
             action=action,
             actor_party=party,

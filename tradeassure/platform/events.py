@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import transaction
 
 from tradeassure.core import clock
-from tradeassure.core.bulk import bulk_insert
+from tradeassure.core.bulk import NewId, bulk_insert, insert_linked
 from tradeassure.core.moments import render_moments
 from tradeassure.platform.catalogue import is_event_topic
 from tradeassure.platform.models import DomainEvent, Notification, OutboxMessage
@@ -64,20 +64,24 @@ def event_publish(
             f"Unknown event topic {topic!r}: add it to the publishing app's topics enum "
             "(its AppConfig's `event_topics`)."
         )
-    event = DomainEvent.objects.create(
+    event = DomainEvent(
         topic=topic,
         subject_type=subject_type,
         subject_id=subject_id,
         payload=payload or {},
         occurred_at=clock.now(),
     )
-    audience_ids = sorted({org_id for org_id in audience if org_id})
-    if audience_ids:
-        # A new event has no audience yet: one INSERT (`audience.set` would read it first).
-        through = DomainEvent.audience.through
-        through.objects.bulk_create(
-            through(domainevent_id=event.pk, organisation_id=org_id) for org_id in audience_ids
-        )
+    # The event and its audience in one statement (a new event has no audience to read first).
+    through = DomainEvent.audience.through
+    insert_linked(
+        [
+            event,
+            *(
+                through(domainevent_id=NewId(event), organisation_id=org_id)  # type: ignore[misc]
+                for org_id in sorted({org_id for org_id in audience if org_id})
+            ),
+        ]
+    )
     for channel in getattr(settings, "OUTBOX_EVENT_CHANNELS", []):
         outbox_enqueue(channel=channel, payload={"event_id": event.pk})
     return event

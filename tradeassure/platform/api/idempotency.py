@@ -16,9 +16,10 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import cast
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
@@ -204,6 +205,26 @@ def idempotency_complete(record: IdempotencyRecord, response: HttpResponse) -> N
         response_headers={name: response[name] for name in STORED_HEADERS if name in response},
         response_body=bytes(response.content),
     )
+
+
+def idempotent_transaction(
+    view: Any, request: Request, operation: Callable[[], Response]
+) -> HttpResponse:
+    """Run `operation` and store its answer for the request's `Idempotency-Key` in ONE
+    transaction: what it wrote and the answer a retry replays commit together (no moment where
+    its rows exist while the key still reads "in flight"), with one commit instead of two. The
+    operation calls services that join the caller's transaction (no savepoint of their own).
+
+    The view's `finalize_response` (IdempotentMixin) stores the answer inside the block; if the
+    block or its commit fails, nothing of it is kept and the claim is handled as for any error
+    (released, or the error answer stored)."""
+    record = getattr(request, "idempotency_record", None)
+    try:
+        with transaction.atomic():
+            return view.finalize_response(request, operation())
+    except BaseException:
+        request.idempotency_record = record  # type: ignore[attr-defined]
+        raise
 
 
 def idempotency_release(record: IdempotencyRecord) -> None:
