@@ -179,3 +179,37 @@ def test_a_failing_row_inserts_nothing_of_its_batch():
         )
     # then none of it is there
     assert OutboxMessage.objects.count() == before
+
+
+def test_any_of_matches_what_in_matches_with_one_array_parameter(django_assert_num_queries):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tradeassure.core.bulk import AnyOf
+
+    # given five alerts
+    now = clock.now()
+    pks = bulk_insert(
+        SystemAlert,
+        ["source", "message", "created_at"],
+        [(f"s{n}", f"m{n}", now) for n in range(5)],
+        returning=True,
+    )
+    wanted = [pks[1], pks[3], 10**12]
+    # when they are filtered by ids, by text, and by nothing
+    with CaptureQueriesContext(connection) as captured:
+        by_id = set(SystemAlert.objects.filter(AnyOf("pk", wanted)).values_list("pk", flat=True))
+        by_text = set(
+            SystemAlert.objects.filter(AnyOf("source", ["s0", "s4", "x'y"])).values_list(
+                "source", flat=True
+            )
+        )
+        nothing = list(SystemAlert.objects.filter(AnyOf("pk", [])))
+    # then each finds what `__in` finds, and the ids went as one array
+    assert by_id == set(SystemAlert.objects.filter(pk__in=wanted).values_list("pk", flat=True))
+    assert by_text == {"s0", "s4"}
+    assert nothing == []
+    assert "= ANY(" in captured[0]["sql"]
+    # and an UPDATE filtered by it changes exactly those rows
+    assert SystemAlert.objects.filter(AnyOf("pk", wanted)).update(message="changed") == 2
+    assert SystemAlert.objects.filter(message="changed").count() == 2

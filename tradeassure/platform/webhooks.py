@@ -37,6 +37,7 @@ from django.db import transaction
 from django.db.models import F, Q
 
 from tradeassure.core import clock
+from tradeassure.core.bulk import AnyOf
 from tradeassure.platform.models import (
     DomainEvent,
     WebhookAttempt,
@@ -154,7 +155,7 @@ def webhook_fan_out_many(event_ids: list[int]) -> None:
     through = DomainEvent.audience.through
     audiences: dict[int, list[int]] = {}
     for event_id, organisation_id in through.objects.filter(
-        domainevent_id__in=event_ids
+        AnyOf("domainevent_id", event_ids)
     ).values_list("domainevent_id", "organisation_id"):
         audiences.setdefault(event_id, []).append(organisation_id)
     if not audiences:
