@@ -25,6 +25,7 @@ from tradeassure.platform.outbox import (
     message_id_for,
     outbox_claim,
     outbox_dispatch_due,
+    queued_emails,
     retry_delay,
 )
 from tradeassure.platform.outbox import LEASE as OUTBOX_LEASE
@@ -651,6 +652,9 @@ def test_notify_many_writes_one_email_row_for_the_batch_and_each_email_goes_out_
     # then one outbox row carried the four emails, and each went out once with its own id
     row = OutboxMessage.objects.get()
     assert len(row.payload["emails"]) == 4
+    assert sorted(e["to"] for e in queued_emails(OutboxMessage.objects.all())) == sorted(
+        [b.email for b in buyers] + [buyers[0].email]
+    )
     assert (row.status, row.emails_done, row.attempts) == ("sent", 4, 1)
     assert sorted((m.to[0], m.subject) for m in mail.outbox) == sorted(
         [(b.email, "[TradeAssure] TA-1: cancelled") for b in buyers]

@@ -103,7 +103,10 @@ def _next_ids(model: type[models.Model], count: int) -> list[int]:
             " AS q CROSS JOIN generate_series(1, %s)",
             [connection.ops.quote_name(model._meta.db_table), pk.column, count],
         )
-        return [new_pk for (new_pk,) in cursor.fetchall()]
+        pks = [new_pk for (new_pk,) in cursor.fetchall()]
+    if pks and pks[0] is None:
+        raise ValueError(f"{model._meta.db_table}.{pk.column} has no sequence to take ids from.")
+    return pks
 
 
 def _copy_upsert(

@@ -22,7 +22,7 @@ that deduplicates by Message-ID shows the message once. Webhooks carry the stabl
 
 import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -86,6 +86,19 @@ def batched_emails(message: OutboxMessage) -> list[dict] | None:
     """The emails of a batched email row (`{"emails": [...]}`), or None for a one-email row."""
     emails = message.payload.get("emails") if message.channel == "email" else None
     return emails if isinstance(emails, list) else None
+
+
+def queued_emails(messages: Iterable[OutboxMessage]) -> list[dict]:
+    """Every email these outbox rows carry, one dict each (`to`, `subject`, `body`): a one-email
+    row's payload, or each email of a batched row; a row split off a batch (it names its
+    `message_id`) is counted in its batch. For admin views and tests that count what was queued."""
+    found: list[dict] = []
+    for message in messages:
+        if message.channel != "email" or "message_id" in message.payload:
+            continue
+        batch = batched_emails(message)
+        found.extend(batch if batch is not None else [message.payload])
+    return found
 
 
 def send_email(payload: dict) -> None:
