@@ -3,6 +3,7 @@
 from collections.abc import Iterable
 
 from accounts.models import User
+from tradeassure.core.bulk import AnyOf
 
 
 def organisation_members(*, organisation_id: int, role: str) -> list[User]:
@@ -17,7 +18,7 @@ def organisation_members_many(
     {(organisation id, role): active users}, in key order."""
     found: dict[tuple[int, str], list[User]] = {}
     users = User.objects.filter(
-        organisation_id__in=set(organisation_ids), role__in=set(roles), is_active=True
+        AnyOf("organisation_id", set(organisation_ids)), role__in=set(roles), is_active=True
     ).order_by("pk")
     for user in users:
         if user.organisation_id is not None:

@@ -121,6 +121,25 @@ def bare_updates(seconds: float) -> float:
         return done / (time.perf_counter() - started)
 
 
+def bare_set_updates(seconds: float, batch: int = 1000) -> float:
+    """Not the floor, for reference: the same rows updated set-based, `batch` per committed
+    `UPDATE … WHERE id = ANY(…)`, per second (what a sweep's own status UPDATE costs alone)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM floor_floororder ORDER BY id LIMIT 20000")
+        ids = [row[0] for row in cursor.fetchall()]
+        done = 0
+        started = time.perf_counter()
+        for start in range(0, len(ids), batch):
+            chunk = ids[start : start + batch]
+            cursor.execute(
+                "UPDATE floor_floororder SET status = 'cancelled' WHERE id = ANY(%s)", [chunk]
+            )
+            done += len(chunk)
+            if time.perf_counter() - started > seconds:
+                break
+        return done / (time.perf_counter() - started)
+
+
 def _profiler():
     """BENCH_PROFILE=1: profile the sweeps (cProfile; slows them down, so the rates of a
     profiled run are not comparable) and print where the time went."""
@@ -147,7 +166,11 @@ def _profile_report(profiler, name: str) -> None:
     print(f"--- profile of {name} ---\n{out.getvalue()}")
 
 
-def run_sweep(sweep: Sweep, scale: Scale, fixture: dict, cast: dict, floor_rate: float) -> dict:
+def run_sweep(
+    sweep: Sweep, scale: Scale, fixture: dict, cast: dict, floor: float | Callable[[], float]
+) -> dict:
+    """One sweep scenario; `floor` is the floor's rate, or how to measure it (then it is measured
+    after the setup, right before the timed runs, with the set-based reference beside it)."""
     from django.utils.module_loading import import_string
 
     from disputes.models import Dispute
@@ -183,6 +206,12 @@ def run_sweep(sweep: Sweep, scale: Scale, fixture: dict, cast: dict, floor_rate:
     task = import_string(sweep.task)
     last_alert = SystemAlert.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     counts_before = _counts()
+    set_rate = None
+    if callable(floor):
+        floor_rate = floor()
+        set_rate = bare_set_updates(min(3.0, scale.sweep_cap_s))
+    else:
+        floor_rate = floor
     # The beat task as a worker runs it (`apply()`: Celery's tracer, the task's own code path),
     # under a soft limit of `sweep_cap_s` per run; a run the limit stopped is followed at once by
     # the next one (the next beat tick), until the rows are cleared or SWEEP_BUDGET_S is spent.
@@ -234,6 +263,7 @@ def run_sweep(sweep: Sweep, scale: Scale, fixture: dict, cast: dict, floor_rate:
         "side_effects": counts,
         "floor_per_s": round(floor_rate, 1),
         "ratio": round(rate / floor_rate, 3) if floor_rate else None,
+        "set_updates_per_s": None if set_rate is None else round(set_rate, 1),
         "setup_seconds": round(setup_s, 1),
     }
 

@@ -35,7 +35,7 @@ from suppliers.models import (
 )
 from suppliers.topics import SupplierTopic
 from tradeassure.core import clock
-from tradeassure.core.bulk import bulk_insert
+from tradeassure.core.bulk import AnyOf, bulk_insert
 from tradeassure.core.errors import (
     Conflict,
     InvalidTransition,
@@ -1119,7 +1119,7 @@ def supplier_order_records_sync_many(facts: Sequence[OrderRecordFacts]) -> None:
     )
     references = [fact.order_reference for fact in facts]
     owners = dict(
-        SupplierOrderRecord.objects.filter(order_reference__in=references).values_list(
+        SupplierOrderRecord.objects.filter(AnyOf("order_reference", references)).values_list(
             "order_reference", "supplier_id"
         )
     )

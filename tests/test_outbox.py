@@ -25,6 +25,7 @@ from tradeassure.platform.outbox import (
     message_id_for,
     outbox_claim,
     outbox_dispatch_due,
+    queued_emails,
     retry_delay,
 )
 from tradeassure.platform.outbox import LEASE as OUTBOX_LEASE
@@ -614,3 +615,173 @@ def test_a_dispatcher_process_killed_mid_chunk_is_finished_after_restart_without
     repeats = sorted(message_id for message_id in set(accepted) if accepted.count(message_id) > 1)
     assert repeats == sorted(accepted_before[25:])
     assert set(OutboxMessage.objects.values_list("status", flat=True)) == {"sent"}
+
+
+# --- batched email rows (a set-based sweep's emails in a few rows) ------------------------------
+
+
+def _batched_row(count: int, *, to=lambda n: f"batch{n}@example.com") -> OutboxMessage:
+    """One due outbox row carrying `count` emails, as `notify_many` writes it."""
+    now = clock.now()
+    return OutboxMessage.objects.create(
+        channel="email",
+        payload={
+            "emails": [{"to": to(n), "subject": f"S{n}", "body": f"B{n}"} for n in range(count)]
+        },
+        next_attempt_at=now,
+        give_up_at=now + timedelta(days=3),
+        created_at=now,
+    )
+
+
+def test_notify_many_writes_one_email_row_for_the_batch_and_each_email_goes_out_once(
+    django_capture_on_commit_callbacks,
+):
+    from tradeassure.platform.events import NoticeSpec, notify_many
+
+    # given three active buyers and one inactive one, told two things in one batch
+    buyers = [BuyerFactory() for _ in range(3)]
+    inactive = BuyerFactory(is_active=False)
+    notices = [
+        NoticeSpec(users=(*buyers, inactive), title="TA-1: cancelled", body="Why", url="/o/1/"),
+        NoticeSpec(users=(buyers[0],), title="TA-2: late", body="", url=""),
+    ]
+    # when the batch is written and its transaction commits (the eager dispatcher runs)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert notify_many(notices) == 4
+    # then one outbox row carried the four emails, and each went out once with its own id
+    row = OutboxMessage.objects.get()
+    assert len(row.payload["emails"]) == 4
+    assert sorted(e["to"] for e in queued_emails(OutboxMessage.objects.all())) == sorted(
+        [b.email for b in buyers] + [buyers[0].email]
+    )
+    assert (row.status, row.emails_done, row.attempts) == ("sent", 4, 1)
+    assert sorted((m.to[0], m.subject) for m in mail.outbox) == sorted(
+        [(b.email, "[TradeAssure] TA-1: cancelled") for b in buyers]
+        + [(buyers[0].email, "[TradeAssure] TA-2: late")]
+    )
+    assert sorted(_message_ids(mail.outbox)) == sorted(message_id_for(row, n) for n in range(4))
+    assert mail.outbox[0].body.endswith("/o/1/")
+    assert Notification.objects.count() == 4
+
+
+def test_the_emails_of_a_batched_row_go_out_in_chunks_each_with_its_own_message_id(
+    django_assert_max_num_queries,
+):
+    # given one row carrying 60 emails
+    row = _batched_row(60)
+    # when the dispatcher runs: one claim, per chunk of 25 a hand-over and a mark, the last claim
+    with django_assert_max_num_queries(5 + 3 * 2 + 3 * 3 + 4):
+        assert outbox_dispatch_due() == 1
+    # then each email went out once, with a Message-ID of its own that names the row
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(
+        f"batch{n}@example.com" for n in range(60)
+    )
+    ids = _message_ids(mail.outbox)
+    assert len(set(ids)) == 60
+    assert ids == [message_id_for(row, n) for n in range(60)]
+    assert all(f"<outbox.{row.pk}." in message_id for message_id in ids)
+    row.refresh_from_db()
+    assert (row.status, row.emails_done, row.handed_over_at is not None) == ("sent", 60, True)
+    # and a second run sends nothing more
+    assert outbox_dispatch_due() == 0
+    assert len(mail.outbox) == 60
+
+
+def test_a_worker_killed_mid_batch_repeats_at_most_the_chunk_in_hand(settings):
+    # given a row of 60 emails and a worker that dies while handing over the 31st (chunk 2)
+    settings.EMAIL_BACKEND = "tests.test_outbox.CrashingBackend"
+    CrashingBackend.crash_after = 30
+    row = _batched_row(60)
+    start = clock.now()
+    try:
+        with time_machine.travel(start, tick=False) as traveller:
+            with pytest.raises(WorkerKilled):
+                outbox_dispatch_due()
+            before_the_crash = _message_ids(mail.outbox)
+            assert len(before_the_crash) == 30
+            # the first chunk was confirmed sent; the second was in hand
+            row.refresh_from_db()
+            assert (row.status, row.emails_done) == ("claimed", EMAIL_CHUNK)
+            # when the worker is restarted after the lease
+            settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+            traveller.shift(OUTBOX_LEASE + timedelta(seconds=1))
+            assert outbox_dispatch_due() == 1
+    finally:
+        CrashingBackend.crash_after = 3
+    # then every email went out; the only repeats are those of the chunk in hand at the crash
+    # (at most one chunk), with the same Message-IDs
+    ids = _message_ids(mail.outbox)
+    assert sorted(set(ids)) == sorted(message_id_for(row, n) for n in range(60))
+    repeats = sorted(message_id for message_id in set(ids) if ids.count(message_id) > 1)
+    assert repeats == sorted(message_id_for(row, n) for n in range(EMAIL_CHUNK, 30))
+    assert len(repeats) <= EMAIL_CHUNK
+    row.refresh_from_db()
+    assert (row.status, row.emails_done, row.attempts) == ("sent", 60, 2)
+
+
+def test_a_refused_address_in_a_batched_row_is_split_off_and_retried_with_its_message_id(
+    settings,
+):
+    # given a row of three emails, the middle one to an address the mail server refuses
+    settings.EMAIL_BACKEND = "tests.test_outbox.RefusingBackend"
+    addresses = ["a@example.com", "refused@example.com", "b@example.com"]
+    start = clock.now()
+    with time_machine.travel(start, tick=False) as traveller:
+        row = _batched_row(3, to=lambda n: addresses[n])
+        # when the row is dispatched
+        assert outbox_dispatch_due() == 1
+        # then the other two went out and the row is done
+        assert sorted(m.to[0] for m in mail.outbox) == ["a@example.com", "b@example.com"]
+        row.refresh_from_db()
+        assert (row.status, row.emails_done) == ("sent", 3)
+        # and the refused one waits 30 s in a row of its own, with its error and its Message-ID
+        refused = OutboxMessage.objects.get(payload__to="refused@example.com")
+        assert (refused.status, refused.attempts) == (OutboxMessage.Status.PENDING, 1)
+        assert "SMTPRecipientsRefused" in refused.last_error
+        assert refused.next_attempt_at == start + timedelta(seconds=30)
+        assert refused.give_up_at == row.give_up_at
+        assert message_id_for(refused) == message_id_for(row, 1)
+        # when the address works again after the backoff
+        settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+        traveller.shift(timedelta(seconds=31))
+        assert outbox_dispatch_due() == 1
+    # then it went out once, with the Message-ID it had in the batch
+    assert mail.outbox[-1].to == ["refused@example.com"]
+    assert mail.outbox[-1].extra_headers["Message-ID"] == message_id_for(row, 1)
+    refused.refresh_from_db()
+    assert refused.status == OutboxMessage.Status.SENT
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_dispatchers_send_each_email_of_batched_rows_exactly_once():
+    # given six rows of 100 emails each
+    rows = [_batched_row(100, to=lambda n, r=r: f"r{r}n{n}@example.com") for r in range(6)]
+    barrier = threading.Barrier(2)
+    handled: list[int] = []
+    errors: list[str] = []
+
+    def dispatch() -> None:
+        try:
+            barrier.wait()
+            handled.append(outbox_dispatch_due(batch_size=10_000))
+        except Exception as error:  # pragma: no cover - reported below
+            errors.append(repr(error))
+        finally:
+            connection.close()
+
+    # when two dispatchers run at the same time
+    threads = [threading.Thread(target=dispatch) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # then each email went out once
+    assert errors == [] and sum(handled) == 6
+    ids = _message_ids(mail.outbox)
+    assert len(ids) == 600 == len(set(ids))
+    assert sorted(ids) == sorted(message_id_for(row, n) for row in rows for n in range(100))
+    assert set(OutboxMessage.objects.values_list("status", "emails_done", "attempts")) == {
+        ("sent", 100, 1)
+    }

@@ -432,6 +432,9 @@ def disputes_move_many(moves: Sequence[DisputeMoved], *, now: datetime) -> int:
     people = parties.orders_people(move.dispute.order for move in moves)
     unassigned: list[User] | None = None
     notices = []
+    # Each URL resolved once per batch (`reverse` costs ~0.1 ms a call), then filled per dispute.
+    page_url = _url_pattern("disputes:detail")
+    admin_url = _url_pattern("admin:disputes_dispute_change")
     for move in moves:
         dispute = move.dispute
         buyers, staff = people[dispute.order_id]
@@ -449,7 +452,7 @@ def disputes_move_many(moves: Sequence[DisputeMoved], *, now: datetime) -> int:
                         users=tuple(mediators),
                         title=f"{dispute.reference}: {title}",
                         body=body,
-                        url=reverse("admin:disputes_dispute_change", args=[dispute.pk]),
+                        url=admin_url.format(dispute.pk),
                     )
                 )
                 continue
@@ -459,11 +462,17 @@ def disputes_move_many(moves: Sequence[DisputeMoved], *, now: datetime) -> int:
                         users=tuple(users),
                         title=f"{dispute.reference} ({dispute.order.reference}): {title}",
                         body=body,
-                        url=dispute.get_absolute_url(),
+                        url=page_url.format(dispute.pk),
                     )
                 )
     notify_many(notices)
     return len(moves)
+
+
+def _url_pattern(name: str) -> str:
+    """The URL called `name` for one pk argument, as a `str.format` pattern."""
+    marker = 987654321
+    return reverse(name, args=[marker]).replace(str(marker), "{}")
 
 
 def disputes_sweep_batches(

@@ -328,3 +328,47 @@ def test_deliveries_are_made_concurrently_by_the_pool(receiver, no_broker_kicks,
     assert len(receiver.requests) == 4
     assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {"succeeded"}
     assert WebhookAttempt.objects.filter(succeeded=True).count() == 4
+
+
+@pytest.mark.django_db
+def test_a_batch_of_events_is_one_outbox_row_and_fans_out_to_each_subscribed_endpoint_once(
+    receiver, django_capture_on_commit_callbacks
+):
+    from tradeassure.platform.events import EventSpec, events_publish_many
+    from tradeassure.platform.webhooks import webhook_fan_out
+
+    # given a buyer subscribed to order events, a supplier subscribed to disputes only, and an
+    # organisation with no endpoint
+    buyer, staff, outsider = BuyerFactory(), SupplierStaffFactory(), BuyerFactory()
+    to_buyer = WebhookEndpointFactory(
+        organisation=buyer.organisation, url=receiver.url, topics=["order.*"]
+    )
+    WebhookEndpointFactory(organisation=staff.organisation, url=receiver.url, topics=["dispute.*"])
+    audience = (buyer.organisation_id, staff.organisation_id, outsider.organisation_id)
+    # when a sweep's batch publishes three events
+    with django_capture_on_commit_callbacks(execute=False):
+        ids = events_publish_many(
+            [
+                EventSpec(
+                    topic="order.cancelled",
+                    subject_type="order",
+                    subject_id=n,
+                    audience=audience,
+                    payload={"n": n},
+                )
+                for n in range(3)
+            ]
+        )
+    # then they are one webhook outbox row, not one per event
+    row = OutboxMessage.objects.get(channel="webhook")
+    assert row.payload == {"event_ids": ids}
+    # when it is dispatched, and fanned out again (a repeated outbox row)
+    outbox_dispatch_due()
+    webhook_fan_out(row.payload)
+    # then each event has one delivery, to the one endpoint subscribed to it
+    deliveries = WebhookDelivery.objects.order_by("event_id")
+    assert [(d.endpoint_id, d.event_id) for d in deliveries] == [(to_buyer.pk, pk) for pk in ids]
+    assert [d.payload["data"] for d in deliveries] == [{"n": n} for n in range(3)]
+    # and each is delivered once
+    assert webhook_deliver_due() == 3
+    assert len(receiver.requests) == 3

@@ -1,26 +1,49 @@
-"""Insert many rows with one statement and little Python per row: what a set-based sweep writes
+"""Insert many rows with few statements and little Python per row: what a set-based sweep writes
 for a batch (timeline rows, domain events, notifications, outbox rows) is thousands of rows.
 
 `bulk_create` prepares every value of every model instance through its field (about 10 µs a
 value); a batch of 1,000 transitions writes about 10,000 rows, so that alone capped a sweep at a
 few hundred transitions a second. Here the caller gives the column values as the database takes
-them (ints, strings, aware datetimes, Decimals; JSON as Python data), and on PostgreSQL each row
-is rendered by the driver's `mogrify` (C) into one `INSERT … VALUES …` sent through Django's
-cursor (so it is counted, logged and in the caller's transaction), each distinct value once. Elsewhere (SQLite) it falls
-back to `bulk_create`. The kernel knows no app: models come in as arguments.
+them (ints, strings, aware datetimes, Decimals; JSON as Python data).
+
+On PostgreSQL the rows are streamed with `COPY … FROM STDIN` (text format), each value encoded
+by a small per-column function chosen once from the model field (no SQL literal rendered, no
+statement for the server to parse per row): several times faster than an `INSERT … VALUES` of
+the same rows, in Python and in the server. New ids (`returning=True`) are taken from the
+table's sequence first (one `SELECT nextval(…) FROM generate_series(…)`) and copied with the
+rows, so they come back in row order. An upsert (`upsert_on`) copies into a temporary table of
+the session and merges from it with one `INSERT … SELECT … ON CONFLICT DO UPDATE`. Everything
+goes through Django's cursor, in the caller's transaction, and is counted and logged as a
+query. Elsewhere (SQLite) it falls back to `bulk_create`. The kernel knows no app: models come
+in as arguments.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import io
 import json
+import uuid
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import nullcontext
+from decimal import Decimal
 from typing import Any
 
-from django.db import connection, models
+from django.db import connection, models, transaction
+from django.db.models import F, Func
 from django.utils import timezone
 
 PAGE_ROWS = 2000
+# How much of the COPY data psycopg reads and sends at a time.
+COPY_CHUNK = 1 << 20
+
+Encoder = Callable[[Any], str]
+
+# COPY's text format: a backslash, a tab, a newline or a carriage return inside a value is
+# written as its backslash escape (`escape`); NULL is \N.
+NULL = "\\N"
 
 
 def bulk_insert(
@@ -39,41 +62,22 @@ def bulk_insert(
     columns, rows = _with_defaults(model, columns, rows)
     concrete: dict[str, models.Field] = {f.attname: f for f in model._meta.concrete_fields}
     fields = [concrete[name] for name in columns]
-    json_columns = {i for i, field in enumerate(fields) if isinstance(field, models.JSONField)}
     if connection.vendor != "postgresql":
+        json_columns = {i for i, field in enumerate(fields) if isinstance(field, models.JSONField)}
         return _fallback(model, columns, rows, json_columns, returning, upsert_on)
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
-    names = ", ".join(quote(str(field.column)) for field in fields)
-    casts = ["::jsonb" if i in json_columns else "" for i in range(len(fields))]
-    suffix = ""
+    pk = model._meta.pk
+    assert pk is not None
     if upsert_on:
-        updates = ", ".join(
-            f"{quote(str(field.column))} = EXCLUDED.{quote(str(field.column))}"
-            for field in fields
-            if field.attname not in upsert_on
-        )
-        conflict = ", ".join(quote(str(concrete[name].column)) for name in upsert_on)
-        suffix = f" ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
+        return _copy_upsert(model, fields, rows, upsert_on, returning)
     if returning:
-        suffix += f" RETURNING {quote(str(model._meta.pk.column))}"
-    pks: list[int] = []
-    with connection.cursor() as cursor:
-        literal = _literals(cursor.cursor)
-        for start in range(0, len(rows), PAGE_ROWS):
-            page = rows[start : start + PAGE_ROWS]
-            values = ",".join(
-                "("
-                + ",".join(
-                    literal(json.dumps(value)) + cast if cast else literal(value)
-                    for value, cast in zip(row, casts, strict=True)
-                )
-                + ")"
-                for row in page
-            )
-            cursor.execute(f"INSERT INTO {table} ({names}) VALUES {values}{suffix}")
-            if returning:
-                pks.extend(pk for (pk,) in cursor.fetchall())
+        pks = _next_ids(model, len(rows))
+        fields = [pk, *fields]
+        rows = [(new_pk, *row) for new_pk, row in zip(pks, rows, strict=True)]
+    else:
+        pks = []
+    _copy(table, fields, rows)
     return pks
 
 
@@ -133,6 +137,218 @@ def _fallback_new(
     return inserted
 
 
+def _literals(raw_cursor: Any) -> Callable[[Any], str]:
+    """The SQL literal of a value, rendered by the driver (`mogrify`); a batch repeats most of
+    its values (the moment, the statuses, the titles), so each distinct one is rendered once."""
+    cache: dict[tuple[type, Any], str] = {}
+    mogrify = raw_cursor.mogrify
+
+    def literal(value: Any) -> str:
+        try:
+            key = (type(value), value)
+            found = cache.get(key)
+        except TypeError:  # unhashable: rendered each time
+            return str(mogrify("%s", (value,)).decode())
+        if found is None:
+            found = cache[key] = str(mogrify("%s", (value,)).decode())
+        return found
+
+    return literal
+
+
+def _copy(table: str, fields: Sequence[models.Field], rows: Sequence[Sequence[Any]]) -> None:
+    """Stream `rows` into `table` with one `COPY … FROM STDIN` through Django's cursor."""
+    quote = connection.ops.quote_name
+    names = ", ".join(quote(str(field.column)) for field in fields)
+    sql = f"COPY {table} ({names}) FROM STDIN"
+    data = copy_text(fields, rows)
+    with connection.cursor() as cursor:
+        logged = getattr(cursor, "debug_sql", None)  # counted and logged like any query
+        with logged(sql) if logged is not None else nullcontext(), connection.wrap_database_errors:
+            cursor.cursor.copy_expert(sql, io.StringIO(data), size=COPY_CHUNK)
+
+
+def _next_ids(model: type[models.Model], count: int) -> list[int]:
+    """`count` new primary keys from the table's own sequence (the one its inserts use)."""
+    pk = model._meta.pk
+    assert pk is not None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(q.seq) FROM (SELECT pg_get_serial_sequence(%s, %s)::regclass AS seq)"
+            " AS q CROSS JOIN generate_series(1, %s)",
+            [connection.ops.quote_name(model._meta.db_table), pk.column, count],
+        )
+        pks = [new_pk for (new_pk,) in cursor.fetchall()]
+    if pks and pks[0] is None:
+        raise ValueError(f"{model._meta.db_table}.{pk.column} has no sequence to take ids from.")
+    return pks
+
+
+def _copy_upsert(
+    model: type[models.Model],
+    fields: Sequence[models.Field],
+    rows: Sequence[Sequence[Any]],
+    upsert_on: Sequence[str],
+    returning: bool,
+) -> list[int]:
+    """COPY into a temporary table of the session (created once, emptied at commit), then one
+    `INSERT … SELECT … ON CONFLICT (…) DO UPDATE` from it."""
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    names = ", ".join(quote(str(field.column)) for field in fields)
+    # One staging table per (table, columns) in the session; the name fits PostgreSQL's 63 bytes.
+    digest = hashlib.sha1(names.encode()).hexdigest()[:10]
+    staging = quote(f"_bulk_{model._meta.db_table[:40]}_{digest}")
+    updates = ", ".join(
+        f"{quote(str(field.column))} = EXCLUDED.{quote(str(field.column))}"
+        for field in fields
+        if field.attname not in upsert_on
+    )
+    conflict = ", ".join(
+        quote(str(field.column)) for field in fields if field.attname in set(upsert_on)
+    )
+    pk = model._meta.pk
+    assert pk is not None
+    suffix = f" RETURNING {quote(str(pk.column))}" if returning else ""
+    # The staging table lives as long as the transaction's rows do: it must be one transaction.
+    with transaction.atomic(savepoint=False):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS AS "
+                f"SELECT {names} FROM {table} WITH NO DATA"
+            )
+            cursor.execute(f"TRUNCATE {staging}")
+        _copy(staging, fields, rows)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging} "
+                f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}{suffix}"
+            )
+            return [new_pk for (new_pk,) in cursor.fetchall()] if returning else []
+
+
+# --- COPY's text format ----------------------------------------------------------------------
+
+
+def copy_text(fields: Sequence[models.Field], rows: Sequence[Sequence[Any]]) -> str:
+    """The rows as COPY text: one line per row, values tab-separated, each encoded by its
+    column's encoder (chosen once per column from the field)."""
+    encoders = [_encoder_for(field) for field in fields]
+    lines = [
+        "\t".join([encode(value) for encode, value in zip(encoders, row, strict=True)])
+        for row in rows
+    ]
+    lines.append("")
+    return "\n".join(lines)
+
+
+def escape(text: str) -> str:
+    """`text` as a COPY text value (no escape needed is the common case: four C scans)."""
+    if "\\" in text:
+        text = text.replace("\\", "\\\\")
+    if "\t" in text:
+        text = text.replace("\t", "\\t")
+    if "\n" in text:
+        text = text.replace("\n", "\\n")
+    if "\r" in text:
+        text = text.replace("\r", "\\r")
+    return text
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return NULL
+    return escape(value if type(value) is str else str(value))
+
+
+_dumps = json.JSONEncoder().encode
+
+
+def _json(value: Any) -> str:
+    # JSON text escapes every control character itself: only its backslashes need doubling.
+    text = _dumps(value)
+    return text.replace("\\", "\\\\") if "\\" in text else text
+
+
+def _json_or_null(value: Any) -> str:
+    # A nullable JSON column stores None as SQL NULL, as Django's JSONField does.
+    return NULL if value is None else _json(value)
+
+
+def _integer(value: Any) -> str:
+    if value is None:
+        return NULL
+    return str(value) if type(value) is int else str(int(value))
+
+
+def _decimal(value: Any) -> str:
+    if value is None:
+        return NULL
+    if not isinstance(value, Decimal):
+        value = Decimal(str(value))
+    return str(value)
+
+
+def _boolean(value: Any) -> str:
+    if value is None:
+        return NULL
+    return "t" if value else "f"
+
+
+def _moment(value: Any) -> str:
+    if value is None:
+        return NULL
+    if isinstance(value, dt.datetime) and value.tzinfo is None:
+        # As Django stores it: a naive moment is read in the default time zone.
+        value = timezone.make_aware(value, timezone.get_default_timezone())
+    return str(value.isoformat())
+
+
+def _binary(value: Any) -> str:
+    if value is None:
+        return NULL
+    return "\\\\x" + bytes(value).hex()
+
+
+def _float(value: Any) -> str:
+    if value is None:
+        return NULL
+    number = float(value)
+    if number != number:
+        return "NaN"
+    if number in (float("inf"), float("-inf")):
+        return "Infinity" if number > 0 else "-Infinity"
+    return repr(number)
+
+
+def _uuid(value: Any) -> str:
+    if value is None:
+        return NULL
+    return str(value if isinstance(value, uuid.UUID) else uuid.UUID(str(value)))
+
+
+def _encoder_for(field: models.Field) -> Encoder:
+    if isinstance(field, models.JSONField):
+        return _json_or_null if field.null else _json
+    if isinstance(field, models.BooleanField):
+        return _boolean
+    if isinstance(field, models.DecimalField):
+        return _decimal
+    if isinstance(field, models.DateTimeField | models.DateField | models.TimeField):
+        return _moment
+    if isinstance(field, models.UUIDField):
+        return _uuid
+    if isinstance(field, models.BinaryField):
+        return _binary
+    if isinstance(field, models.FloatField):
+        return _float
+    if isinstance(field, models.ForeignKey):
+        return _encoder_for(field.target_field)
+    if isinstance(field, models.IntegerField | models.AutoField):
+        return _integer
+    return _text
+
+
 def _with_defaults(
     model: type[models.Model], columns: Sequence[str], rows: Sequence[Sequence[Any]]
 ) -> tuple[list[str], Sequence[Sequence[Any]]]:
@@ -160,25 +376,6 @@ def _with_defaults(
     return names, [(*row, *fixed, *(default(f) for f in per_row)) for row in rows]
 
 
-def _literals(raw_cursor: Any) -> Callable[[Any], str]:
-    """The SQL literal of a value, rendered by the driver (`mogrify`); a batch repeats most of
-    its values (the moment, the statuses, the titles), so each distinct one is rendered once."""
-    cache: dict[tuple[type, Any], str] = {}
-    mogrify = raw_cursor.mogrify
-
-    def literal(value: Any) -> str:
-        try:
-            key = (type(value), value)
-            found = cache.get(key)
-        except TypeError:  # unhashable: rendered each time
-            return str(mogrify("%s", (value,)).decode())
-        if found is None:
-            found = cache[key] = str(mogrify("%s", (value,)).decode())
-        return found
-
-    return literal
-
-
 def _fallback(
     model: type[models.Model],
     columns: Sequence[str],
@@ -201,6 +398,28 @@ def _fallback(
     return [obj.pk for obj in objects] if returning else []
 
 
+class AnyOf(Func):
+    """`<field> = ANY(%s)` with the values as ONE array parameter: a filter on thousands of ids
+    or references (`.filter(AnyOf("pk", ids))`). Django's `__in` builds one placeholder per
+    value and inspects each for an expression (~2 µs a value), which for a sweep's batch cost
+    more than the query; here the driver renders the array in C. (SQLite: a plain `IN`.)"""
+
+    conditional = True
+    output_field = models.BooleanField()
+
+    def __init__(self, field: str, values: Iterable[Any]) -> None:
+        super().__init__(F(field))
+        self.values = list(values)
+
+    def as_sql(self, compiler, connection, **extra_context):
+        lhs, params = compiler.compile(self.source_expressions[0])
+        if not self.values:
+            return "1 = 0", ()
+        if connection.vendor == "postgresql":
+            return f"{lhs} = ANY(%s)", (*params, self.values)
+        return f"{lhs} IN ({', '.join(['%s'] * len(self.values))})", (*params, *self.values)
+
+
 def update_claimed_in_groups(
     model: type[models.Model],
     rows: Sequence[tuple[int, str, dict[str, Any]]],
@@ -215,7 +434,7 @@ def update_claimed_in_groups(
     for pk, from_status, changes in rows:
         groups[(from_status, tuple(sorted(changes.items())))].append(pk)
     for (from_status, changes_key), ids in groups.items():
-        updated = model._default_manager.filter(pk__in=ids, status=from_status).update(
+        updated = model._default_manager.filter(AnyOf("pk", ids), status=from_status).update(
             **dict(changes_key), **(also or {})
         )
         if updated != len(ids):

@@ -45,6 +45,8 @@ def local_text(moment: datetime, zone_name: str | None) -> str:
 
 def render_moments(text: str, zone_name: str | None) -> str:
     """`text` with every moment token written out in the zone called `zone_name`."""
+    if "[[moment:" not in text:
+        return text
 
     def write(match: re.Match[str]) -> str:
         try:

@@ -193,9 +193,9 @@ class NoticeSpec:
 
 
 def events_publish_many(events: Sequence[EventSpec]) -> list[int]:
-    """`event_publish` for a batch: the events, their audiences and their outbox rows with one
-    bulk insert each, and one dispatcher kick after commit for the whole batch; returns the
-    events' ids."""
+    """`event_publish` for a batch: the events and their audiences with one bulk insert each,
+    ONE outbox row per event channel naming all of them (`{"event_ids": [...]}`), and one
+    dispatcher kick after commit for the whole batch; returns the events' ids."""
     for spec in events:
         if not is_event_topic(spec.topic):
             raise ValueError(f"Unknown event topic {spec.topic!r}.")
@@ -217,48 +217,67 @@ def events_publish_many(events: Sequence[EventSpec]) -> list[int]:
             for org_id in sorted({org for org in spec.audience if org})
         ],
     )
+    # One outbox row per channel for the whole batch (its handler takes `event_ids`; the
+    # webhook fan-out creates each endpoint's deliveries from them), not one per event.
     _outbox_enqueue_many(
         [
-            (channel, {"event_id": pk})
-            for pk in pks
+            (channel, {"event_ids": pks})
             for channel in getattr(settings, "OUTBOX_EVENT_CHANNELS", [])
         ]
     )
     return pks
 
 
+# The most emails one outbox row of a batch carries (the dispatcher sends them in chunks of
+# outbox.EMAIL_CHUNK, recording its progress in the row; a bigger batch makes several rows).
+EMAILS_PER_ROW = 1000
+
+
 def notify_many(notices: Sequence[NoticeSpec]) -> int:
-    """`notify` for a batch: every bell notification with one bulk insert, every email as an
-    outbox row with another, and one dispatcher kick after commit. Returns the notifications."""
+    """`notify` for a batch: every bell notification with one bulk insert, the emails in outbox
+    rows of up to EMAILS_PER_ROW each (`{"emails": [...]}`: the dispatcher sends each email with
+    its own Message-ID and records its progress chunk by chunk), and one dispatcher kick after
+    commit. Returns the notifications."""
     now = clock.now()
     rows: list[tuple[Any, ...]] = []
-    emails: list[tuple[str, dict[str, Any]]] = []
+    emails: list[dict[str, Any]] = []
+    site = settings.SITE_URL
+    # A batch repeats the same few texts for many readers of the same few zones: each text is
+    # written out once per zone.
+    rendered: dict[tuple[str, str], str] = {}
+
+    def render(text: str, zone: str) -> str:
+        found = rendered.get((text, zone))
+        if found is None:
+            found = rendered[(text, zone)] = render_moments(text, zone)
+        return found
+
     for notice in notices:
         for user in notice.users:
             if user is None or not user.is_active:
                 continue
             # Each recipient reads the deadlines in their own time zone, as with `notify`.
-            zone = getattr(user, "time_zone", "")
-            title = render_moments(notice.title, zone)
-            body = render_moments(notice.body, zone)
+            zone = getattr(user, "time_zone", "") or ""
+            title = render(notice.title, zone)
+            body = render(notice.body, zone)
             rows.append((user.pk, title[:200], body, notice.url, now, None))
             if user.email:
                 emails.append(
-                    (
-                        "email",
-                        {
-                            "to": user.email,
-                            "subject": f"[TradeAssure] {title}",
-                            "body": f"{body}\n\n{settings.SITE_URL}{notice.url}"
-                            if notice.url
-                            else body,
-                        },
-                    )
+                    {
+                        "to": user.email,
+                        "subject": f"[TradeAssure] {title}",
+                        "body": f"{body}\n\n{site}{notice.url}" if notice.url else body,
+                    }
                 )
     bulk_insert(
         Notification, ["recipient_id", "title", "body", "url", "created_at", "read_at"], rows
     )
-    _outbox_enqueue_many(emails)
+    _outbox_enqueue_many(
+        [
+            ("email", {"emails": emails[start : start + EMAILS_PER_ROW]})
+            for start in range(0, len(emails), EMAILS_PER_ROW)
+        ]
+    )
     return len(rows)
 
 

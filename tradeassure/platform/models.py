@@ -57,6 +57,9 @@ class OutboxMessage(models.Model):
     # a crash with this set may have gone out already (it is sent again with the same
     # Message-ID, so the receiving side can drop the repeat); without it, it never went out.
     handed_over_at = models.DateTimeField(null=True, blank=True)
+    # A batched email row (`payload["emails"]`, written by a set-based sweep): how many of its
+    # emails, in order, are confirmed sent; a dispatcher that takes the row over goes on from there.
+    emails_done = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["id"]

@@ -22,7 +22,7 @@ that deduplicates by Message-ID shows the message once. Webhooks carry the stabl
 
 import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -56,32 +56,60 @@ def _lease() -> timedelta:
 Status = OutboxMessage.Status
 
 
-def message_id_for(message: OutboxMessage) -> str:
-    """The email's Message-ID: the same on every attempt, so a repeat can be recognised."""
+def message_id_for(message: OutboxMessage, index: int | None = None) -> str:
+    """The email's Message-ID: the same on every attempt, so a repeat can be recognised. The
+    emails of a batched row (`payload["emails"]`) are told apart by their `index` in it; an
+    email split off a batched row after a failure keeps the id it had there."""
+    if index is None and "message_id" in message.payload:
+        return str(message.payload["message_id"])
     domain = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2].strip("> ") or "tradeassure.local"
-    return f"<outbox.{message.pk}.{int(message.created_at.timestamp())}@{domain}>"
+    number = f"{message.pk}" if index is None else f"{message.pk}.{index}"
+    return f"<outbox.{number}.{int(message.created_at.timestamp())}@{domain}>"
 
 
-def email_for(message: OutboxMessage, mailer=None) -> EmailMessage:
-    payload = message.payload
+def email_for(
+    message: OutboxMessage, mailer=None, *, index: int | None = None, payload: dict | None = None
+) -> EmailMessage:
+    """The EmailMessage of a one-email row, or of email `index` (its `payload`) of a batch."""
+    payload = message.payload if payload is None else payload
     return EmailMessage(
         subject=payload["subject"],
         body=payload["body"],
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[payload["to"]],
-        headers={"Message-ID": message_id_for(message)},
+        headers={"Message-ID": message_id_for(message, index)},
         connection=mailer,
     )
 
 
+def batched_emails(message: OutboxMessage) -> list[dict] | None:
+    """The emails of a batched email row (`{"emails": [...]}`), or None for a one-email row."""
+    emails = message.payload.get("emails") if message.channel == "email" else None
+    return emails if isinstance(emails, list) else None
+
+
+def queued_emails(messages: Iterable[OutboxMessage]) -> list[dict]:
+    """Every email these outbox rows carry, one dict each (`to`, `subject`, `body`): a one-email
+    row's payload, or each email of a batched row; a row split off a batch (it names its
+    `message_id`) is counted in its batch. For admin views and tests that count what was queued."""
+    found: list[dict] = []
+    for message in messages:
+        if message.channel != "email" or "message_id" in message.payload:
+            continue
+        batch = batched_emails(message)
+        found.extend(batch if batch is not None else [message.payload])
+    return found
+
+
 def send_email(payload: dict) -> None:
     """The email channel's handler for one message (the batch path below sends many at once)."""
-    EmailMessage(
-        subject=payload["subject"],
-        body=payload["body"],
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[payload["to"]],
-    ).send()
+    for email in payload.get("emails", [payload]):
+        EmailMessage(
+            subject=email["subject"],
+            body=email["body"],
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            to=[email["to"]],
+        ).send()
 
 
 def _handlers() -> dict[str, str]:
@@ -184,28 +212,130 @@ def _deliver(claim: Claim) -> None:
         _deliver_one(claim, message)
 
 
+@dataclass
+class _Email:
+    """One email to hand over: a one-email row (`index` None) or email `index` of a batch."""
+
+    message: OutboxMessage
+    index: int | None
+    payload: dict
+
+
+def _emails_of(messages: list[OutboxMessage]) -> list[_Email]:
+    """Every email still to send of the claimed email rows: a batched row from the first email
+    not yet confirmed sent (`emails_done`) on."""
+    found: list[_Email] = []
+    for message in messages:
+        batch = batched_emails(message)
+        if batch is None:
+            found.append(_Email(message, None, message.payload))
+        else:
+            found.extend(
+                _Email(message, index, batch[index])
+                for index in range(message.emails_done, len(batch))
+            )
+    return found
+
+
 def _deliver_emails(claim: Claim, emails: list[OutboxMessage]) -> None:
     """One mail connection for the batch; each chunk's hand-over is recorded, then the chunk is
-    sent message by message (so one refused address fails only its own row), then marked sent
-    (and the batch's lease renewed if it is running long)."""
+    sent message by message (so one refused address fails only its own email), then marked
+    sent (and the batch's lease renewed if it is running long).
+
+    A batched row (many emails in one row, as a set-based sweep writes them) counts its emails
+    confirmed sent in `emails_done`, chunk by chunk: a crash repeats at most the chunk in hand,
+    with the same Message-IDs. An email of a batched row that fails is split off into a row of
+    its own (same Message-ID), retried with backoff like any other, and the batch goes on."""
     mailer = get_connection()
     try:
         mailer.open()
-        for start in range(0, len(emails), EMAIL_CHUNK):
-            chunk = _hand_over(claim, emails[start : start + EMAIL_CHUNK])
-            sent: list[OutboxMessage] = []
-            for message in chunk:
+        pending = _emails_of(emails)
+        for start in range(0, len(pending), EMAIL_CHUNK):
+            chunk = pending[start : start + EMAIL_CHUNK]
+            held = {
+                m.pk
+                for m in _hand_over(claim, list({e.message.pk: e.message for e in chunk}.values()))
+            }
+            sent: list[_Email] = []
+            failed: list[tuple[_Email, Exception]] = []
+            for email in chunk:
+                if email.message.pk not in held:
+                    continue
                 try:
-                    mailer.send_messages([email_for(message, mailer)])
+                    mailer.send_messages(
+                        [email_for(email.message, mailer, index=email.index, payload=email.payload)]
+                    )
                 except Exception as exc:
-                    _failed(claim, message, exc)
+                    failed.append((email, exc))
                     mailer.close()  # a broken session is reopened by the next send
                 else:
-                    sent.append(message)
-            _mark_sent(claim, sent)
+                    sent.append(email)
+            _chunk_done(claim, sent, failed)
             _renew_if_half_gone(claim)
     finally:
         mailer.close()
+
+
+def _chunk_done(claim: Claim, sent: list[_Email], failed: list[tuple[_Email, Exception]]) -> None:
+    """Record a chunk's outcome: one-email rows sent or due again; each batched row's count of
+    emails done moved past the chunk (sent when all are), its failed emails split off."""
+    for email, exc in failed:
+        if email.index is None:
+            _failed(claim, email.message, exc)
+    _mark_sent(claim, [e.message for e in sent if e.index is None])
+    batched: dict[int, OutboxMessage] = {}
+    last: dict[int, int] = {}
+    for email in [*sent, *(e for e, _ in failed)]:
+        if email.index is not None:
+            batched[email.message.pk] = email.message
+            last[email.message.pk] = max(last.get(email.message.pk, -1), email.index)
+    if not batched:
+        return
+    split = [(e, exc) for e, exc in failed if e.index is not None]
+    with transaction.atomic():
+        if split:
+            _split_off(split)
+        for pk, message in batched.items():
+            done = last[pk] + 1
+            total = len(batched_emails(message) or [])
+            mine = OutboxMessage.objects.filter(pk=pk, claim=claim.token, status=Status.CLAIMED)
+            if done >= total:
+                mine.update(
+                    status=Status.SENT,
+                    emails_done=done,
+                    sent_at=clock.now(),
+                    last_error="",
+                    lease_expires_at=None,
+                )
+            else:
+                mine.update(emails_done=done)
+            message.emails_done = done
+
+
+def _split_off(failed: list[tuple[_Email, Exception]]) -> None:
+    """Failed emails of batched rows become rows of their own, due again after the first
+    backoff, keeping the Message-ID they had in the batch and its give-up time."""
+    now = clock.now()
+    OutboxMessage.objects.bulk_create(
+        OutboxMessage(
+            channel="email",
+            payload={
+                **email.payload,
+                "message_id": message_id_for(email.message, email.index),
+            },
+            status=Status.PENDING,
+            attempts=1,
+            next_attempt_at=now + retry_delay(1),
+            give_up_at=email.message.give_up_at,
+            last_error=f"{type(exc).__name__}: {exc}"[:2000],
+            created_at=now,
+        )
+        for email, exc in failed
+    )
+    for email, exc in failed:
+        logger.warning(
+            "Outbox %s email %s failed: %s", email.message, email.index, f"{type(exc).__name__}"
+        )
 
 
 def _hand_over(claim: Claim, chunk: list[OutboxMessage]) -> list[OutboxMessage]:

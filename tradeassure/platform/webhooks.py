@@ -37,6 +37,7 @@ from django.db import transaction
 from django.db.models import F, Q
 
 from tradeassure.core import clock
+from tradeassure.core.bulk import AnyOf
 from tradeassure.platform.models import (
     DomainEvent,
     WebhookAttempt,
@@ -109,7 +110,13 @@ def topic_matches(patterns: list[str], topic: str) -> bool:
 
 
 def webhook_fan_out(payload: dict[str, Any]) -> None:
-    """Outbox handler for the "webhook" channel: one delivery per subscribed endpoint."""
+    """Outbox handler for the "webhook" channel: one delivery per subscribed endpoint.
+
+    The payload names one event (`event_id`, from `event_publish`) or a batch's events
+    (`event_ids`, from `events_publish_many`: one outbox row per batch, not per event)."""
+    if "event_ids" in payload:
+        webhook_fan_out_many(payload["event_ids"])
+        return
     event_id = payload.get("event_id")
     event = None if event_id is None else DomainEvent.objects.filter(pk=event_id).first()
     if event is None:
@@ -137,6 +144,49 @@ def webhook_fan_out(payload: dict[str, Any]) -> None:
         )
         created += int(was_created)
     if created:
+        transaction.on_commit(kick_delivery)
+
+
+def webhook_fan_out_many(event_ids: list[int]) -> None:
+    """`webhook_fan_out` for a batch's events, with a constant number of queries: the events,
+    their audiences, the audiences' active endpoints, and one INSERT of the deliveries (a delivery
+    that exists already is left as it is, by its unique (endpoint, event), so a re-run of the
+    outbox row adds nothing)."""
+    through = DomainEvent.audience.through
+    audiences: dict[int, list[int]] = {}
+    for event_id, organisation_id in through.objects.filter(
+        AnyOf("domainevent_id", event_ids)
+    ).values_list("domainevent_id", "organisation_id"):
+        audiences.setdefault(event_id, []).append(organisation_id)
+    if not audiences:
+        return
+    endpoints: dict[int, list[WebhookEndpoint]] = {}
+    for endpoint in WebhookEndpoint.objects.filter(
+        organisation_id__in={org for orgs in audiences.values() for org in orgs}, is_active=True
+    ).order_by("id"):
+        endpoints.setdefault(endpoint.organisation_id, []).append(endpoint)
+    if not endpoints:
+        return
+    now = clock.now()
+    deliveries = [
+        WebhookDelivery(
+            endpoint=endpoint,
+            event=event,
+            topic=event.topic,
+            payload=event_envelope(event),
+            next_attempt_at=now,
+            give_up_at=now + GIVE_UP_AFTER,
+            created_at=now,
+        )
+        for event in DomainEvent.objects.filter(
+            pk__in=[pk for pk, orgs in audiences.items() if any(o in endpoints for o in orgs)]
+        ).order_by("id")
+        for organisation_id in sorted(audiences[event.pk])
+        for endpoint in endpoints.get(organisation_id, [])
+        if topic_matches(endpoint.topics, event.topic)
+    ]
+    if deliveries:
+        WebhookDelivery.objects.bulk_create(deliveries, ignore_conflicts=True, batch_size=1000)
         transaction.on_commit(kick_delivery)
 
 
