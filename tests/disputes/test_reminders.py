@@ -21,6 +21,7 @@ from tests.disputes.factories import (
 from tradeassure.core import clock
 from tradeassure.core.moments import local_text
 from tradeassure.platform.models import Notification, OutboxMessage, ReminderSent
+from tradeassure.platform.outbox import queued_emails
 from tradeassure.platform.reminders import reminders_send_due
 
 pytestmark = pytest.mark.django_db
@@ -32,11 +33,8 @@ def reminders_to(user) -> list[Notification]:
 
 
 def reminder_emails_to(user) -> int:
-    return sum(
-        1
-        for m in OutboxMessage.objects.filter(channel="email")
-        if m.payload["to"] == user.email and REMINDER in m.payload["subject"]
-    )
+    queued = queued_emails(OutboxMessage.objects.filter(channel="email"))
+    return sum(1 for e in queued if e["to"] == user.email and REMINDER in e["subject"])
 
 
 def sweep_at(moment) -> int:

@@ -22,6 +22,7 @@ from tradeassure.core import clock
 from tradeassure.core.moments import local_text
 from tradeassure.platform import tasks
 from tradeassure.platform.models import Notification, OutboxMessage, ReminderSent
+from tradeassure.platform.outbox import queued_emails
 from tradeassure.platform.reminders import reminders_send_due
 
 S = OrderStatus
@@ -47,11 +48,8 @@ def reminders_to(user: User) -> list[Notification]:
 
 
 def reminder_emails_to(user: User) -> list[dict]:
-    return [
-        m.payload
-        for m in OutboxMessage.objects.filter(channel="email").order_by("pk")
-        if m.payload["to"] == user.email and REMINDER in m.payload["subject"]
-    ]
+    queued = queued_emails(OutboxMessage.objects.filter(channel="email").order_by("pk"))
+    return [e for e in queued if e["to"] == user.email and REMINDER in e["subject"]]
 
 
 def with_deadline(order: Order, field: str, due) -> Order:

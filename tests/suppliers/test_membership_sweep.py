@@ -25,6 +25,7 @@ from tests.suppliers.factories import (
 from tradeassure.core import clock
 from tradeassure.core.errors import NotAllowed
 from tradeassure.platform.models import Notification, OutboxMessage
+from tradeassure.platform.outbox import queued_emails
 
 pytestmark = pytest.mark.django_db
 
@@ -44,7 +45,8 @@ def _anonymous_get(url: str) -> str:
 
 
 def _emails_to(user) -> int:
-    return OutboxMessage.objects.filter(channel="email", payload__to=user.email).count()
+    queued = queued_emails(OutboxMessage.objects.filter(channel="email"))
+    return sum(1 for email in queued if email["to"] == user.email)
 
 
 def test_supplier_is_warned_30_and_7_days_before_expiry_once_each():
