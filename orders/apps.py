@@ -40,5 +40,9 @@ class OrdersConfig(AppConfig):
             "orders.view_ordermessage",
             "orders.view_ordermessageattachment",
             "orders.hide_ordermessage",
+            # Pre-shipment inspections: read in the admin and on the dispute case page.
+            "orders.view_preshipmentinspection",
+            "orders.view_preshipmentinspectionevent",
+            "orders.view_preshipmentinspectionfile",
         ],
     }

@@ -406,12 +406,18 @@ def _enqueue(task, object_id: int) -> None:
 
 @transaction.atomic
 def inspection_fee_settle(
-    *, escrow_reference: str, supplier_at_fault: bool, idempotency_key: str
+    *,
+    escrow_reference: str,
+    supplier_at_fault: bool,
+    idempotency_key: str,
+    amount: Decimal | None = None,
 ) -> None:
     """Settle the buyer's inspection fee once the inspection decided who was at fault.
 
     Supplier at fault: the buyer gets the fee back and the supplier's payable is charged (what it
     cannot cover becomes a debt taken from its next release). Otherwise the fee pays the inspector.
+    `amount` settles that one fee (an order may hold two: its pre-shipment inspection's and a
+    dispute's); without it, everything held. Never more than is held.
     """
     escrow = _escrow_lock(escrow_reference)
     if _replayed(idempotency_key=idempotency_key, kind=TxKind.INSPECTION_FEE_SETTLE, escrow=escrow):
@@ -433,8 +439,8 @@ def inspection_fee_settle(
         )
         accounts += [in_transit, payable, debt]
     locked = ledger.accounts_lock(accounts)
-    fee = locked[held.pk].balance
-    if fee <= 0:
+    fee = locked[held.pk].balance if amount is None else amount
+    if fee <= 0 or fee > locked[held.pk].balance:
         raise Conflict(
             "No inspection fee is held for this order.", code=PaymentErrorCode.INSUFFICIENT_ESCROW
         )
@@ -827,7 +833,7 @@ def _payment_captured(
 
     target_kind = (
         Kind.INSPECTION_FEE_HELD
-        if payment.purpose == Payment.Purpose.INSPECTION_FEE
+        if payment.purpose in Payment.INSPECTION_FEE_PURPOSES
         else Kind.ESCROW
     )
     clearing, target = ledger.accounts_get(
