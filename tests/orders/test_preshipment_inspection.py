@@ -195,9 +195,7 @@ def test_does_not_conform_then_a_new_contract_version_through_the_pages(client):
         reverse("admin:orders_preshipmentinspection_changelist"), {"status": "resolved"}
     )
     assert listing.status_code == 200 and str(order) in listing.content.decode()
-    detail = client.get(
-        reverse("admin:orders_preshipmentinspection_change", args=[inspection.pk])
-    )
+    detail = client.get(reverse("admin:orders_preshipmentinspection_change", args=[inspection.pk]))
     assert detail.status_code == 200 and "12 of 100 below 10 W" in detail.content.decode()
 
 
@@ -211,9 +209,10 @@ def test_does_not_conform_then_cancellation_with_a_full_refund(client):
 
     # When the buyer cancels with a full refund from the order page
     client.force_login(order.buyer)
-    assert b"Cancel with a full refund (inspection failed)" in client.get(
-        order.get_absolute_url()
-    ).content
+    assert (
+        b"Cancel with a full refund (inspection failed)"
+        in client.get(order.get_absolute_url()).content
+    )
     client.post(reverse("orders:action", args=[order.pk, "cancel_after_failed_inspection"]))
 
     # Then the order is refunded in full, the fee was refunded too, and the ledger balances

@@ -1,0 +1,90 @@
+"""The pre-shipment inspection fee under concurrency, on PostgreSQL with real threads: two fee
+payments started at once make one payment and one capture; two reports at once settle the fee
+once (one refund, never two)."""
+
+from decimal import Decimal
+
+import pytest
+from django.db.models import Sum
+
+from orders.inspection import services as inspection_services
+from orders.inspection.models import InspectionStatus, PreshipmentInspection
+from orders.models import OrderStatus
+from payments.models import Account, Entry, LedgerTransaction, Payment, Refund
+from payments.selectors import escrow_summary, ledger_verify
+from tests.orders.factories import book_inspection, inspection_report_pdf, order_in, pay_inspection
+from tests.orders.test_concurrency import _capture_now, _race
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def test_two_fee_payments_at_once_make_one_payment_and_one_capture():
+    # Given a booked inspection
+    order = order_in(OrderStatus.IN_PRODUCTION)
+    inspection, _inspector = book_inspection(order)
+    buyer = order.buyer
+
+    # When the buyer starts the fee payment twice at once, and both captures arrive at once
+    def start():
+        return inspection_services.preshipment_inspection_fee_pay(
+            inspection=inspection, actor=buyer, method="card"
+        )
+
+    outcomes = _race(start, start)
+    payments = {result.pk for kind, result in outcomes if kind == "ok"}
+    assert len(payments) == 1, outcomes
+    payment = Payment.objects.get(pk=payments.pop())
+    _race(lambda: _capture_now(payment), lambda: _capture_now(payment))
+
+    # Then one payment, one capture: the fee is held once and the inspection is scheduled
+    inspection.refresh_from_db()
+    assert Payment.objects.filter(purpose=Payment.Purpose.PRESHIPMENT_INSPECTION_FEE).count() == 1
+    assert (
+        LedgerTransaction.objects.filter(kind=LedgerTransaction.Kind.INSPECTION_FEE_CAPTURE).count()
+        == 1
+    )
+    assert inspection.status == InspectionStatus.SCHEDULED
+    assert escrow_summary(escrow_reference=order.escrow_reference).inspection_fee_held == Decimal(
+        "300.00"
+    )
+    assert inspection.events.filter(action="fee_paid").count() == 1
+    assert ledger_verify().ok
+
+
+def test_two_reports_at_once_settle_the_fee_once():
+    # Given a paid inspection and two inspectors of the company
+    order = order_in(OrderStatus.IN_PRODUCTION)
+    inspection, inspector = book_inspection(order)
+    pay_inspection(inspection)
+    from tests.factories import InspectorFactory
+
+    colleague = InspectorFactory(organisation=inspector.organisation)
+
+    # When both report "does not conform" at the same moment
+    def report(user):
+        return lambda: inspection_services.preshipment_inspection_report(
+            inspection=PreshipmentInspection.objects.get(pk=inspection.pk),
+            actor=user,
+            verdict="does_not_conform",
+            findings="Below spec",
+            files=[inspection_report_pdf()],
+        )
+
+    outcomes = _race(report(inspector), report(colleague))
+
+    # Then one report wins, the other is refused, and the fee is refunded exactly once
+    assert sorted(kind for kind, _ in outcomes) == ["error", "ok"], outcomes
+    assert Refund.objects.filter(kind=Refund.Kind.INSPECTION_FEE).count() == 1
+    assert (
+        LedgerTransaction.objects.filter(kind=LedgerTransaction.Kind.INSPECTION_FEE_SETTLE).count()
+        == 1
+    )
+    earned = Entry.objects.filter(account__kind=Account.Kind.INSPECTION_FEES_EARNED).aggregate(
+        total=Sum("amount")
+    )["total"]
+    assert earned == Decimal("300.00")
+    inspection.refresh_from_db()
+    assert inspection.status == InspectionStatus.DOES_NOT_CONFORM
+    assert inspection.files.count() == 1
+    assert escrow_summary(escrow_reference=order.escrow_reference).inspection_fee_held == 0
+    assert ledger_verify().ok
