@@ -296,7 +296,7 @@ def test_a_second_active_inspection_is_refused():
 
 def test_outsiders_get_404_on_every_page(client):
     order = order_in(S.IN_PRODUCTION)
-    inspection, inspector = book_inspection(order)
+    inspection, _inspector = book_inspection(order)
     pay_inspection(inspection)
     before = _snapshot(order)
     client.force_login(BuyerFactory())
