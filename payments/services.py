@@ -467,6 +467,44 @@ def inspection_fee_settle(
         )
 
 
+@transaction.atomic
+def inspection_fee_return(
+    *, escrow_reference: str, amount: Decimal, idempotency_key: str, reason: str
+) -> None:
+    """Give a held inspection fee back to the buyer when no inspection took place (the order
+    ended or shipped first): nobody is charged and the inspector is not paid. Never more than
+    is held; a replayed key moves nothing."""
+    escrow = _escrow_lock(escrow_reference)
+    _check_amount(amount, escrow.currency)
+    if _replayed(
+        idempotency_key=idempotency_key,
+        kind=TxKind.INSPECTION_FEE_SETTLE,
+        escrow=escrow,
+        amount=amount,
+    ):
+        return
+    currency = escrow.currency
+    held, in_transit = ledger.accounts_get(
+        [
+            ledger.AccountSpec(Kind.INSPECTION_FEE_HELD, currency, escrow=escrow),
+            ledger.AccountSpec(Kind.REFUNDS_IN_TRANSIT, currency, escrow=escrow),
+        ]
+    )
+    locked = ledger.accounts_lock([held, in_transit])
+    _refuse_more_than_held(locked[held.pk].balance, amount, currency, "return")
+    ledger.ledger_post(
+        idempotency_key=idempotency_key,
+        kind=TxKind.INSPECTION_FEE_SETTLE,
+        amount=amount,
+        currency=currency,
+        legs=[(held, -amount), (in_transit, amount)],
+        escrow=escrow,
+        memo=f"Inspection fee returned: {reason}"[:200],
+        locked=locked,
+    )
+    _refund_create(escrow=escrow, kind=Refund.Kind.INSPECTION_FEE, amount=amount, reason=reason)
+
+
 # --- payments -----------------------------------------------------------------------------
 @transaction.atomic
 def payment_start(

@@ -1,12 +1,18 @@
-"""Lifting the shipment block of a non-conforming pre-shipment inspection, from the order
-services that record the parties' agreement (a new contract version accepted, a cancellation with
-a full refund, a dispute's decision). Imports no service, so those services may call it.
-The caller holds the order's lock (and the escrow's, if it moves money)."""
+"""What the order services do to its pre-shipment inspection: lift the shipment block of a
+non-conforming one when they record the parties' agreement (a new contract version accepted, a
+cancellation with a full refund, a dispute's decision), and withdraw an inspection still to come
+when the order ships or ends first. Imports no orders service, so those services may call it.
+The caller holds the order's lock (and the escrow's first, if money may move)."""
 
 from accounts.models import User
-from orders.inspection.models import InspectionStatus, PreshipmentInspection
+from orders.inspection.models import (
+    InspectionParty,
+    InspectionStatus,
+    PreshipmentInspection,
+)
 from orders.inspection.transitions import LIFECYCLE
 from orders.models import Order
+from payments.services import inspection_fee_return
 from tradeassure.core import clock
 from tradeassure.platform.events import event_publish
 
@@ -63,3 +69,51 @@ def inspection_hold_lift(
         },
     )
     return inspection
+
+
+def inspections_withdraw(order: Order, *, why: str) -> list[int]:
+    """The order shipped or ended before its booked inspection took place: cancel it, and give
+    a paid fee back to the buyer (idempotent by key). Returns the inspections withdrawn."""
+    withdrawn = []
+    for inspection in PreshipmentInspection.objects.select_for_update(
+        of=("self",), no_key=True
+    ).filter(order=order, status__in=(InspectionStatus.AWAITING_FEE, InspectionStatus.SCHEDULED)):
+        returned = inspection.status == InspectionStatus.SCHEDULED
+        if returned:
+            inspection_fee_return(
+                escrow_reference=order.escrow_reference,
+                amount=inspection.fee_amount,
+                idempotency_key=(
+                    f"order:{order.pk}:preshipment-inspection:{inspection.pk}:fee-return"
+                ),
+                reason=f"No inspection took place: {why}",
+            )
+            inspection.fee_settled_at = clock.now()
+            inspection.fee_refunded = True
+        row = LIFECYCLE.check(inspection, "withdraw", InspectionParty.SYSTEM)
+        LIFECYCLE.move(
+            inspection,
+            row,
+            party=InspectionParty.SYSTEM,
+            actor=None,
+            note=why,
+            data={"fee_returned": returned},
+        )
+        event_publish(
+            topic="order.inspection_cancelled",
+            subject_type="order",
+            subject_id=order.pk,
+            audience=[
+                order.buyer_organisation_id,
+                order.supplier.organisation_id,
+                inspection.organisation_id,
+            ],
+            payload={
+                "order": order.reference,
+                "inspection": inspection.pk,
+                "status": inspection.status,
+                "fee_returned": returned,
+            },
+        )
+        withdrawn.append(inspection.pk)
+    return withdrawn

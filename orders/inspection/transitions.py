@@ -23,6 +23,15 @@ TRANSITIONS: list[Transition] = [
     # The payments capture hook acts as the system.
     *rows("fee_paid", S.AWAITING_FEE, S.SCHEDULED, {SYSTEM}, "Inspection fee paid"),
     *rows("cancel", S.AWAITING_FEE, S.CANCELLED, {BUYER}, "Cancel the booking"),
+    # The order shipped, or ended, before the inspection took place: a paid fee goes back to
+    # the buyer (nobody is charged, the inspection company is not paid).
+    *rows(
+        "withdraw",
+        (S.AWAITING_FEE, S.SCHEDULED),
+        S.CANCELLED,
+        {SYSTEM},
+        "The order moved on before the inspection",
+    ),
     *rows(
         "propose_dates",
         (S.AWAITING_FEE, S.SCHEDULED),

@@ -12,7 +12,7 @@ from django.db import transaction
 
 from accounts.models import User
 from orders.error_codes import OrderErrorCode
-from orders.inspection.holds import inspection_hold_lift
+from orders.inspection.holds import inspection_hold_lift, inspections_withdraw
 from orders.inspection.models import InspectionResolution
 from orders.models import ContractVersion, Order, OrderStatus
 from orders.parties import order_buyers, order_supplier_staff
@@ -233,6 +233,8 @@ def order_dispute_resolved(
     order.paused_timers = {}
     order.status_before_dispute = ""
     order.dispute_lost = order.dispute_lost or supplier_at_fault
+    if target in (S.COMPLETED, S.REFUNDED):
+        inspections_withdraw(order, why=f"dispute {dispute_reference} ended the order.")
     if outcome != DisputeOutcome.RESUME:
         # A decision or settlement is the parties' agreement after a failed pre-shipment
         # inspection (a claim withdrawn or closed without one leaves the shipment blocked).

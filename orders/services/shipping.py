@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import transaction
 
 from accounts.models import User
-from orders.inspection.holds import inspection_hold_lift
+from orders.inspection.holds import inspection_hold_lift, inspections_withdraw
 from orders.inspection.models import InspectionResolution
 from orders.models import Coverage, Order, Party, Shipment, ShipmentDocument
 from orders.parties import order_buyers, order_supplier_staff
@@ -133,6 +133,7 @@ def order_ship(
             order.shipped_at = now
             order.shipment_due_at = None
             order.receipt_due_at = now + settings.TRADE_ASSURANCE["RECEIPT_CONFIRMATION_WINDOW"]
+            inspections_withdraw(order, why="the goods shipped before the inspection.")
             released = Decimal(0)
             if order.coverage == Coverage.PRE_SHIPMENT:
                 released = order_release_all(
@@ -257,6 +258,7 @@ def order_cancel_late_with_refund(*, order: Order, actor: User, reason: str = ""
     order.cancel_reason = reason or "The supplier missed the shipment deadline."
     order_timers_clear(order)
     order_open_proposal_close(order)
+    inspections_withdraw(order, why="the order was cancelled with a full refund.")
     order_move(
         order,
         row,

@@ -416,3 +416,34 @@ def test_the_order_page_runs_a_constant_number_of_queries(client, django_assert_
     with django_assert_max_num_queries(len(queries)):
         page = client.get(three.get_absolute_url())
     assert page.content.count(b"Inspection by ") == 3
+
+
+def test_shipping_before_a_paid_inspection_took_place_returns_the_fee():
+    # Given a paid inspection not yet reported
+    order = order_in(S.READY_TO_SHIP)
+    inspection, _inspector = book_inspection(order)
+    pay_inspection(inspection)
+
+    # When the supplier ships anyway
+    ship(order)
+
+    # Then the inspection is withdrawn and the buyer gets the fee back; nobody is charged
+    inspection.refresh_from_db()
+    assert inspection.status == IS.CANCELLED and inspection.fee_refunded
+    assert Refund.objects.get(kind=Refund.Kind.INSPECTION_FEE).amount == FEE
+    assert _earned() == 0
+    assert escrow_summary(escrow_reference=order.escrow_reference).inspection_fee_held == 0
+    assert ledger_verify().ok
+    assert inspection.events.last().action == "withdraw"
+
+
+def test_a_late_cancellation_withdraws_an_unpaid_booking():
+    from tests.orders.factories import with_time_past_deadline
+
+    order = order_in(S.IN_PRODUCTION)
+    inspection, _inspector = book_inspection(order)
+    with_time_past_deadline(order)
+    services.order_cancel_late_with_refund(order=order, actor=order.buyer)
+    inspection.refresh_from_db()
+    assert inspection.status == IS.CANCELLED and not inspection.fee_refunded
+    assert not Refund.objects.filter(kind=Refund.Kind.INSPECTION_FEE).exists()
