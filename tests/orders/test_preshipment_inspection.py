@@ -447,3 +447,52 @@ def test_a_late_cancellation_withdraws_an_unpaid_booking():
     inspection.refresh_from_db()
     assert inspection.status == IS.CANCELLED and not inspection.fee_refunded
     assert not Refund.objects.filter(kind=Refund.Kind.INSPECTION_FEE).exists()
+
+
+def test_each_side_is_told_and_the_buyer_finds_it_under_needs_you():
+    from orders.selectors import order_list
+    from tradeassure.platform.models import Notification
+
+    # Given a booking
+    order = order_in(S.IN_PRODUCTION)
+    supplier = supplier_user_of(order)
+    inspection, inspector = book_inspection(order)
+
+    # Then the supplier is told, and the fee to pay puts the order under the buyer's "Needs you"
+    assert Notification.objects.filter(
+        recipient=supplier, title__contains="booked a pre-shipment inspection"
+    ).exists()
+    assert order in order_list(user=order.buyer, party="buyer", status_filter="action")
+
+    # When the fee is paid, the inspection company is told, with a link to its report page
+    pay_inspection(inspection)
+    told = Notification.objects.get(recipient=inspector, title__contains="new pre-shipment")
+    assert told.url == inspection.get_inspector_url()
+    assert order not in order_list(user=order.buyer, party="buyer", status_filter="action")
+
+    # And a failed report puts it back under "Needs you"
+    report_inspection(inspection, inspector, "does_not_conform")
+    assert order in order_list(user=order.buyer, party="buyer", status_filter="action")
+
+
+def test_the_inspector_page_runs_a_constant_number_of_queries(
+    client, django_assert_max_num_queries
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    # Given an inspection company with one paid inspection, then with three
+    inspector = InspectorFactory()
+    first, _ = book_inspection(order_in(S.IN_PRODUCTION), inspector=inspector)
+    pay_inspection(first)
+    client.force_login(inspector)
+    client.get(reverse("disputes:inspector_home"))
+    with CaptureQueriesContext(connection) as queries:
+        client.get(reverse("disputes:inspector_home"))
+    for _ in range(2):
+        more, _ = book_inspection(order_in(S.IN_PRODUCTION), inspector=inspector)
+        pay_inspection(more)
+    # Then the page lists them all with no more queries
+    with django_assert_max_num_queries(len(queries)):
+        page = client.get(reverse("disputes:inspector_home"))
+    assert page.content.count(b"Pre-shipment inspection ") == 3
