@@ -25,6 +25,11 @@ class OrdersConfig(AppConfig):
         PeriodicTask(
             "orders: sweep post-delivery windows", "orders.sweep_post_delivery_windows", 60
         ),
+        PeriodicTask(
+            "orders: sweep pre-shipment inspection fees",
+            "orders.sweep_preshipment_inspection_fees",
+            60,
+        ),
     ]
     # Mediators read orders in the admin (they act through disputes, never by editing rows).
     staff_permissions = {

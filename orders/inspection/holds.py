@@ -91,6 +91,7 @@ def inspections_withdraw(order: Order, *, why: str) -> list[int]:
             inspection.fee_settled_at = clock.now()
             inspection.fee_refunded = True
         row = LIFECYCLE.check(inspection, "withdraw", InspectionParty.SYSTEM)
+        inspection.fee_due_at = None
         LIFECYCLE.move(
             inspection,
             row,

@@ -65,6 +65,8 @@ class PreshipmentInspection(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     booked_at = models.DateTimeField()
+    # The buyer pays the fee by then, or the booking lapses (a beat sweep); null once paid.
+    fee_due_at = models.DateTimeField(null=True, blank=True)
     fee_payment = models.ForeignKey(
         "payments.Payment", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -87,7 +89,14 @@ class PreshipmentInspection(models.Model):
 
     class Meta:
         ordering = ["-booked_at", "-id"]
-        indexes = [models.Index(fields=["organisation", "status"], name="preship_inspector_queue")]
+        indexes = [
+            models.Index(fields=["organisation", "status"], name="preship_inspector_queue"),
+            models.Index(
+                fields=["fee_due_at"],
+                name="preship_inspection_fee_due",
+                condition=models.Q(fee_due_at__isnull=False),
+            ),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(fee_amount__gt=0), name="preship_inspection_fee_positive"

@@ -36,7 +36,12 @@ from orders.parties import order_buyers, order_supplier_staff, party_of
 from orders.transitions import PAID_NOT_SHIPPED
 from payments.models import Payment
 from payments.references import EscrowReference
-from payments.services import escrow_lock_for_order, inspection_fee_settle, payment_start
+from payments.services import (
+    escrow_lock_for_order,
+    inspection_fee_return,
+    inspection_fee_settle,
+    payment_start,
+)
 from tradeassure.core import clock
 from tradeassure.core.errors import (
     Conflict,
@@ -50,7 +55,9 @@ from tradeassure.core.inspections import (
     inspection_report_errors,
     supplier_at_fault_by_verdict,
 )
+from tradeassure.core.moments import moment_token
 from tradeassure.core.money import format_money
+from tradeassure.core.sweeps import sweep_due
 from tradeassure.core.uploads import uploads_removed_on_error, uploads_store_all
 from tradeassure.platform.events import event_publish, notify
 from tradeassure.platform.models import SystemAlert
@@ -206,6 +213,7 @@ def preshipment_inspection_book(
                 currency=order.currency,
                 booked_by=actor,
                 booked_at=now,
+                fee_due_at=now + settings.PRESHIPMENT_INSPECTION["FEE_PAYMENT_WINDOW"],
             )
     except IntegrityError as error:  # a booking made at the same moment won
         raise Conflict(
@@ -241,9 +249,10 @@ def preshipment_inspection_book(
         order_buyers(order),
         inspection,
         order,
-        f"pay the inspection fee ({format_money(inspection.fee_amount, inspection.currency)})",
+        f"pay the inspection fee ({format_money(inspection.fee_amount, inspection.currency)}) "
+        f"by {moment_token(inspection.fee_due_at)}",
         "The inspection company is told once the fee is paid. The fee is refunded to you (and "
-        "charged to the supplier) if the goods do not conform.",
+        "charged to the supplier) if the goods do not conform. Unpaid, the booking lapses.",
     )
     return inspection
 
@@ -281,8 +290,9 @@ def preshipment_inspection_fee_captured(*, payment: Any) -> None:
     """PAYMENT_CAPTURED_HOOKS entry: the buyer's pre-shipment inspection fee arrived.
 
     Runs in the capture's transaction (the escrow is locked), locks only the inspection, and never
-    raises for money that has arrived: a fee for an inspection that no longer waits becomes a
-    staff alert. Called twice for one payment: no effect."""
+    raises for money that has arrived: the fee of a booking that lapsed or was cancelled goes
+    back to the buyer; one matching no booking becomes a staff alert. Called twice for one
+    payment: no effect."""
     if getattr(payment, "purpose", "") != FEE_PURPOSE:
         return
     queryset = PreshipmentInspection.objects.select_for_update(of=("self",), no_key=True)
@@ -300,6 +310,15 @@ def preshipment_inspection_fee_captured(*, payment: Any) -> None:
             and inspection.fee_paid_at
         ):
             return  # the same capture seen twice
+        if inspection is not None and inspection.fee_payment_id == payment.pk:
+            # Its booking lapsed or was cancelled before the money arrived: give it back.
+            inspection_fee_return(
+                escrow_reference=payment.escrow.reference,
+                amount=payment.amount,
+                idempotency_key=f"payment:{payment.pk}:preshipment-inspection-fee-return",
+                reason="The inspection booking had lapsed when the fee arrived.",
+            )
+            return
         SystemAlert.objects.create(
             source="orders",
             message=(
@@ -314,6 +333,7 @@ def preshipment_inspection_fee_captured(*, payment: Any) -> None:
     row = LIFECYCLE.check(inspection, "fee_paid", IP.SYSTEM)
     inspection.fee_payment_id = payment.pk
     inspection.fee_paid_at = clock.now()
+    inspection.fee_due_at = None
     LIFECYCLE.move(
         inspection,
         row,
@@ -344,6 +364,7 @@ def preshipment_inspection_cancel(
     if party_of(order=order, user=actor) != Party.BUYER:
         raise NotAllowed("Only the buyer cancels the booking.", code="not_allowed")
     row = LIFECYCLE.check(inspection, "cancel", IP.BUYER)
+    inspection.fee_due_at = None
     LIFECYCLE.move(inspection, row, party=IP.BUYER, actor=actor, note="Cancelled by the buyer.")
     _publish(order, inspection, "order.inspection_cancelled")
     _tell(order_supplier_staff(order), inspection, order, "the buyer cancelled the inspection")
@@ -529,3 +550,59 @@ def preshipment_inspection_agree_replacement(
     )
     current.refresh_from_db()
     return current
+
+
+@transaction.atomic
+def preshipment_inspection_fee_expire(*, inspection: PreshipmentInspection | int) -> bool:
+    """System: the buyer did not pay the fee in time; the booking lapses (the buyer may book
+    again). False when it was not due (paid, cancelled or moved meanwhile)."""
+    pk = inspection if isinstance(inspection, int) else inspection.pk
+    order_id = (
+        PreshipmentInspection.objects.filter(pk=pk).values_list("order_id", flat=True).first()
+    )
+    if order_id is None:
+        return False
+    order = _order_lock(order_id)
+    inspection = _inspection_lock(pk)
+    if (
+        inspection.status != S.AWAITING_FEE
+        or inspection.fee_due_at is None
+        or inspection.fee_due_at > clock.now()
+    ):
+        return False
+    row = LIFECYCLE.check(inspection, "fee_expired", IP.SYSTEM)
+    inspection.fee_due_at = None
+    LIFECYCLE.move(
+        inspection, row, party=IP.SYSTEM, actor=None, note="The fee was not paid in time."
+    )
+    _publish(order, inspection, "order.inspection_cancelled", reason="fee_not_paid")
+    _tell(
+        order_buyers(order),
+        inspection,
+        order,
+        "the inspection booking lapsed: its fee was not paid",
+        "You may book again while the goods have not shipped.",
+    )
+    return True
+
+
+def preshipment_inspections_sweep_fees() -> int:
+    """Beat: bookings whose fee was not paid in time lapse (idempotent: a row is handled under
+    its lock and only while still due, so two sweeps never lapse one twice)."""
+
+    def alert(pk: int, error: Exception) -> None:
+        SystemAlert.objects.create(
+            source="orders.sweep_preshipment_inspection_fees",
+            message=f"Pre-shipment inspection {pk}: {error!r}"[:2000],
+            created_at=clock.now(),
+        )
+
+    return sweep_due(
+        due=lambda now: PreshipmentInspection.objects.filter(
+            status=S.AWAITING_FEE, fee_due_at__lte=now
+        ),
+        handle=lambda pk: preshipment_inspection_fee_expire(inspection=pk),
+        batch_size=settings.TRADE_ASSURANCE["SWEEP_BATCH_SIZE"],
+        name="orders.sweep_preshipment_inspection_fees",
+        on_failure=alert,
+    )

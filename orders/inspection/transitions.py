@@ -23,6 +23,7 @@ TRANSITIONS: list[Transition] = [
     # The payments capture hook acts as the system.
     *rows("fee_paid", S.AWAITING_FEE, S.SCHEDULED, {SYSTEM}, "Inspection fee paid"),
     *rows("cancel", S.AWAITING_FEE, S.CANCELLED, {BUYER}, "Cancel the booking"),
+    *rows("fee_expired", S.AWAITING_FEE, S.CANCELLED, {SYSTEM}, "Inspection fee not paid in time"),
     # The order shipped, or ended, before the inspection took place: a paid fee goes back to
     # the buyer (nobody is charged, the inspection company is not paid).
     *rows(

@@ -88,3 +88,64 @@ def test_two_reports_at_once_settle_the_fee_once():
     assert inspection.files.count() == 1
     assert escrow_summary(escrow_reference=order.escrow_reference).inspection_fee_held == 0
     assert ledger_verify().ok
+
+
+def test_two_fee_sweeps_at_once_lapse_an_unpaid_booking_once():
+    from datetime import timedelta
+
+    from tradeassure.core import clock
+
+    # Given an unpaid booking past its fee due date, and a paid one
+    order = order_in(OrderStatus.IN_PRODUCTION)
+    unpaid, _ = book_inspection(order)
+    PreshipmentInspection.objects.filter(pk=unpaid.pk).update(
+        fee_due_at=clock.now() - timedelta(seconds=1)
+    )
+    other = order_in(OrderStatus.IN_PRODUCTION)
+    paid, _ = book_inspection(other)
+    pay_inspection(paid)
+
+    # When two sweeps run at once
+    outcomes = _race(
+        inspection_services.preshipment_inspections_sweep_fees,
+        inspection_services.preshipment_inspections_sweep_fees,
+    )
+
+    # Then the booking lapsed once; the paid one is untouched
+    assert sorted(result for _kind, result in outcomes) == [0, 1], outcomes
+    unpaid.refresh_from_db()
+    paid.refresh_from_db()
+    assert unpaid.status == InspectionStatus.CANCELLED and unpaid.fee_due_at is None
+    assert unpaid.events.filter(action="fee_expired").count() == 1
+    assert paid.status == InspectionStatus.SCHEDULED
+    # And the buyer may book again
+    again, _ = book_inspection(order)
+    assert again.status == InspectionStatus.AWAITING_FEE
+
+
+def test_a_fee_arriving_after_the_booking_lapsed_goes_back_to_the_buyer():
+    from datetime import timedelta
+
+    from tradeassure.core import clock
+
+    order = order_in(OrderStatus.IN_PRODUCTION)
+    inspection, _ = book_inspection(order)
+    payment = inspection_services.preshipment_inspection_fee_pay(
+        inspection=inspection, actor=order.buyer, method="bank_transfer"
+    )
+    PreshipmentInspection.objects.filter(pk=inspection.pk).update(
+        fee_due_at=clock.now() - timedelta(seconds=1)
+    )
+    inspection_services.preshipment_inspections_sweep_fees()
+    result = _capture_now(Payment.objects.get(pk=payment.pk))
+    from tradeassure.platform.models import SystemAlert
+
+    inspection.refresh_from_db()
+    assert result == "applied", (
+        result,
+        list(SystemAlert.objects.values_list("message", flat=True)),
+    )
+    assert inspection.status == InspectionStatus.CANCELLED, inspection.status
+    assert Refund.objects.get(kind=Refund.Kind.INSPECTION_FEE).amount == Decimal("300.00")
+    assert escrow_summary(escrow_reference=order.escrow_reference).inspection_fee_held == 0
+    assert ledger_verify().ok

@@ -511,6 +511,9 @@ PRESHIPMENT_INSPECTION = {
     "WORKING_DAYS": env.int("TA_PRESHIPMENT_INSPECTION_WORKING_DAYS", 7),
     # The fee per currency: the same table as the dispute inspections'.
     "FEE": DISPUTES["INSPECTION_FEE"],
+    # The buyer pays the fee within this (TA_INSPECTION_FEE_DAYS, as in disputes), or the
+    # booking lapses.
+    "FEE_PAYMENT_WINDOW": DISPUTES["INSPECTION_FEE_PAYMENT_WINDOW"],
     "MAX_FILES": env.int("TA_DISPUTE_MAX_FILES", 10),
     "MAX_PROPOSED_DATES": 5,
 }
