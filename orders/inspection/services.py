@@ -290,9 +290,9 @@ def preshipment_inspection_fee_captured(*, payment: Any) -> None:
     """PAYMENT_CAPTURED_HOOKS entry: the buyer's pre-shipment inspection fee arrived.
 
     Runs in the capture's transaction (the escrow is locked), locks only the inspection, and never
-    raises for money that has arrived: the fee of a booking that lapsed or was cancelled goes
-    back to the buyer; one matching no booking becomes a staff alert. Called twice for one
-    payment: no effect."""
+    raises for money that has arrived: a fee no booking waits for (it lapsed, was cancelled, or
+    another payment of it came first) goes back to the buyer. Called twice for one payment: no
+    effect."""
     if getattr(payment, "purpose", "") != FEE_PURPOSE:
         return
     queryset = PreshipmentInspection.objects.select_for_update(of=("self",), no_key=True)
@@ -310,23 +310,13 @@ def preshipment_inspection_fee_captured(*, payment: Any) -> None:
             and inspection.fee_paid_at
         ):
             return  # the same capture seen twice
-        if inspection is not None and inspection.fee_payment_id == payment.pk:
-            # Its booking lapsed or was cancelled before the money arrived: give it back.
-            inspection_fee_return(
-                escrow_reference=payment.escrow.reference,
-                amount=payment.amount,
-                idempotency_key=f"payment:{payment.pk}:preshipment-inspection-fee-return",
-                reason="The inspection booking had lapsed when the fee arrived.",
-            )
-            return
-        SystemAlert.objects.create(
-            source="orders",
-            message=(
-                f"Pre-shipment inspection fee payment {payment.pk} "
-                f"({format_money(payment.amount, payment.currency)}) arrived for an inspection "
-                "that no longer waits for it; return it to the buyer."
-            ),
-            created_at=clock.now(),
+        # No booking waits for this money (it lapsed or was cancelled, or another payment of
+        # the fee arrived first): give it back to the buyer, once (keyed by the payment).
+        inspection_fee_return(
+            escrow_reference=payment.escrow.reference,
+            amount=payment.amount,
+            idempotency_key=f"payment:{payment.pk}:preshipment-inspection-fee-return",
+            reason="No inspection booking was waiting for this fee.",
         )
         return
     order = Order.objects.select_related("supplier__organisation").get(pk=inspection.order_id)

@@ -149,3 +149,29 @@ def test_a_fee_arriving_after_the_booking_lapsed_goes_back_to_the_buyer():
     assert Refund.objects.get(kind=Refund.Kind.INSPECTION_FEE).amount == Decimal("300.00")
     assert escrow_summary(escrow_reference=order.escrow_reference).inspection_fee_held == 0
     assert ledger_verify().ok
+
+
+def test_a_second_payment_of_the_same_fee_goes_back_to_the_buyer():
+    # Given a booking the buyer starts paying by bank transfer, then by card
+    order = order_in(OrderStatus.IN_PRODUCTION)
+    inspection, _ = book_inspection(order)
+    transfer = inspection_services.preshipment_inspection_fee_pay(
+        inspection=inspection, actor=order.buyer, method="bank_transfer"
+    )
+    card = inspection_services.preshipment_inspection_fee_pay(
+        inspection=inspection, actor=order.buyer, method="card"
+    )
+
+    # When both arrive
+    _capture_now(Payment.objects.get(pk=card.pk))
+    _capture_now(Payment.objects.get(pk=transfer.pk))
+
+    # Then one pays the fee and the other goes back: one fee held, never two
+    inspection.refresh_from_db()
+    assert inspection.status == InspectionStatus.SCHEDULED
+    assert inspection.fee_payment_id == card.pk
+    assert Refund.objects.get(kind=Refund.Kind.INSPECTION_FEE).amount == Decimal("300.00")
+    assert escrow_summary(escrow_reference=order.escrow_reference).inspection_fee_held == Decimal(
+        "300.00"
+    )
+    assert ledger_verify().ok
