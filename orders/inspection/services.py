@@ -43,6 +43,7 @@ from payments.services import (
     payment_start,
 )
 from tradeassure.core import clock
+from tradeassure.core.error_codes import CommonErrorCode
 from tradeassure.core.errors import (
     Conflict,
     InvalidTransition,
@@ -66,6 +67,7 @@ S = InspectionStatus
 IP = InspectionParty
 REPORT_FOLDER = "orders/inspections"
 FEE_PURPOSE = Payment.Purpose.PRESHIPMENT_INSPECTION_FEE
+NOT_ALLOWED = CommonErrorCode.NOT_ALLOWED
 
 
 def inspection_fee_for(currency: str) -> Decimal:
@@ -73,7 +75,8 @@ def inspection_fee_for(currency: str) -> Decimal:
     return settings.PRESHIPMENT_INSPECTION["FEE"].get(currency, Decimal("300.00"))
 
 
-def _working_days() -> int:
+def inspection_working_days() -> int:
+    """Working days an inspection must be booked ahead of the shipment deadline (a setting)."""
     return int(settings.PRESHIPMENT_INSPECTION["WORKING_DAYS"])
 
 
@@ -85,7 +88,7 @@ def inspection_book_refusal(*, order: Order, user: User | None) -> str | None:
 
 def _book_refusal(order: Order, user: User | None) -> tuple[str, str | None]:
     if party_of(order=order, user=user) != Party.BUYER:
-        return OrderErrorCode.INSPECTION_NOT_FOUND, "Only the buyer books an inspection."
+        return NOT_ALLOWED, "Only the buyer books an inspection."
     if order.status not in PAID_NOT_SHIPPED:
         if order.initial_paid_at is None:
             return (
@@ -93,10 +96,10 @@ def _book_refusal(order: Order, user: User | None) -> tuple[str, str | None]:
                 "An inspection can be booked once the initial payment has been made.",
             )
         return (
-            "invalid_transition",
+            CommonErrorCode.INVALID_TRANSITION,
             "An inspection can be booked only while the goods have not shipped.",
         )
-    days = _working_days()
+    days = inspection_working_days()
     if clock.add_working_days(clock.now(), days) > order.shipment_deadline:
         return (
             OrderErrorCode.INSPECTION_TOO_LATE,
@@ -184,8 +187,8 @@ def preshipment_inspection_book(
     order = _order_lock(order.pk)
     code, refusal = _book_refusal(order, actor)
     if refusal:
-        if code == OrderErrorCode.INSPECTION_NOT_FOUND:
-            raise NotAllowed(refusal, code="not_allowed")
+        if code == NOT_ALLOWED:
+            raise NotAllowed(refusal, code=NOT_ALLOWED)
         raise InvalidTransition(refusal, code=code)
     if organisation is None or not (
         organisation.kind == Organisation.Kind.INSPECTION and organisation.inspection_approved
@@ -266,7 +269,7 @@ def preshipment_inspection_fee_pay(
         order = _order_lock(inspection.order_id, escrow_first=True)
         inspection = _inspection_lock(inspection.pk)
         if party_of(order=order, user=actor) != Party.BUYER:
-            raise NotAllowed("Only the buyer pays the inspection fee.", code="not_allowed")
+            raise NotAllowed("Only the buyer pays the inspection fee.", code=NOT_ALLOWED)
         if inspection.status != S.AWAITING_FEE:
             raise InvalidTransition(
                 "This inspection fee is not waiting for payment.",
@@ -352,7 +355,7 @@ def preshipment_inspection_cancel(
     order = _order_lock(inspection.order_id)
     inspection = _inspection_lock(inspection.pk)
     if party_of(order=order, user=actor) != Party.BUYER:
-        raise NotAllowed("Only the buyer cancels the booking.", code="not_allowed")
+        raise NotAllowed("Only the buyer cancels the booking.", code=NOT_ALLOWED)
     row = LIFECYCLE.check(inspection, "cancel", IP.BUYER)
     inspection.fee_due_at = None
     LIFECYCLE.move(inspection, row, party=IP.BUYER, actor=actor, note="Cancelled by the buyer.")
@@ -370,7 +373,7 @@ def preshipment_inspection_propose_dates(
     order = _order_lock(inspection.order_id)
     inspection = _inspection_lock(inspection.pk)
     if party_of(order=order, user=actor) != Party.SUPPLIER:
-        raise NotAllowed("Only the supplier proposes inspection dates.", code="not_allowed")
+        raise NotAllowed("Only the supplier proposes inspection dates.", code=NOT_ALLOWED)
     row = LIFECYCLE.check(inspection, "propose_dates", IP.SUPPLIER)
     today = clock.now().date()
     limit = settings.PRESHIPMENT_INSPECTION["MAX_PROPOSED_DATES"]
@@ -518,7 +521,7 @@ def preshipment_inspection_agree_replacement(
     order = _order_lock(inspection.order_id)
     current = _inspection_lock(inspection.pk)
     if party_of(order=order, user=actor) != Party.BUYER:
-        raise NotAllowed("Only the buyer agrees to a replacement.", code="not_allowed")
+        raise NotAllowed("Only the buyer agrees to a replacement.", code=NOT_ALLOWED)
     LIFECYCLE.check(current, "agree_replacement", IP.BUYER)
     if len(note or "") > 2000:
         raise ValidationFailed("Write at most 2,000 characters.", fields={"note": ["Too long."]})

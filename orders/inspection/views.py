@@ -39,7 +39,7 @@ def inspection_context(request, order: Order, party: str | None) -> dict:
             "book_refusal": refusal if party == Party.BUYER else None,
             "book_form": InspectionBookForm() if refusal is None else None,
             "fee": services.inspection_fee_for(order.currency),
-            "working_days": services._working_days(),
+            "working_days": services.inspection_working_days(),
             "fee_form": InspectionFeeForm(),
             "dates_form": InspectionDatesForm(),
             "note_form": InspectionNoteForm(),
