@@ -496,3 +496,39 @@ def test_the_inspector_page_runs_a_constant_number_of_queries(
     with django_assert_max_num_queries(len(queries)):
         page = client.get(reverse("disputes:inspector_home"))
     assert page.content.count(b"Pre-shipment inspection ") == 3
+
+
+def test_a_quality_claim_settled_with_a_full_refund_ends_the_block():
+    from disputes import services as dispute_services
+    from disputes.terms import OutcomeTerms
+
+    # Given a post-delivery order whose goods failed the inspection, and the buyer's claim
+    order = order_in(S.IN_PRODUCTION)
+    inspection, inspector = book_inspection(order)
+    pay_inspection(inspection)
+    report_inspection(inspection, inspector, "does_not_conform")
+    order.refresh_from_db()
+    dispute = dispute_services.dispute_open(
+        order=order,
+        actor=order.buyer,
+        type="quality",
+        description="Below spec, see the inspection report.",
+        terms=OutcomeTerms(remedy="full_refund"),
+        evidence_files=[inspection_report_pdf()],
+    )
+    held = escrow_summary(escrow_reference=order.escrow_reference).held
+    proposal = dispute.proposals.get()
+
+    # When the supplier accepts the buyer's full refund
+    dispute_services.dispute_accept(
+        dispute=dispute, actor=supplier_user_of(order), proposal_id=proposal.pk
+    )
+
+    # Then the order is refunded, the inspection records the settlement, the ledger balances
+    order.refresh_from_db()
+    inspection.refresh_from_db()
+    assert order.status == S.REFUNDED and not order.shipment_blocked_by_inspection
+    assert inspection.status == IS.RESOLVED and inspection.resolution == "dispute"
+    assert Refund.objects.filter(kind=Refund.Kind.ESCROW).get().amount == held
+    assert Refund.objects.filter(kind=Refund.Kind.INSPECTION_FEE).count() == 1
+    assert ledger_verify().ok
