@@ -6,8 +6,8 @@ from accounts.models import Organisation, User
 
 @admin.register(Organisation)
 class OrganisationAdmin(admin.ModelAdmin):
-    list_display = ["name", "kind", "country", "created_at"]
-    list_filter = ["kind", "country"]
+    list_display = ["name", "kind", "country", "inspection_approved", "created_at"]
+    list_filter = ["kind", "inspection_approved", "country"]
     search_fields = ["name"]
 
 

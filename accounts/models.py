@@ -26,11 +26,24 @@ class Organisation(models.Model):
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=20, choices=Kind.choices)
     country = models.CharField(max_length=2, blank=True, help_text="ISO 3166-1 alpha-2 code")
+    # Inspection companies only: vetting staff approved it to inspect for Trade Assurance. Only
+    # approved companies are offered to buyers (pre-shipment) and mediators (disputes).
+    inspection_approved = models.BooleanField(
+        "approved inspection company",
+        default=False,
+        help_text="Inspection companies only: offered to buyers and mediators.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["name"]
         indexes = [models.Index(fields=["kind"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(inspection_approved=False) | models.Q(kind="inspection"),
+                name="organisation_only_inspection_companies_approved",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name

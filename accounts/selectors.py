@@ -2,7 +2,9 @@
 
 from collections.abc import Iterable
 
-from accounts.models import User
+from django.db.models import QuerySet
+
+from accounts.models import Organisation, User
 from tradeassure.core.bulk import AnyOf
 
 
@@ -24,3 +26,10 @@ def organisation_members_many(
         if user.organisation_id is not None:
             found.setdefault((user.organisation_id, user.role), []).append(user)
     return found
+
+
+def inspection_companies_approved() -> QuerySet[Organisation]:
+    """The inspection companies staff approved: the only ones buyers and mediators may pick."""
+    return Organisation.objects.filter(
+        kind=Organisation.Kind.INSPECTION, inspection_approved=True
+    ).order_by("name")

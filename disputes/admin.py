@@ -19,6 +19,7 @@ from disputes.forms import DecisionForm, EvidenceRequestForm, InspectionOrderFor
 from disputes.models import MEDIATION_STATUSES, OPEN_STATUSES, Dispute, Remedy
 from disputes.terms import describe_terms, outcome_preview, outcome_terms_check
 from orders.conversation.selectors import order_messages
+from orders.inspection.selectors import inspection_reports_for_order
 from tradeassure.core import clock
 from tradeassure.core.errors import DomainError
 
@@ -217,6 +218,7 @@ class DisputeAdmin(admin.ModelAdmin):
                 inspections=list(dispute.inspections.all()),
                 items=list(dispute.order.current_version.items.all()),
                 order_thread=list(order_messages(order=dispute.order)),
+                preshipment_reports=inspection_reports_for_order(order_id=dispute.order_id),
                 now=clock.now(),
             ),
         )

@@ -5,9 +5,10 @@ from decimal import Decimal
 
 from django import forms
 
-from accounts.models import Organisation
-from disputes.models import REQUESTABLE_REMEDIES, DisputeParty, Inspection, Remedy
+from accounts.selectors import inspection_companies_approved
+from disputes.models import REQUESTABLE_REMEDIES, DisputeParty, Remedy
 from disputes.terms import OutcomeTerms
+from orders.inspection.forms import InspectionFeeForm, InspectionReportForm  # noqa: F401 (shared)
 from tradeassure.core import clock
 
 
@@ -177,23 +178,6 @@ class NoteForm(forms.Form):
     )
 
 
-class InspectionFeeForm(forms.Form):
-    # Rendered bare beside its button: the accessible name comes from aria-label.
-    method = forms.ChoiceField(
-        label="Payment method",
-        choices=[("card", "Card"), ("bank_transfer", "Bank transfer (T/T)")],
-        initial="card",
-        widget=forms.Select(attrs={"aria-label": "Payment method"}),
-    )
-
-
-class InspectionReportForm(forms.Form):
-    verdict = forms.ChoiceField(choices=Inspection.Verdict.choices, widget=forms.RadioSelect)
-    findings = forms.CharField(max_length=10000, widget=forms.Textarea(attrs={"rows": 6}))
-    # Declared field, moved off the class by the form metaclass (see DisputeOpenForm.files).
-    files = MultipleFileField(label="Report (PDF or images)", help_text=FILES_HELP, required=True)  # type: ignore[assignment]
-
-
 # --- mediation (admin intermediate forms) -----------------------------------------------------
 
 
@@ -217,7 +201,7 @@ class EvidenceRequestForm(forms.Form):
 class InspectionOrderForm(forms.Form):
     organisation = forms.ModelChoiceField(
         label="Inspection company",
-        queryset=Organisation.objects.filter(kind=Organisation.Kind.INSPECTION).order_by("name"),
+        queryset=inspection_companies_approved(),
     )
     instructions = forms.CharField(max_length=5000, widget=forms.Textarea(attrs={"rows": 4}))
     fee_amount = forms.DecimalField(min_value=Decimal("0.01"), decimal_places=2, max_digits=14)

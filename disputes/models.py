@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from tradeassure.core.inspections import InspectionVerdict
 from tradeassure.core.money import AMOUNT_DECIMAL_PLACES, AMOUNT_MAX_DIGITS, CURRENCY_CHOICES
 from tradeassure.core.timeline import TransitionEvent
 
@@ -296,9 +297,8 @@ class Inspection(models.Model):
         REPORTED = "reported", "Reported"
         CANCELLED = "cancelled", "Cancelled"
 
-    class Verdict(models.TextChoices):
-        CONFORMS = "conforms", "Conforms to the contract"
-        DOES_NOT_CONFORM = "does_not_conform", "Does not conform to the contract"
+    # The kernel's choices, shared with the orders' pre-shipment inspection.
+    Verdict = InspectionVerdict
 
     dispute = models.ForeignKey(Dispute, on_delete=models.CASCADE, related_name="inspections")
     organisation = models.ForeignKey(

@@ -7,6 +7,7 @@ from datetime import datetime
 from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet
 
 from accounts.models import Organisation, User
+from accounts.selectors import inspection_companies_approved
 from disputes.error_codes import DisputeErrorCode
 from disputes.models import (
     MEDIATION_STATUSES,
@@ -176,7 +177,8 @@ def inspection_for_inspector(*, user, pk: int) -> Inspection:
 
 
 def inspection_organisations() -> QuerySet[Organisation]:
-    return Organisation.objects.filter(kind=Organisation.Kind.INSPECTION).order_by("name")
+    """The approved inspection companies (the same list buyers book from before shipment)."""
+    return inspection_companies_approved()
 
 
 def mediation_queue(*, mine_for: User | None = None) -> QuerySet[Dispute]:

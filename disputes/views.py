@@ -23,6 +23,7 @@ from disputes.forms import (
 )
 from disputes.models import DisputeStatus
 from orders import selectors as order_selectors
+from orders.inspection import selectors as preshipment_selectors
 from orders.models import ContractVersion
 from tradeassure.core.errors import DomainError, NotFound
 from tradeassure.core.uploads import upload_response
@@ -404,12 +405,16 @@ def inspector_home(request):
     if not request.user.is_inspector:
         raise Http404("This page is for inspection companies.")
     inspections = list(selectors.inspections_for_inspector(user=request.user))
+    # Both kinds of assignment: a mediator's (disputes) and a buyer's before shipment (orders).
+    preshipment = list(preshipment_selectors.inspections_for_inspector(user=request.user))
     return render(
         request,
         "disputes/inspector_home.html",
         {
             "assigned": [i for i in inspections if i.state == "assigned"],
             "done": [i for i in inspections if i.state != "assigned"],
+            "preshipment_waiting": [i for i in preshipment if i.status == "scheduled"],
+            "preshipment_done": [i for i in preshipment if i.status != "scheduled"],
         },
     )
 

@@ -235,3 +235,6 @@ class OrderRatingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 # The order conversation's admin (read-only, with the staff "hide" view).
 from orders.conversation import admin as _conversation_admin  # noqa: E402, F401
+
+# The pre-shipment inspection's admin (read-only).
+from orders.inspection import admin as _inspection_admin  # noqa: E402, F401

@@ -25,6 +25,11 @@ class OrdersConfig(AppConfig):
         PeriodicTask(
             "orders: sweep post-delivery windows", "orders.sweep_post_delivery_windows", 60
         ),
+        PeriodicTask(
+            "orders: sweep pre-shipment inspection fees",
+            "orders.sweep_preshipment_inspection_fees",
+            60,
+        ),
     ]
     # Reminders before the deadlines above (tradeassure.platform.reminders), 3 and 1 days ahead.
     reminder_sources = "orders.reminders.REMINDER_SOURCES"
@@ -42,5 +47,9 @@ class OrdersConfig(AppConfig):
             "orders.view_ordermessage",
             "orders.view_ordermessageattachment",
             "orders.hide_ordermessage",
+            # Pre-shipment inspections: read in the admin and on the dispute case page.
+            "orders.view_preshipmentinspection",
+            "orders.view_preshipmentinspectionevent",
+            "orders.view_preshipmentinspectionfile",
         ],
     }

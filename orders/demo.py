@@ -368,3 +368,7 @@ def seed(users: dict[str, User]) -> None:
     from orders.conversation.demo import seed as seed_conversations
 
     seed_conversations()
+    # A pre-shipment inspection waiting for the demo inspector's report.
+    from orders.inspection.demo import seed as seed_inspection
+
+    seed_inspection(users)

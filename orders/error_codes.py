@@ -23,3 +23,11 @@ class OrderErrorCode(StrEnum):
     MESSAGE_EMPTY = "message_empty"  # neither text nor a file
     MESSAGE_RATE_LIMITED = "message_rate_limited"  # too many messages from one user a minute
     MESSAGE_NOT_A_PARTY = "message_not_a_party"  # only the buyer and supplier post
+    # The pre-shipment inspection (orders.inspection).
+    INSPECTION_NOT_FOUND = "preshipment_inspection_not_found"
+    INSPECTION_TOO_EARLY = "inspection_before_initial_payment"  # nothing paid, nothing to inspect
+    INSPECTION_TOO_LATE = "inspection_too_close_to_deadline"  # fewer working days than the setting
+    INSPECTION_COMPANY_NOT_APPROVED = "inspection_company_not_approved"
+    INSPECTION_ALREADY_ACTIVE = "inspection_already_active"  # one at a time per order
+    INSPECTION_FEE_NOT_DUE = "inspection_fee_not_due"
+    SHIPMENT_BLOCKED_BY_INSPECTION = "shipment_blocked_by_inspection"

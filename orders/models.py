@@ -131,6 +131,9 @@ class Order(models.Model):
     late_flagged_at = models.DateTimeField(null=True, blank=True)
     receipt_extended_by_buyer = models.BooleanField(default=False)
     receipt_extended_by_supplier = models.BooleanField(default=False)
+    # A pre-shipment inspection found the goods not conforming and the parties have not agreed
+    # what next (orders.inspection): shipment is refused while it is set.
+    shipment_blocked_by_inspection = models.BooleanField(default=False)
 
     # Disputes: the status to return to and the timers paused (seconds left per *_due_at field).
     status_before_dispute = models.CharField(max_length=30, choices=OrderStatus.choices, blank=True)
@@ -415,4 +418,9 @@ from orders.conversation.models import (  # noqa: E402, F401
     OrderMessage,
     OrderMessageAttachment,
     OrderReadReceipt,
+)
+from orders.inspection.models import (  # noqa: E402, F401
+    PreshipmentInspection,
+    PreshipmentInspectionEvent,
+    PreshipmentInspectionFile,
 )

@@ -10,6 +10,7 @@ from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet,
 from django.utils.module_loading import import_string
 
 from orders.error_codes import OrderErrorCode
+from orders.inspection.models import InspectionStatus, PreshipmentInspection
 from orders.models import (
     ContractLineItem,
     ContractVersion,
@@ -85,6 +86,18 @@ def _needs_action(party: str) -> Q:
             Q(status__in=[S.AWAITING_PAYMENT, S.AWAITING_BALANCE, S.SHIPPED, S.DELIVERED])
             | Q(proposal_pending_from=Party.SUPPLIER)
             | Q(is_late=True, status__in=[S.IN_PRODUCTION, S.AWAITING_BALANCE, S.READY_TO_SHIP])
+            # The pre-shipment inspection: a fee to pay, or a failed report to answer.
+            | Q(
+                shipment_blocked_by_inspection=True,
+                status__in=[S.IN_PRODUCTION, S.AWAITING_BALANCE, S.READY_TO_SHIP],
+            )
+            | Q(
+                Exists(
+                    PreshipmentInspection.objects.filter(
+                        order_id=OuterRef("pk"), status=InspectionStatus.AWAITING_FEE
+                    )
+                )
+            )
         )
     else:
         query = (
@@ -141,6 +154,18 @@ def orders_due_soon(*, user, within: timedelta = timedelta(days=7)) -> QuerySet[
                 status__in=[S.IN_PRODUCTION, S.AWAITING_BALANCE, S.READY_TO_SHIP],
             )
             | Q(is_late=True, status__in=[S.IN_PRODUCTION, S.AWAITING_BALANCE, S.READY_TO_SHIP])
+            # The pre-shipment inspection: a fee to pay, or a failed report to answer.
+            | Q(
+                shipment_blocked_by_inspection=True,
+                status__in=[S.IN_PRODUCTION, S.AWAITING_BALANCE, S.READY_TO_SHIP],
+            )
+            | Q(
+                Exists(
+                    PreshipmentInspection.objects.filter(
+                        order_id=OuterRef("pk"), status=InspectionStatus.AWAITING_FEE
+                    )
+                )
+            )
         )
         .order_by("shipment_due_at", "confirmation_due_at", "id")
     )

@@ -32,3 +32,10 @@ def sweep_receipt_windows() -> int:
 @shared_task(name="orders.sweep_post_delivery_windows", **SWEEP_TASK_OPTIONS)
 def sweep_post_delivery_windows() -> int:
     return run_to_time_limit(services.orders_sweep_post_delivery_windows)
+
+
+@shared_task(name="orders.sweep_preshipment_inspection_fees", **SWEEP_TASK_OPTIONS)
+def sweep_preshipment_inspection_fees() -> int:
+    from orders.inspection.services import preshipment_inspections_sweep_fees
+
+    return run_to_time_limit(preshipment_inspections_sweep_fees)

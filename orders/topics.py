@@ -14,6 +14,7 @@ class OrderTopic(StrEnum):
     AUTO_CONFIRM_RECEIPT = "order.auto_confirm_receipt"
     BALANCE_PAYMENT_CAPTURED = "order.balance_payment_captured"
     CANCEL = "order.cancel"
+    CANCEL_AFTER_FAILED_INSPECTION = "order.cancel_after_failed_inspection"
     CANCEL_LATE_WITH_REFUND = "order.cancel_late_with_refund"
     COMPLETE_AFTER_WINDOW = "order.complete_after_window"
     CONFIRM = "order.confirm"
@@ -50,6 +51,13 @@ class OrderTopic(StrEnum):
     DISPUTE_RESOLVED = "order.dispute_resolved"
     DISPUTED = "order.disputed"
     MESSAGE_POSTED = "order.message_posted"  # the order conversation (not a status move)
+    # The pre-shipment inspection (orders.inspection; its own moves, not the order's).
+    INSPECTION_BOOKED = "order.inspection_booked"
+    INSPECTION_CANCELLED = "order.inspection_cancelled"
+    INSPECTION_DATES_PROPOSED = "order.inspection_dates_proposed"
+    INSPECTION_FEE_PAID = "order.inspection_fee_paid"
+    INSPECTION_REPORTED = "order.inspection_reported"
+    INSPECTION_RESOLVED = "order.inspection_resolved"
     PLACED = "order.placed"
     RATED = "order.rated"
     READY_TO_SHIP = "order.ready_to_ship"

@@ -49,6 +49,21 @@ def _late(order: Order) -> bool:
     return order.is_late
 
 
+def _not_blocked_by_inspection(order: Order) -> bool:
+    return not order.shipment_blocked_by_inspection
+
+
+def _blocked_by_inspection(order: Order) -> bool:
+    return order.shipment_blocked_by_inspection
+
+
+SHIPMENT_BLOCKED = (
+    "Shipment is blocked: the pre-shipment inspection found that the goods do not conform to the "
+    "contract. Agree with the buyer first: a new contract version, a replacement of the goods, or "
+    "a cancellation with a full refund."
+)
+
+
 def _replacement_possible(order: Order) -> bool:
     """Only money still held can wait for a replacement: post-delivery coverage, disputed after
     shipment. (Pre-shipment coverage released everything at shipment, so it has none.)"""
@@ -115,7 +130,26 @@ TRANSITIONS: list[Transition] = [
         "balance_payment_captured", S.AWAITING_BALANCE, S.READY_TO_SHIP, {SYSTEM}, "Balance paid"
     ),
     # Shipment and the shipment deadline.
-    *rows("ship", S.READY_TO_SHIP, S.SHIPPED, {SUPPLIER}, "Record shipment"),
+    *rows(
+        "ship",
+        S.READY_TO_SHIP,
+        S.SHIPPED,
+        {SUPPLIER},
+        "Record shipment",
+        _not_blocked_by_inspection,
+        SHIPMENT_BLOCKED,
+    ),
+    # A pre-shipment inspection found the goods not conforming (orders.inspection): the buyer
+    # may cancel and get every held amount back, without the supplier's consent.
+    *rows(
+        "cancel_after_failed_inspection",
+        PAID_NOT_SHIPPED,
+        S.REFUNDED,
+        {BUYER},
+        "Cancel with a full refund (inspection failed)",
+        _blocked_by_inspection,
+        "Only after a pre-shipment inspection found that the goods do not conform.",
+    ),
     *rows("flag_late", PAID_NOT_SHIPPED, None, {SYSTEM}, "Shipment deadline passed"),
     *rows(
         "cancel_late_with_refund",
@@ -285,6 +319,7 @@ PAGE_ACTIONS = (
     "ship",
     "extend_shipment_deadline",
     "cancel_late_with_refund",
+    "cancel_after_failed_inspection",
     "confirm_receipt",
     "extend_receipt_window",
     "accept_goods",

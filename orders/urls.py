@@ -2,6 +2,7 @@ from django.urls import path
 
 from orders import views
 from orders.conversation import views as conversation_views
+from orders.inspection import views as inspection_views
 
 app_name = "orders"
 
@@ -35,6 +36,37 @@ urlpatterns = [
         "<int:pk>/messages/<int:message_pk>/files/<int:attachment_pk>/",
         conversation_views.message_attachment,
         name="message_attachment",
+    ),
+    path("<int:pk>/inspection/book/", inspection_views.inspection_book, name="inspection_book"),
+    path(
+        "<int:pk>/inspection/<int:inspection_pk>/pay/",
+        inspection_views.inspection_pay,
+        name="inspection_pay",
+    ),
+    path(
+        "<int:pk>/inspection/<int:inspection_pk>/cancel/",
+        inspection_views.inspection_cancel,
+        name="inspection_cancel",
+    ),
+    path(
+        "<int:pk>/inspection/<int:inspection_pk>/dates/",
+        inspection_views.inspection_dates,
+        name="inspection_dates",
+    ),
+    path(
+        "<int:pk>/inspection/<int:inspection_pk>/agree-replacement/",
+        inspection_views.inspection_agree_replacement,
+        name="inspection_agree_replacement",
+    ),
+    path(
+        "inspections/<int:inspection_pk>/report/",
+        inspection_views.inspection_report,
+        name="inspection_report",
+    ),
+    path(
+        "inspections/<int:inspection_pk>/files/<int:file_pk>/",
+        inspection_views.inspection_file,
+        name="inspection_file",
     ),
     path("<int:pk>/<slug:action>/", views.order_action, name="action"),
 ]

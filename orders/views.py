@@ -27,7 +27,9 @@ from orders.forms import (
     line_items_formset,
     terms_from_forms,
 )
+from orders.inspection.views import inspection_context
 from orders.models import ContractVersion, Order, OrderStatus, Party, ShipmentDocument
+from orders.transitions import SHIPMENT_BLOCKED
 from suppliers.models import Product, Supplier
 from suppliers.selectors import supplier_limit_left_usd, supplier_refusal_message
 from tradeassure.core import clock
@@ -366,6 +368,7 @@ def order_detail(request, pk: int):
             "rating": rating,
             "now": clock.now(),
             **conversation_context(request, order),
+            **inspection_context(request, order, party),
         },
     )
 
@@ -400,6 +403,9 @@ SIMPLE_ACTIONS = {
     "cancel_late_with_refund": lambda order, user, note: services.order_cancel_late_with_refund(
         order=order, actor=user, reason=note
     ),
+    "cancel_after_failed_inspection": lambda order, user, note: (
+        services.order_cancel_after_failed_inspection(order=order, actor=user, reason=note)
+    ),
     "cancel": lambda order, user, note: services.order_cancel(order=order, actor=user, reason=note),
 }
 
@@ -414,6 +420,7 @@ DONE_MESSAGES = {
     "extend_receipt_window": "Receipt window extended by 15 days.",
     "accept_goods": "Goods accepted; the payment is released to the supplier.",
     "cancel_late_with_refund": "Order cancelled; your payment is being refunded in full.",
+    "cancel_after_failed_inspection": "Order cancelled; your payment is being refunded in full.",
     "cancel": "Order cancelled.",
 }
 
@@ -536,7 +543,10 @@ def order_ship(request, pk: int):
     if "ship" not in {
         row.action for row in selectors.order_actions(order=order, user=request.user)
     }:
-        messages.error(request, "This order cannot be shipped by you now.")
+        blocked = order.shipment_blocked_by_inspection and order.status == "ready_to_ship"
+        messages.error(
+            request, SHIPMENT_BLOCKED if blocked else "This order cannot be shipped by you now."
+        )
         return redirect(order)
     form = ShipmentForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():

@@ -254,12 +254,20 @@ class Entry(models.Model):
 
 
 class Payment(models.Model):
+    # Purposes whose money is held apart from the escrow (the inspection fee account).
+    INSPECTION_FEE_PURPOSES: ClassVar[tuple[str, ...]] = (
+        "inspection_fee",
+        "preship_inspection",
+    )
+
     """Money a payer organisation sends into an escrow (or an inspection fee)."""
 
     class Purpose(models.TextChoices):
         INITIAL = "initial", "Initial payment"
         BALANCE = "balance", "Balance payment"
         INSPECTION_FEE = "inspection_fee", "Inspection fee"
+        # The buyer's own inspection of the goods before shipment (orders), not a dispute's.
+        PRESHIPMENT_INSPECTION_FEE = "preship_inspection", "Pre-shipment inspection fee"
 
     class Method(models.TextChoices):
         CARD = "card", "Card"

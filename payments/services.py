@@ -641,12 +641,18 @@ def _enqueue(task, object_id: int) -> None:
 
 @transaction.atomic
 def inspection_fee_settle(
-    *, escrow_reference: str, supplier_at_fault: bool, idempotency_key: str
+    *,
+    escrow_reference: str,
+    supplier_at_fault: bool,
+    idempotency_key: str,
+    amount: Decimal | None = None,
 ) -> None:
     """Settle the buyer's inspection fee once the inspection decided who was at fault.
 
     Supplier at fault: the buyer gets the fee back and the supplier's payable is charged (what it
     cannot cover becomes a debt taken from its next release). Otherwise the fee pays the inspector.
+    `amount` settles that one fee (an order may hold two: its pre-shipment inspection's and a
+    dispute's); without it, everything held. Never more than is held.
     """
     escrow = _escrow_lock(escrow_reference)
     if _replayed(idempotency_key=idempotency_key, kind=TxKind.INSPECTION_FEE_SETTLE, escrow=escrow):
@@ -668,8 +674,8 @@ def inspection_fee_settle(
         )
         accounts += [in_transit, payable, debt]
     locked = ledger.accounts_lock(accounts)
-    fee = locked[held.pk].balance
-    if fee <= 0:
+    fee = locked[held.pk].balance if amount is None else amount
+    if fee <= 0 or fee > locked[held.pk].balance:
         raise Conflict(
             "No inspection fee is held for this order.", code=PaymentErrorCode.INSUFFICIENT_ESCROW
         )
@@ -694,6 +700,44 @@ def inspection_fee_settle(
             amount=fee,
             reason="Inspection fee refunded: the supplier was at fault.",
         )
+
+
+@transaction.atomic
+def inspection_fee_return(
+    *, escrow_reference: str, amount: Decimal, idempotency_key: str, reason: str
+) -> None:
+    """Give a held inspection fee back to the buyer when no inspection took place (the order
+    ended or shipped first): nobody is charged and the inspector is not paid. Never more than
+    is held; a replayed key moves nothing."""
+    escrow = _escrow_lock(escrow_reference)
+    _check_amount(amount, escrow.currency)
+    if _replayed(
+        idempotency_key=idempotency_key,
+        kind=TxKind.INSPECTION_FEE_SETTLE,
+        escrow=escrow,
+        amount=amount,
+    ):
+        return
+    currency = escrow.currency
+    held, in_transit = ledger.accounts_get(
+        [
+            ledger.AccountSpec(Kind.INSPECTION_FEE_HELD, currency, escrow=escrow),
+            ledger.AccountSpec(Kind.REFUNDS_IN_TRANSIT, currency, escrow=escrow),
+        ]
+    )
+    locked = ledger.accounts_lock([held, in_transit])
+    _refuse_more_than_held(locked[held.pk].balance, amount, currency, "return")
+    ledger.ledger_post(
+        idempotency_key=idempotency_key,
+        kind=TxKind.INSPECTION_FEE_SETTLE,
+        amount=amount,
+        currency=currency,
+        legs=[(held, -amount), (in_transit, amount)],
+        escrow=escrow,
+        memo=f"Inspection fee returned: {reason}"[:200],
+        locked=locked,
+    )
+    _refund_create(escrow=escrow, kind=Refund.Kind.INSPECTION_FEE, amount=amount, reason=reason)
 
 
 # --- payments -----------------------------------------------------------------------------
@@ -1062,7 +1106,7 @@ def _payment_captured(
 
     target_kind = (
         Kind.INSPECTION_FEE_HELD
-        if payment.purpose == Payment.Purpose.INSPECTION_FEE
+        if payment.purpose in Payment.INSPECTION_FEE_PURPOSES
         else Kind.ESCROW
     )
     clearing, target = ledger.accounts_get(

@@ -49,7 +49,10 @@ class SupplierStaffFactory(UserFactory):
 class InspectorFactory(UserFactory):
     role = User.Role.INSPECTOR
     organisation = factory.SubFactory(
-        OrganisationFactory, kind=Organisation.Kind.INSPECTION, country="HK"
+        OrganisationFactory,
+        kind=Organisation.Kind.INSPECTION,
+        country="HK",
+        inspection_approved=True,
     )
 
 

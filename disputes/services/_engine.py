@@ -6,13 +6,11 @@ dispute is who they are on its order (`orders.parties`), so both rules exist onc
 every service: dispute → escrow → order → inspection (see the package docstring).
 """
 
-import functools
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 from django.conf import settings
 from django.core.files import File
@@ -35,10 +33,13 @@ from orders import parties
 from orders.models import Order
 from tradeassure.core import clock
 from tradeassure.core.bulk import bulk_insert, update_claimed_in_groups
-from tradeassure.core.errors import DomainError, NotAllowed, NotFound, ValidationFailed
+from tradeassure.core.errors import DomainError, NotAllowed, NotFound
 from tradeassure.core.moments import local_text, moment_token
 from tradeassure.core.sweeps import BatchSweep, sweep_batches, sweep_due
-from tradeassure.core.uploads import DOCUMENT_KINDS, upload_check, upload_delete, upload_store
+from tradeassure.core.uploads import (  # noqa: F401 (re-exported to the disputes services)
+    uploads_removed_on_error,
+    uploads_store_all,
+)
 from tradeassure.platform.events import (
     EventSpec,
     NoticeSpec,
@@ -51,8 +52,6 @@ from tradeassure.platform.models import SystemAlert
 
 logger = logging.getLogger(__name__)
 P = DisputeParty
-Params = ParamSpec("Params")
-Result = TypeVar("Result")
 
 EVIDENCE_FOLDER = "disputes/evidence"
 
@@ -233,62 +232,14 @@ def dispute_clear_timers(dispute: Dispute) -> None:
 
 
 def evidence_files_store(files: Sequence[File]) -> list[Any]:
-    """Check EVERY file first (so a bad one refuses all), then store them privately."""
-    limit = settings.DISPUTES["MAX_FILES_PER_UPLOAD"]
-    files = [file for file in files if file is not None]
-    if len(files) > limit:
-        raise ValidationFailed(
-            f"Attach at most {limit} files at a time.",
-            code=DisputeErrorCode.TOO_MANY_FILES,
-            fields={"files": [f"Attach at most {limit} files at a time."]},
-        )
-    for file in files:
-        try:
-            upload_check(file=file, allowed_kinds=DOCUMENT_KINDS)
-        except ValidationFailed as error:
-            message = f"{_display_name(file)}: {error.message}"
-            raise ValidationFailed(message, code=error.code, fields={"files": [message]}) from None
-    stored = []
-    try:
-        for file in files:
-            stored.append(upload_store(file=file, folder=EVIDENCE_FOLDER))
-    except Exception:
-        for item in stored:
-            upload_delete(name=item.name)
-        raise
-    pending = _pending_uploads.get()
-    if pending is not None:
-        pending.extend(item.name for item in stored)
-    return stored
-
-
-def _display_name(file: File) -> str:
-    name = str(getattr(file, "name", "") or "file")
-    return name.replace("\\", "/").rsplit("/", 1)[-1][:80] or "file"
-
-
-_pending_uploads: ContextVar[list[str] | None] = ContextVar(
-    "disputes_pending_uploads", default=None
-)
-
-
-def uploads_removed_on_error(service: Callable[Params, Result]) -> Callable[Params, Result]:
-    """Files stored by a service that then fails (and rolls back) are deleted again."""
-
-    @functools.wraps(service)
-    def wrapper(*args: Params.args, **kwargs: Params.kwargs) -> Result:
-        names: list[str] = []
-        token = _pending_uploads.set(names)
-        try:
-            return service(*args, **kwargs)
-        except BaseException:
-            for name in names:
-                upload_delete(name=name)
-            raise
-        finally:
-            _pending_uploads.reset(token)
-
-    return wrapper
+    """Check EVERY file first (so a bad one refuses all), then store them privately (the
+    kernel's `uploads_store_all`, which the pre-shipment inspection reports use too)."""
+    return uploads_store_all(
+        files=files,
+        folder=EVIDENCE_FOLDER,
+        max_files=settings.DISPUTES["MAX_FILES_PER_UPLOAD"],
+        too_many_code=DisputeErrorCode.TOO_MANY_FILES,
+    )
 
 
 def evidence_create(

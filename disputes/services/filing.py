@@ -60,6 +60,14 @@ def _claim_refusal(order: Order, dispute_type: str, now: datetime) -> str | None
                 "passed yet."
             )
         return None
+    if (
+        dispute_type == DisputeType.QUALITY
+        and status in PAID_NOT_SHIPPED
+        and order.shipment_blocked_by_inspection
+    ):
+        # A pre-shipment inspection found the goods not conforming: a quality claim before
+        # shipment, under either coverage (orders.inspection).
+        return None
     if order.coverage != Coverage.POST_DELIVERY:
         return (
             "This order has pre-shipment coverage: it protects against late or no shipment "

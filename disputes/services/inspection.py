@@ -35,6 +35,7 @@ from orders.parties import order_buyers, order_supplier_staff
 from payments.references import EscrowReference
 from tradeassure.core import clock
 from tradeassure.core.errors import InvalidTransition, NotAllowed, NotFound, ValidationFailed
+from tradeassure.core.inspections import inspection_report_errors, supplier_at_fault_by_verdict
 from tradeassure.core.money import format_money, is_exact
 from tradeassure.platform.events import notify
 from tradeassure.platform.models import SystemAlert
@@ -62,8 +63,10 @@ def dispute_order_inspection(
     row = LIFECYCLE.check(dispute, "order_inspection", party)
     currency = dispute.currency
     errors: dict[str, list[str]] = {}
-    if organisation is None or organisation.kind != Organisation.Kind.INSPECTION:
-        errors["organisation"] = ["Choose an inspection company."]
+    if organisation is None or not (
+        organisation.kind == Organisation.Kind.INSPECTION and organisation.inspection_approved
+    ):
+        errors["organisation"] = ["Choose an approved inspection company."]
     if not (instructions or "").strip():
         errors["instructions"] = ["Say what the inspector must check."]
     if fee_amount is None or fee_amount <= 0 or not is_exact(fee_amount, currency):
@@ -285,13 +288,7 @@ def inspection_report_submit(
             code="invalid_transition",
         )
     row = LIFECYCLE.check(dispute, "inspection_reported", P.INSPECTOR)
-    errors: dict[str, list[str]] = {}
-    if verdict not in Inspection.Verdict.values:
-        errors["verdict"] = ["Choose whether the goods conform to the contract."]
-    if not (findings or "").strip():
-        errors["findings"] = ["Write the findings."]
-    if not [file for file in files if file is not None]:
-        errors["files"] = ["Attach the report (PDF or images)."]
+    errors = inspection_report_errors(verdict=verdict, findings=findings, files=files)
     if errors:
         raise ValidationFailed("The report is not complete.", fields=errors)
     stored = evidence_files_store(files)
@@ -337,12 +334,13 @@ def inspections_close(dispute: Dispute, *, settle_fault: bool | None) -> list[in
         if inspection.fee_paid_at and not inspection.fee_settled:
             at_fault = settle_fault
             if inspection.verdict:
-                at_fault = inspection.verdict == Inspection.Verdict.DOES_NOT_CONFORM
+                at_fault = supplier_at_fault_by_verdict(inspection.verdict)
             if at_fault is None:
                 at_fault = False
             inspection_fee_settle(
                 escrow_reference=dispute.order.escrow_reference,
                 supplier_at_fault=at_fault,
+                amount=inspection.fee_amount,
                 idempotency_key=f"dispute:{dispute.pk}:inspection:{inspection.pk}:fee-settle",
             )
             inspection.fee_settled = True

@@ -46,6 +46,7 @@ from orders.services.receipt import (
 from orders.services.shipping import (
     REQUIRED_SHIPMENT_DOCUMENTS,
     ShipmentDocumentUpload,
+    order_cancel_after_failed_inspection,
     order_cancel_late_with_refund,
     order_extend_shipment_deadline,
     order_flag_late,
@@ -96,6 +97,7 @@ __all__ = [
     "order_accept_goods",
     "order_auto_confirm_receipt",
     "order_cancel",
+    "order_cancel_after_failed_inspection",
     "order_cancel_late_with_refund",
     "order_complete_after_window",
     "order_confirm",

@@ -12,6 +12,8 @@ from django.db import transaction
 
 from accounts.models import User
 from orders.error_codes import OrderErrorCode
+from orders.inspection.holds import inspection_hold_lift, inspections_withdraw
+from orders.inspection.models import InspectionResolution
 from orders.models import ContractVersion, Order, OrderStatus
 from orders.parties import order_buyers, order_supplier_staff
 from orders.services._engine import (
@@ -231,6 +233,18 @@ def order_dispute_resolved(
     order.paused_timers = {}
     order.status_before_dispute = ""
     order.dispute_lost = order.dispute_lost or supplier_at_fault
+    if target in (S.COMPLETED, S.REFUNDED):
+        inspections_withdraw(order, why=f"dispute {dispute_reference} ended the order.")
+    if outcome != DisputeOutcome.RESUME:
+        # A decision or settlement is the parties' agreement after a failed pre-shipment
+        # inspection (a claim withdrawn or closed without one leaves the shipment blocked).
+        inspection_hold_lift(
+            order,
+            resolution=InspectionResolution.DISPUTE,
+            party=party,
+            actor=actor,
+            note=f"Dispute {dispute_reference}: {outcome.replace('_', ' ')}.",
+        )
     order_move(
         order,
         row,

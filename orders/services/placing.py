@@ -10,6 +10,8 @@ from django.db import transaction
 
 from accounts.models import User
 from orders.error_codes import OrderErrorCode
+from orders.inspection.holds import inspection_hold_lift
+from orders.inspection.models import InspectionResolution
 from orders.models import (
     ContractLineItem,
     ContractVersion,
@@ -505,6 +507,14 @@ def order_accept_changes(*, order: Order, actor: User, note: str = "") -> Order:
     contract_version_adopt(order, version)
     if was_pending:
         _start_payment_window(order)
+    # A new contract version is an agreement after a failed pre-shipment inspection.
+    inspection_hold_lift(
+        order,
+        resolution=InspectionResolution.CONTRACT_VERSION,
+        party=party,
+        actor=actor,
+        note=f"Contract version {version.number} accepted.",
+    )
     order_move(
         order,
         row,

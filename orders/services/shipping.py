@@ -11,6 +11,8 @@ from django.conf import settings
 from django.db import transaction
 
 from accounts.models import User
+from orders.inspection.holds import inspection_hold_lift, inspections_withdraw
+from orders.inspection.models import InspectionResolution
 from orders.models import Coverage, Order, Party, Shipment, ShipmentDocument
 from orders.parties import order_buyers, order_supplier_staff
 from orders.services._engine import (
@@ -20,6 +22,7 @@ from orders.services._engine import (
     order_move,
     order_refund,
     order_release_all,
+    order_supplier_metrics_recompute,
     order_tell,
     order_timers_clear,
 )
@@ -130,6 +133,7 @@ def order_ship(
             order.shipped_at = now
             order.shipment_due_at = None
             order.receipt_due_at = now + settings.TRADE_ASSURANCE["RECEIPT_CONFIRMATION_WINDOW"]
+            inspections_withdraw(order, why="the goods shipped before the inspection.")
             released = Decimal(0)
             if order.coverage == Coverage.PRE_SHIPMENT:
                 released = order_release_all(
@@ -254,6 +258,7 @@ def order_cancel_late_with_refund(*, order: Order, actor: User, reason: str = ""
     order.cancel_reason = reason or "The supplier missed the shipment deadline."
     order_timers_clear(order)
     order_open_proposal_close(order)
+    inspections_withdraw(order, why="the order was cancelled with a full refund.")
     order_move(
         order,
         row,
@@ -267,6 +272,53 @@ def order_cancel_late_with_refund(*, order: Order, actor: User, reason: str = ""
         order,
         order_supplier_staff(order),
         "cancelled by the buyer: shipment deadline missed",
+        f"{format_money(refunded, order.currency)} was refunded to the buyer.",
+    )
+    return order
+
+
+@transaction.atomic
+def order_cancel_after_failed_inspection(*, order: Order, actor: User, reason: str = "") -> Order:
+    """The buyer cancels an order whose pre-shipment inspection found the goods not conforming,
+    and gets every held amount back without the supplier's consent (the inspection fee was
+    already refunded with the report)."""
+    order = order_lock(order, escrow_first=True)
+    row, party = order_check(order, "cancel_after_failed_inspection", actor)
+    refunded = order_refund(
+        order,
+        amount=escrow_held(escrow_reference=order.escrow_reference),
+        key=order_money_key(order, "refund", "failed_inspection"),
+        reason="The pre-shipment inspection found the goods not conforming; cancelled by the buyer.",
+    )
+    now = clock.now()
+    order.cancelled_at = now
+    order.refunded_at = now
+    order.cancel_reason = (
+        reason or "The pre-shipment inspection found that the goods do not conform."
+    )
+    order_timers_clear(order)
+    order_open_proposal_close(order)
+    inspection_hold_lift(
+        order,
+        resolution=InspectionResolution.REFUND,
+        party=party,
+        actor=actor,
+        note=order.cancel_reason,
+    )
+    order_move(
+        order,
+        row,
+        party=party,
+        actor=actor,
+        note=order.cancel_reason,
+        data={"refunded": str(refunded)},
+        topic="order.refunded",
+    )
+    order_supplier_metrics_recompute(order)
+    order_tell(
+        order,
+        order_supplier_staff(order),
+        "cancelled by the buyer: the goods failed the pre-shipment inspection",
         f"{format_money(refunded, order.currency)} was refunded to the buyer.",
     )
     return order

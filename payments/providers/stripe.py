@@ -194,7 +194,7 @@ class StripeProvider:
             escrow_id=refund.escrow_id, provider=self.name, status=Payment.Status.CAPTURED
         ).order_by("id")
         if refund.kind == Refund.Kind.INSPECTION_FEE:
-            payments = payments.filter(purpose=Payment.Purpose.INSPECTION_FEE)
+            payments = payments.filter(purpose__in=Payment.INSPECTION_FEE_PURPOSES)
         elif refund.kind == Refund.Kind.UNAPPLIED_RETURN:
             transfer = getattr(refund, "unapplied_transfer", None)
             payments = (
@@ -203,7 +203,7 @@ class StripeProvider:
                 else Payment.objects.none()
             )
         else:
-            payments = payments.exclude(purpose=Payment.Purpose.INSPECTION_FEE)
+            payments = payments.exclude(purpose__in=Payment.INSPECTION_FEE_PURPOSES)
         return [(p.provider_reference, p.amount) for p in payments]
 
     def refund(self, *, refund: "Refund") -> ProviderEventData | None:

@@ -253,6 +253,45 @@ def _documents():
 # --- the matrix --------------------------------------------------------------------------------------
 # (name, method, path, world, body, party status, outsider status, anonymous status, list key)
 # `list key`: for list endpoints, the id that must appear for the party and for nobody else.
+def w_preship(party="buyer", paid=False, reported=False, booked=True):
+    """A paid order in production with a pre-shipment inspection booked (paid, reported)."""
+
+    def build():
+        from orders.inspection.models import PreshipmentInspection
+        from tests.orders.factories import book_inspection, pay_inspection, report_inspection
+
+        order = order_in(S.IN_PRODUCTION)
+        inspector = InspectorFactory()
+        ids = {"order": order.pk, "company": inspector.organisation_id}
+        if not booked:
+
+            def nothing_booked():
+                assert not PreshipmentInspection.objects.filter(order=order).exists()
+
+            return World(party=order.buyer, ids=ids, check=nothing_booked)
+        inspection, _ = book_inspection(order, inspector=inspector)
+        if paid or reported:
+            pay_inspection(inspection)
+        if reported:
+            inspection = report_inspection(inspection, inspector, "conforms")
+            ids["file"] = inspection.files.get().pk
+        ids["inspection"] = inspection.pk
+        status = inspection.status
+        user = {
+            "buyer": order.buyer,
+            "supplier": supplier_user_of(order),
+            "inspector": inspector,
+        }[party]
+
+        def unchanged():
+            inspection.refresh_from_db()
+            assert inspection.status == status
+
+        return World(party=user, ids=ids, check=unchanged)
+
+    return build
+
+
 PRIVATE = 404
 # fmt: off
 ROWS = [
@@ -316,6 +355,16 @@ ROWS = [
     ("dispute evidence upload", "post", "/api/v1/disputes/{dispute}/evidence/", w_dispute(), "evidence", 201, PRIVATE, 401, None),
     ("dispute evidence download", "get", "/api/v1/disputes/{dispute}/evidence/{evidence}/", w_dispute("supplier"), None, 200, PRIVATE, 401, None),
     ("dispute pay inspection fee", "post", "/api/v1/disputes/{dispute}/pay-inspection-fee/", w_dispute(inspection=True), "inspection", 201, PRIVATE, 401, None),
+    ("preshipment inspections list", "get", "/api/v1/preshipment-inspections/", w_preship(), None, 200, 200, 401, "inspection"),
+    ("preshipment inspections list (inspector)", "get", "/api/v1/preshipment-inspections/", w_preship("inspector", paid=True), None, 200, 200, 401, "inspection"),
+    ("preshipment inspection detail", "get", "/api/v1/preshipment-inspections/{inspection}/", w_preship("supplier"), None, 200, PRIVATE, 401, None),
+    # Booking on someone else's order: 404 (the order is not theirs to see).
+    ("preshipment inspection book", "post", "/api/v1/preshipment-inspections/", w_preship(booked=False), "preship_book", 201, PRIVATE, 401, None),
+    ("preshipment inspection pay fee", "post", "/api/v1/preshipment-inspections/{inspection}/pay-fee/", w_preship(), {"method": "card"}, 201, PRIVATE, 401, None),
+    ("preshipment inspection cancel", "post", "/api/v1/preshipment-inspections/{inspection}/cancel/", w_preship(), {}, 200, PRIVATE, 401, None),
+    ("preshipment inspection dates", "post", "/api/v1/preshipment-inspections/{inspection}/propose-dates/", w_preship("supplier"), "preship_dates", 200, PRIVATE, 401, None),
+    ("preshipment inspection report", "post", "/api/v1/preshipment-inspections/{inspection}/report/", w_preship("inspector", paid=True), "preship_report", 200, PRIVATE, 401, None),
+    ("preshipment inspection file", "get", "/api/v1/preshipment-inspections/{inspection}/files/{file}/", w_preship(reported=True), None, 200, PRIVATE, 401, None),
 ]
 # fmt: on
 
@@ -352,6 +401,16 @@ def _body(kind, world: World):
         return {"files": [pdf()], "description": "photo"}, "multipart"
     if kind == "inspection":
         return {"inspection_id": world.ids["inspection"], "method": "card"}, "json"
+    if kind == "preship_book":
+        return {"order_id": world.ids["order"], "organisation_id": world.ids["company"]}, "json"
+    if kind == "preship_dates":
+        return {"dates": [(clock.now() + timedelta(days=3)).date().isoformat()]}, "json"
+    if kind == "preship_report":
+        return {
+            "verdict": "conforms",
+            "findings": "All fine",
+            "files": [SimpleUploadedFile("report.pdf", PDF_BYTES, "application/pdf")],
+        }, "multipart"
     if kind == "extend":
         return {"new_deadline": (clock.now() + timedelta(days=20)).isoformat()}, "json"
     return kind, "json"

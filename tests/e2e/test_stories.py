@@ -128,7 +128,10 @@ def test_order_pay_ship_dispute_and_partial_refund(stage, cast, tmp_path, width)
     supplier, _product, supplier_user = a_trade_assured_supplier()
     mediator = MediatorFactory(email="maria@tradeassure.example", full_name="Maria Mediator")
     inspection_company = OrganisationFactory(
-        name="QualiCheck Inspections", kind=Organisation.Kind.INSPECTION, country="HK"
+        name="QualiCheck Inspections",
+        kind=Organisation.Kind.INSPECTION,
+        country="HK",
+        inspection_approved=True,
     )
     inspector_user = InspectorFactory(
         organisation=inspection_company, email="ines@qualicheck.example"

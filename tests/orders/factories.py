@@ -157,3 +157,53 @@ def with_time_past_deadline(order: Order) -> Order:
 
 def today() -> date:
     return clock.now().date()
+
+
+# --- the pre-shipment inspection ------------------------------------------------------------
+def inspection_report_pdf(name: str = "report.pdf"):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile(name, PDF_BYTES, "application/pdf")
+
+
+def book_inspection(order: Order, *, inspector=None, instructions: str = "Check the output"):
+    """The buyer books an approved inspection company; returns (inspection, inspector user)."""
+    from orders.inspection import services as inspection_services
+    from tests.factories import InspectorFactory
+
+    inspector = inspector or InspectorFactory()
+    inspection = inspection_services.preshipment_inspection_book(
+        order=order,
+        actor=order.buyer,
+        organisation=inspector.organisation,
+        instructions=instructions,
+    )
+    return inspection, inspector
+
+
+def pay_inspection(inspection) -> None:
+    """The buyer pays the inspection fee by sandbox card; the capture runs like in production."""
+    from orders.inspection import services as inspection_services
+
+    buyer = inspection.order.buyer
+    payment = inspection_services.preshipment_inspection_fee_pay(
+        inspection=inspection, actor=buyer, method="card"
+    )
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        payment_card_submit(payment=payment, card_number="4242424242424242", actor=buyer)
+    inspection.refresh_from_db()
+
+
+def report_inspection(inspection, inspector, verdict: str):
+    from orders.inspection import services as inspection_services
+
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        return inspection_services.preshipment_inspection_report(
+            inspection=inspection,
+            actor=inspector,
+            verdict=verdict,
+            findings="12 of 100 speakers below 10 W RMS."
+            if verdict == "does_not_conform"
+            else "All sampled units meet the contract.",
+            files=[inspection_report_pdf()],
+        )

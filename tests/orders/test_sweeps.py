@@ -214,6 +214,7 @@ def test_the_sweeps_are_declared_on_the_app_config_every_minute():
         "orders.sweep_shipment_deadlines": 60,
         "orders.sweep_receipt_windows": 60,
         "orders.sweep_post_delivery_windows": 60,
+        "orders.sweep_preshipment_inspection_fees": 60,
     }
 
 

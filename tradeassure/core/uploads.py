@@ -15,10 +15,13 @@ match that kind; SVG, HTML and XML are always refused (they can carry scripts); 
 components are refused; empty files and files over `settings.UPLOAD_MAX_BYTES` are refused.
 """
 
+import functools
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
 
 import filetype
 from django.conf import settings
@@ -144,6 +147,71 @@ def upload_store(
         size=file.size,
         kind=kind,
     )
+
+
+def uploads_store_all(
+    *,
+    files: Sequence[File],
+    folder: str,
+    max_files: int,
+    too_many_code: str = CommonErrorCode.VALIDATION_FAILED,
+    allowed_kinds: Iterable[str] = DOCUMENT_KINDS,
+) -> list[StoredUpload]:
+    """Check EVERY file first (so one bad file refuses them all, naming it under `files`), then
+    store them; if storing one fails, the ones stored already are deleted again. The caller
+    deletes them too if its transaction then fails (see the disputes' and orders' services)."""
+    files = [file for file in files if file is not None]
+    if len(files) > max_files:
+        message = f"Attach at most {max_files} files at a time."
+        raise ValidationFailed(message, code=too_many_code, fields={"files": [message]})
+    for file in files:
+        try:
+            upload_check(file=file, allowed_kinds=allowed_kinds)
+        except ValidationFailed as error:
+            message = f"{_display_name(file)}: {error.message}"
+            raise ValidationFailed(message, code=error.code, fields={"files": [message]}) from None
+    stored: list[StoredUpload] = []
+    try:
+        for file in files:
+            stored.append(upload_store(file=file, folder=folder, allowed_kinds=allowed_kinds))
+    except Exception:
+        for item in stored:
+            upload_delete(name=item.name)
+        raise
+    pending = _pending_uploads.get()
+    if pending is not None:
+        pending.extend(item.name for item in stored)
+    return stored
+
+
+def _display_name(file: File) -> str:
+    name = str(getattr(file, "name", "") or "file")
+    return name.replace("\\", "/").rsplit("/", 1)[-1][:80] or "file"
+
+
+_pending_uploads: ContextVar[list[str] | None] = ContextVar("pending_uploads", default=None)
+Params = ParamSpec("Params")
+Result = TypeVar("Result")
+
+
+def uploads_removed_on_error(service: Callable[Params, Result]) -> Callable[Params, Result]:
+    """Files `uploads_store_all` stored inside a service that then fails (and rolls back) are
+    deleted again."""
+
+    @functools.wraps(service)
+    def wrapper(*args: Params.args, **kwargs: Params.kwargs) -> Result:
+        names: list[str] = []
+        token = _pending_uploads.set(names)
+        try:
+            return service(*args, **kwargs)
+        except BaseException:
+            for name in names:
+                upload_delete(name=name)
+            raise
+        finally:
+            _pending_uploads.reset(token)
+
+    return wrapper
 
 
 def upload_delete(*, name: str) -> None:

@@ -63,7 +63,12 @@ def seed_demo_users() -> dict[str, User]:
         organisation = None
         if org:
             organisation, _ = Organisation.objects.get_or_create(
-                name=org[0], defaults={"kind": org[1], "country": org[2]}
+                name=org[0],
+                defaults={
+                    "kind": org[1],
+                    "country": org[2],
+                    "inspection_approved": org[1] == Organisation.Kind.INSPECTION,
+                },
             )
         user = User.objects.filter(email=email).first()
         if user is None:

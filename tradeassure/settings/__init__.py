@@ -506,6 +506,25 @@ DISPUTES = {
     "MAX_FILES_PER_UPLOAD": env.int("TA_DISPUTE_MAX_FILES", 10),
 }
 
+# --- Pre-shipment inspection -------------------------------------------------------------
+# The buyer's own inspection of the goods before shipment (README "Pre-shipment inspection").
+PRESHIPMENT_INSPECTION = {
+    # Booked at least this many working days (Monday to Friday) before the shipment deadline.
+    "WORKING_DAYS": env.int("TA_PRESHIPMENT_INSPECTION_WORKING_DAYS", 7),
+    # The fee per currency: the same table as the dispute inspections'.
+    "FEE": DISPUTES["INSPECTION_FEE"],
+    # The buyer pays the fee within this (TA_INSPECTION_FEE_DAYS, as in disputes), or the
+    # booking lapses.
+    "FEE_PAYMENT_WINDOW": DISPUTES["INSPECTION_FEE_PAYMENT_WINDOW"],
+    "MAX_FILES": env.int("TA_DISPUTE_MAX_FILES", 10),
+    "MAX_PROPOSED_DATES": 5,
+}
+# The buyer's pre-shipment inspection fee is captured into the order's escrow by this hook.
+PAYMENT_CAPTURED_HOOKS = [
+    *PAYMENT_CAPTURED_HOOKS,
+    "orders.inspection.services.preshipment_inspection_fee_captured",
+]
+
 # --- Order conversation -------------------------------------------------------------------
 # The thread between buyer and supplier on every order (README "Order conversation").
 ORDER_CONVERSATION = {
