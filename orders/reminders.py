@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from django.db.models import F, QuerySet
 
 from accounts.models import User
+from orders.inspection.models import InspectionStatus, PreshipmentInspection
 from orders.models import Order, OrderStatus, Party
 from orders.parties import orders_people
 from orders.services.sweeps import order_url
@@ -49,6 +50,23 @@ def whoever_must_agree(orders: Sequence[Order]) -> dict[int, list[User]]:
         else people[order.pk][1]
         for order in orders
     }
+
+
+def unpaid_preshipment_fees() -> QuerySet[PreshipmentInspection]:
+    """Pre-shipment inspections booked and not yet paid for (the booking lapses at `fee_due_at`)."""
+    return (
+        PreshipmentInspection.objects.filter(status=InspectionStatus.AWAITING_FEE)
+        .select_related("order")
+        .annotate(supplier_organisation_id=F("order__supplier__organisation_id"))
+    )
+
+
+def inspection_buyers(inspections: Sequence[PreshipmentInspection]) -> dict[int, list[User]]:
+    """The buyers of each inspection's order (the ones who pay its fee)."""
+    for inspection in inspections:
+        inspection.order.supplier_organisation_id = inspection.supplier_organisation_id  # type: ignore[attr-defined]
+    people = orders_people([inspection.order for inspection in inspections])
+    return {inspection.pk: people[inspection.order_id][0] for inspection in inspections}
 
 
 def order_deadline(
@@ -127,5 +145,17 @@ REMINDER_SOURCES = [
         body="Accept the goods or open a dispute by {due} ({left}); after that the payment is "
         "released to the supplier automatically.",
         people=buyers,
+    ),
+    ReminderSource(
+        kind="preshipment_inspection",
+        deadline="fee",
+        due_field="fee_due_at",
+        rows=unpaid_preshipment_fees,
+        people=inspection_buyers,
+        title="pay the pre-shipment inspection fee by {due}",
+        body="Pay the inspection fee by {due} ({left}); if it is not paid by then, the booking "
+        "lapses and the inspection does not take place.",
+        reference=lambda inspection: inspection.order.reference,
+        url=lambda inspection: order_url(inspection.order_id),
     ),
 ]

@@ -13,10 +13,11 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.models import User
 from orders import services
+from orders.inspection.models import PreshipmentInspection
 from orders.models import Order, OrderStatus
 from orders.reminders import REMINDER_SOURCES
 from tests.factories import BuyerFactory
-from tests.orders.factories import order_in, supplier_user_of
+from tests.orders.factories import book_inspection, order_in, pay_inspection, supplier_user_of
 from tests.suppliers.factories import supplier_staff_for
 from tradeassure.core import clock
 from tradeassure.core.moments import local_text
@@ -64,10 +65,42 @@ def sweep_at(moment) -> int:
 
 
 def test_every_order_deadline_that_acts_by_itself_has_a_source():
-    assert {s.deadline for s in REMINDER_SOURCES} == set(ORDER_DEADLINES)
-    assert {(s.kind, s.due_field) for s in REMINDER_SOURCES} == {
+    order_sources = [s for s in REMINDER_SOURCES if s.kind == "order"]
+    assert {s.deadline for s in order_sources} == set(ORDER_DEADLINES)
+    assert {(s.kind, s.due_field) for s in order_sources} == {
         ("order", field) for _, field, _ in ORDER_DEADLINES.values()
     }
+    assert {(s.kind, s.deadline, s.due_field) for s in REMINDER_SOURCES if s.kind != "order"} == {
+        ("preshipment_inspection", "fee", "fee_due_at")
+    }
+
+
+@pytest.mark.django_db
+def test_the_buyer_is_reminded_to_pay_a_booked_pre_shipment_inspection_once_and_not_after_paying():
+    # given a booked pre-shipment inspection whose fee is due in five days
+    order = order_in(S.IN_PRODUCTION)
+    inspection, _inspector = book_inspection(order)
+    due = clock.now() + timedelta(days=5)
+    PreshipmentInspection.objects.filter(pk=inspection.pk).update(fee_due_at=due)
+    supplier = supplier_user_of(order)
+
+    # when the sweep runs inside 3 days, twice
+    assert sweep_at(due - timedelta(days=3) + timedelta(minutes=1)) == 1
+    assert sweep_at(due - timedelta(days=3) + timedelta(minutes=2)) == 0
+
+    # then the buyer (who pays) has one reminder in the bell and by email; the supplier none
+    (reminder,) = reminders_to(order.buyer)
+    assert "pre-shipment inspection fee" in reminder.title
+    assert local_text(due, order.buyer.time_zone) in reminder.body
+    assert reminder.url == order.get_absolute_url()
+    assert len(reminder_emails_to(order.buyer)) == 1
+    assert reminders_to(supplier) == []
+
+    # when the fee is paid, then the 1-day reminder is not sent
+    inspection.refresh_from_db()
+    pay_inspection(inspection)
+    assert sweep_at(due - timedelta(hours=12)) == 0
+    assert len(reminders_to(order.buyer)) == 1
 
 
 @pytest.mark.django_db
