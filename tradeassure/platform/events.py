@@ -77,7 +77,7 @@ def event_publish(
         [
             event,
             *(
-                through(domainevent_id=NewId(event), organisation_id=org_id)  # type: ignore[misc]
+                through(domainevent_id=NewId(event), organisation_id=org_id)
                 for org_id in sorted({org_id for org_id in audience if org_id})
             ),
         ]
