@@ -7,6 +7,8 @@ so a row the sweep records as failed because the limit struck is counted.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import signal
 import statistics
 import subprocess
@@ -24,7 +26,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
-from bench.config import THREADS, Scale
+from bench.config import LEDGER_PROCESSES, THREADS, Scale
 from bench.seed import copy_orders, eager_tasks, templates
 
 
@@ -268,15 +270,17 @@ def _escrows(prefix: str, count: int, buyer_org, supplier_org) -> list[tuple[str
 
 @contextmanager
 def captures_delivered_inline():
-    """The sandbox's capture webhook is delivered by running its task at once (as a worker
-    would the moment it is queued); every other task stays queued on the memory broker."""
-    from payments.providers.sandbox import SandboxProvider
-    from payments.tasks import sandbox_deliver_event
+    """The sandbox's capture webhook is delivered at once by the body of its task
+    (`payments.tasks.sandbox_deliver_event` calls `deliver_event`: sign the event, hand it to
+    the webhook handler), as a worker would run it the moment it is queued, without Celery's
+    eager `apply()` machinery around each call (a worker's cost, not the ledger's); every
+    other task stays queued on the memory broker."""
+    from payments.providers.sandbox import SandboxProvider, deliver_event
 
     original = SandboxProvider._send
 
     def send(self, event: dict, *, countdown: int = 0) -> None:
-        sandbox_deliver_event.apply(args=[event])
+        deliver_event(event)
 
     SandboxProvider._send = send
     try:
@@ -286,14 +290,13 @@ def captures_delivered_inline():
 
 
 def ledger(scale: Scale, fixture: dict, cast: dict, *, hot: bool) -> dict:
-    """THREADS threads capture and release money on their own escrows (two postings each)."""
-    from accounts.models import User
-    from payments import services
+    """THREADS workers capture and release money on their own escrows (two postings each),
+    as LEDGER_PROCESSES forked processes of THREADS // LEDGER_PROCESSES threads each."""
     from payments.models import LedgerTransaction
 
     run = uuid.uuid4().hex[:8]
     buyers, suppliers = cast["buyers"], cast["suppliers"]
-    per_thread: list[list] = []
+    per_thread: list[tuple] = []
     for i in range(THREADS):
         buyer = buyers[i % len(buyers)]
         supplier = suppliers[0] if hot else suppliers[i % len(suppliers)]
@@ -308,15 +311,60 @@ def ledger(scale: Scale, fixture: dict, cast: dict, *, hot: bool) -> dict:
                 ),
             )
         )
-    errors: list[str] = []
-    deadline = [0.0]  # set when every thread is ready
-    barrier = threading.Barrier(THREADS + 1)
+    processes = max(1, min(LEDGER_PROCESSES, THREADS))
+    per_process = [per_thread[p::processes] for p in range(processes)]
+    context = multiprocessing.get_context("fork")
+    barrier = context.Barrier(processes + 1)
+    deadline = context.Value("d", 0.0)  # time.monotonic(), the same clock in every process
+    reports = context.Queue()
+    connections.close_all()  # no connection is shared with a child
+    with captures_delivered_inline():
+        children = [
+            context.Process(
+                target=_ledger_process, args=(work, barrier, deadline, reports), daemon=True
+            )
+            for work in per_process
+        ]
+        for child in children:
+            child.start()
+        started = time.monotonic()
+        deadline.value = started + scale.ledger_seconds
+        barrier.wait(timeout=300)
+        errors: list[str] = []
+        for _ in children:
+            errors += reports.get(timeout=scale.ledger_seconds + 600)
+        elapsed = time.monotonic() - started
+        for child in children:
+            child.join(timeout=60)
+    moved = LedgerTransaction.objects.filter(
+        escrow__reference__startswith=f"bench-ledger:{run}:"
+    ).count()
+    ran_out = moved >= 2 * THREADS * scale.ledger_escrows_per_thread
+    return {
+        "name": "ledger, one hot supplier" if hot else "ledger, distinct suppliers",
+        "kind": "ledger",
+        "workers": f"{processes} processes x {THREADS // processes} threads",
+        "movements": moved,
+        "seconds": round(elapsed, 2),
+        "per_s": round(moved / elapsed, 1) if elapsed else 0,
+        "errors": len(errors),
+        "error_samples": errors[:3],
+        "ran_out_of_escrows": ran_out,
+    }
 
-    def work(buyer: User, escrows: list) -> None:
+
+def _ledger_process(work: list[tuple], barrier, deadline, reports) -> None:
+    """One forked ledger process: its threads start together once every process is ready."""
+    from payments import services
+
+    errors: list[str] = []
+    ready = threading.Barrier(len(work) + 1)
+
+    def one_thread(buyer, escrows: list) -> None:
         try:
-            barrier.wait()
+            ready.wait()
             for n, (reference, payment) in enumerate(escrows):
-                if time.perf_counter() > deadline[0]:
+                if time.monotonic() > deadline.value:
                     break
                 services.payment_card_submit(
                     payment=payment, card_number="4242424242424242", actor=buyer
@@ -331,30 +379,21 @@ def ledger(scale: Scale, fixture: dict, cast: dict, *, hot: bool) -> dict:
         finally:
             connections.close_all()
 
-    with captures_delivered_inline():
-        threads = [threading.Thread(target=work, args=args) for args in per_thread]
+    try:
+        threads = [threading.Thread(target=one_thread, args=args) for args in work]
         for thread in threads:
             thread.start()
-        started = time.perf_counter()
-        deadline[0] = started + scale.ledger_seconds
-        barrier.wait()
+        barrier.wait(timeout=300)
+        ready.wait()
         for thread in threads:
             thread.join()
-        elapsed = time.perf_counter() - started
-    moved = LedgerTransaction.objects.filter(
-        escrow__reference__startswith=f"bench-ledger:{run}:"
-    ).count()
-    ran_out = moved >= 2 * THREADS * scale.ledger_escrows_per_thread
-    return {
-        "name": "ledger, one hot supplier" if hot else "ledger, distinct suppliers",
-        "kind": "ledger",
-        "movements": moved,
-        "seconds": round(elapsed, 2),
-        "per_s": round(moved / elapsed, 1) if elapsed else 0,
-        "errors": len(errors),
-        "error_samples": errors[:3],
-        "ran_out_of_escrows": ran_out,
-    }
+    except BaseException as error:  # reported, never hangs the parent
+        errors.append(repr(error))
+    finally:
+        reports.put(errors)
+        reports.close()
+        reports.join_thread()  # flushed before the process ends
+        os._exit(0)  # no atexit handlers or Django teardown of the parent's state
 
 
 def pgbench(seconds: float) -> dict:
