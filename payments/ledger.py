@@ -24,7 +24,7 @@ rather than a database error.
 """
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -85,12 +85,17 @@ def account_get(
     return accounts_get([spec])[0]
 
 
-def accounts_get(specs: list[AccountSpec]) -> list[Account]:
+def accounts_get(
+    specs: list[AccountSpec], *, current: Collection[AccountSpec] = ()
+) -> list[Account]:
     """The accounts, in the order asked, read in one query; any missing is created on first use
-    (safe when two transactions race: the loser reads the winner's row)."""
+    (safe when two transactions race: the loser reads the winner's row). The `current` ones
+    come with their unfolded entries summed (`Account.current_balance`, no further query)."""
     by_key = {
         account.key: account
-        for account in Account.objects.filter(key__in=[s.key for s in specs]).with_unfolded()
+        for account in Account.objects.filter(key__in=[s.key for s in specs]).with_unfolded(
+            keys=[spec.key for spec in current]
+        )
     }
     for spec in specs:
         if spec.key in by_key:

@@ -7,6 +7,7 @@ The entries of one ledger transaction sum to zero per currency.
 """
 
 import uuid
+from collections.abc import Collection
 from decimal import Decimal
 from typing import ClassVar
 
@@ -77,11 +78,14 @@ def _rule_of_kind() -> models.Q:
 
 
 class AccountQuerySet(models.QuerySet):
-    def with_unfolded(self) -> "AccountQuerySet":
+    def with_unfolded(self, *, keys: Collection[str] | None = None) -> "AccountQuerySet":
         """Each account with `unfolded_total`, the sum of its entries not yet in its cache (one
         subquery per row, in the statement's own snapshot, so `current_balance` is one
-        consistent reading). Not for a locking read: a statement that waited for a row lock
-        would sum with its old snapshot; lock first, then read this (payments.ledger)."""
+        consistent reading). With `keys`, only those accounts are summed (the others get None,
+        so their `current_balance` sums on demand): a supplier's payable collects one unfolded
+        entry per release until its next payout, and a release does not need its balance.
+        Not for a locking read: a statement that waited for a row lock would sum with its old
+        snapshot; lock first, then read this (payments.ledger)."""
         pending = (
             UnfoldedEntry.objects.filter(account_id=models.OuterRef("pk"))
             .order_by()
@@ -89,9 +93,16 @@ class AccountQuerySet(models.QuerySet):
             .annotate(total=models.Sum("amount"))
             .values("total")
         )
+        total = Coalesce(models.Subquery(pending, output_field=_amount()), models.Value(Decimal(0)))
+        if keys is None:
+            return self.annotate(unfolded_total=total)
+        if not keys:
+            return self.annotate(unfolded_total=models.Value(None, output_field=_amount()))
         return self.annotate(
-            unfolded_total=Coalesce(
-                models.Subquery(pending, output_field=_amount()), models.Value(Decimal(0))
+            unfolded_total=models.Case(
+                models.When(key__in=list(keys), then=total),
+                default=models.Value(None),
+                output_field=_amount(),
             )
         )
 

@@ -271,13 +271,15 @@ def escrow_release(*, escrow_reference: str, amount: Decimal, idempotency_key: s
     _refuse_if_frozen(escrow)
     currency = escrow.currency
     org_id = escrow.supplier_organisation_id
+    owed = ledger.AccountSpec(Kind.SUPPLIER_DEBT, currency, organisation_id=org_id)
     escrow_account, fees, payable, debt = ledger.accounts_get(
         [
             ledger.AccountSpec(Kind.ESCROW, currency, escrow=escrow),
             ledger.AccountSpec(Kind.PLATFORM_FEES, currency),
             ledger.AccountSpec(Kind.SUPPLIER_PAYABLE, currency, organisation_id=org_id),
-            ledger.AccountSpec(Kind.SUPPLIER_DEBT, currency, organisation_id=org_id),
-        ]
+            owed,
+        ],
+        current=[owed],
     )
     # The escrow's accounts only move under the escrow's row lock (held since _escrow_lock), so
     # this read is current; ledger_post checks it again under the account lock regardless.
