@@ -100,6 +100,10 @@ SMOKE = Scale(
 )
 
 THREADS = 16
+# The ledger scenario's 16 workers run as LEDGER_PROCESSES forked processes of
+# THREADS // LEDGER_PROCESSES threads each: in one CPython process they would measure the GIL
+# (one core of Python), not the database-side design.
+LEDGER_PROCESSES = 4
 CONNECTIONS = 16
 WORKERS = 4
 SECRET_KEY = "bench-only-secret-key-not-for-production-0123456789abcdefghijklmnopqrstuv"

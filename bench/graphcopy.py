@@ -27,6 +27,9 @@ from django.apps import apps
 from django.db import connection, models, transaction
 
 GRAPH_APPS = ("orders", "payments", "disputes")
+# Not copied: the supplier-wide ledger accounts are not copied either, and every cache is
+# recomputed from the copied entries (copy_graph), so nothing is left unfolded.
+NOT_COPIED = ("payments.UnfoldedEntry",)
 # Forward foreign keys that pull the target row into the graph (a row owned by one order).
 OWNED_TARGETS = (
     "payments.ProviderEvent",
@@ -91,7 +94,10 @@ def collect(order_ids: Sequence[int]) -> dict[type[models.Model], set[int]]:
         ).values_list("pk", flat=True)
     )
     graph_models = [
-        m for app in GRAPH_APPS for m in apps.get_app_config(app).get_models() if not m._meta.proxy
+        m
+        for app in GRAPH_APPS
+        for m in apps.get_app_config(app).get_models()
+        if not m._meta.proxy and m._meta.label not in NOT_COPIED
     ]
     owned = {apps.get_model(label) for label in OWNED_TARGETS}
     changed = True
@@ -261,6 +267,8 @@ def copy_graph(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                 f'(SELECT max(id) FROM "{table}"))'
             )
+        # Every cache holds all of its account's entries (the templates' unfolded ones too).
+        cursor.execute("DELETE FROM payments_unfoldedentry")
         cursor.execute(
             "UPDATE payments_account a SET balance = s.total FROM (SELECT account_id, "
             "sum(amount) AS total FROM payments_entry GROUP BY account_id) s "

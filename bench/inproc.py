@@ -7,6 +7,9 @@ so a row the sweep records as failed because the limit struck is counted.
 
 from __future__ import annotations
 
+import gc
+import multiprocessing
+import os
 import signal
 import statistics
 import subprocess
@@ -24,7 +27,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 
-from bench.config import THREADS, Scale
+from bench.config import LEDGER_PROCESSES, THREADS, Scale
 from bench.seed import copy_orders, eager_tasks, templates
 
 
@@ -298,15 +301,17 @@ def _escrows(prefix: str, count: int, buyer_org, supplier_org) -> list[tuple[str
 
 @contextmanager
 def captures_delivered_inline():
-    """The sandbox's capture webhook is delivered by running its task at once (as a worker
-    would the moment it is queued); every other task stays queued on the memory broker."""
-    from payments.providers.sandbox import SandboxProvider
-    from payments.tasks import sandbox_deliver_event
+    """The sandbox's capture webhook is delivered at once by the body of its task
+    (`payments.tasks.sandbox_deliver_event` calls `deliver_event`: sign the event, hand it to
+    the webhook handler), as a worker would run it the moment it is queued, without Celery's
+    eager `apply()` machinery around each call (a worker's cost, not the ledger's); every
+    other task stays queued on the memory broker."""
+    from payments.providers.sandbox import SandboxProvider, deliver_event
 
     original = SandboxProvider._send
 
     def send(self, event: dict, *, countdown: int = 0) -> None:
-        sandbox_deliver_event.apply(args=[event])
+        deliver_event(event)
 
     SandboxProvider._send = send
     try:
@@ -316,14 +321,13 @@ def captures_delivered_inline():
 
 
 def ledger(scale: Scale, fixture: dict, cast: dict, *, hot: bool) -> dict:
-    """THREADS threads capture and release money on their own escrows (two postings each)."""
-    from accounts.models import User
-    from payments import services
+    """THREADS workers capture and release money on their own escrows (two postings each),
+    as LEDGER_PROCESSES forked processes of THREADS // LEDGER_PROCESSES threads each."""
     from payments.models import LedgerTransaction
 
     run = uuid.uuid4().hex[:8]
     buyers, suppliers = cast["buyers"], cast["suppliers"]
-    per_thread: list[list] = []
+    per_thread: list[tuple] = []
     for i in range(THREADS):
         buyer = buyers[i % len(buyers)]
         supplier = suppliers[0] if hot else suppliers[i % len(suppliers)]
@@ -338,39 +342,43 @@ def ledger(scale: Scale, fixture: dict, cast: dict, *, hot: bool) -> dict:
                 ),
             )
         )
-    errors: list[str] = []
-    deadline = [0.0]  # set when every thread is ready
-    barrier = threading.Barrier(THREADS + 1)
-
-    def work(buyer: User, escrows: list) -> None:
-        try:
-            barrier.wait()
-            for n, (reference, payment) in enumerate(escrows):
-                if time.perf_counter() > deadline[0]:
-                    break
-                services.payment_card_submit(
-                    payment=payment, card_number="4242424242424242", actor=buyer
-                )
-                services.escrow_release(
-                    escrow_reference=reference,
-                    amount=Decimal("100.00"),
-                    idempotency_key=f"bench-release:{reference}:{n}",
-                )
-        except Exception as error:  # counted, the run goes on
-            errors.append(repr(error))
-        finally:
-            connections.close_all()
-
+    processes = max(1, min(LEDGER_PROCESSES, THREADS))
+    per_process = [per_thread[p::processes] for p in range(processes)]
+    context = multiprocessing.get_context("fork")
+    barrier = context.Barrier(processes + 1)
+    deadline = context.Value("d", 0.0)  # time.monotonic(), the same clock in every process
+    reports = context.Queue()
     with captures_delivered_inline():
-        threads = [threading.Thread(target=work, args=args) for args in per_thread]
-        for thread in threads:
-            thread.start()
-        started = time.perf_counter()
-        deadline[0] = started + scale.ledger_seconds
-        barrier.wait()
-        for thread in threads:
-            thread.join()
-        elapsed = time.perf_counter() - started
+        # One capture and release in this process first (not counted), so every module the
+        # movements import lazily is loaded before the fork, as in a worker that has served
+        # before: each child would otherwise import (and, with PYTHONDONTWRITEBYTECODE,
+        # compile) them itself inside the timed window.
+        buyer = buyers[0]
+        warm_supplier = suppliers[0].organisation
+        for reference, payment in _escrows(
+            f"bench-ledger-warmup:{run}", 1, buyer.organisation, warm_supplier
+        ):
+            _movements(buyer, reference, payment, key=f"bench-warmup:{reference}")
+        connections.close_all()  # no connection is shared with a child
+        gc.freeze()  # the inherited objects stay out of the children's collections (no COW)
+        children = [
+            context.Process(
+                target=_ledger_process, args=(work, barrier, deadline, reports), daemon=True
+            )
+            for work in per_process
+        ]
+        for child in children:
+            child.start()
+        started = time.monotonic()
+        deadline.value = started + scale.ledger_seconds
+        barrier.wait(timeout=300)
+        errors: list[str] = []
+        for _ in children:
+            errors += reports.get(timeout=scale.ledger_seconds + 600)
+        elapsed = time.monotonic() - started
+        for child in children:
+            child.join(timeout=60)
+    gc.unfreeze()
     moved = LedgerTransaction.objects.filter(
         escrow__reference__startswith=f"bench-ledger:{run}:"
     ).count()
@@ -378,6 +386,7 @@ def ledger(scale: Scale, fixture: dict, cast: dict, *, hot: bool) -> dict:
     return {
         "name": "ledger, one hot supplier" if hot else "ledger, distinct suppliers",
         "kind": "ledger",
+        "workers": f"{processes} processes x {THREADS // processes} threads",
         "movements": moved,
         "seconds": round(elapsed, 2),
         "per_s": round(moved / elapsed, 1) if elapsed else 0,
@@ -385,6 +394,50 @@ def ledger(scale: Scale, fixture: dict, cast: dict, *, hot: bool) -> dict:
         "error_samples": errors[:3],
         "ran_out_of_escrows": ran_out,
     }
+
+
+def _movements(buyer, reference: str, payment, *, key: str) -> None:
+    """The scenario's two movements on one escrow: the card captured into it, then released."""
+    from payments import services
+
+    services.payment_card_submit(payment=payment, card_number="4242424242424242", actor=buyer)
+    services.escrow_release(
+        escrow_reference=reference, amount=Decimal("100.00"), idempotency_key=key
+    )
+
+
+def _ledger_process(work: list[tuple], barrier, deadline, reports) -> None:
+    """One forked ledger process: its threads start together once every process is ready."""
+    errors: list[str] = []
+    ready = threading.Barrier(len(work) + 1)
+
+    def one_thread(buyer, escrows: list) -> None:
+        try:
+            ready.wait()
+            for n, (reference, payment) in enumerate(escrows):
+                if time.monotonic() > deadline.value:
+                    break
+                _movements(buyer, reference, payment, key=f"bench-release:{reference}:{n}")
+        except Exception as error:  # counted, the run goes on
+            errors.append(repr(error))
+        finally:
+            connections.close_all()
+
+    try:
+        threads = [threading.Thread(target=one_thread, args=args) for args in work]
+        for thread in threads:
+            thread.start()
+        barrier.wait(timeout=300)
+        ready.wait()
+        for thread in threads:
+            thread.join()
+    except BaseException as error:  # reported, never hangs the parent
+        errors.append(repr(error))
+    finally:
+        reports.put(errors)
+        reports.close()
+        reports.join_thread()  # flushed before the process ends
+        os._exit(0)  # no atexit handlers or Django teardown of the parent's state
 
 
 def pgbench(seconds: float) -> dict:

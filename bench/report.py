@@ -153,6 +153,9 @@ def show(summary: dict, log) -> None:
             )
     log("ratio: create = throughput product/floor; pages = median latency product/floor; "
         "in-process = rate product/floor")  # fmt: skip
+    workers = next((r["workers"] for r in summary["results"] if r.get("workers")), None)
+    if workers:
+        log(f"ledger: 16 workers as {workers} (forked), each on its own escrows")
     log("")
     log("Targets:")
     for target in summary["targets"]:

@@ -54,10 +54,18 @@ class LedgerTransactionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(Account)
 class AccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["key", "kind", "currency", "organisation", "balance"]
+    list_display = ["key", "kind", "currency", "organisation", "balance_now"]
     list_filter = ["kind", "currency"]
     search_fields = ["key", "organisation__name"]
     list_select_related = ["organisation"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).with_unfolded()
+
+    @admin.display(description="balance")
+    def balance_now(self, account: Account):
+        """The cache plus the entries not folded into it yet (payments.models.UnfoldedEntry)."""
+        return account.current_balance
 
 
 class PaymentInline(ReadOnlyAdminMixin, admin.TabularInline):

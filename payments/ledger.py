@@ -8,17 +8,23 @@ Only bounded accounts (Account.Rule: never below zero, never above) are locked, 
 in ascending id order, with `FOR NO KEY UPDATE` (entries can still reference the row while it is
 locked). Credit-only accounts (platform fee revenue, inspection fees earned) and the provider
 clearing account are never locked and keep no cached balance, so two releases for two suppliers
-share no lock at all, although both credit the same fee account.
+share no lock at all, although both credit the same fee account. On PostgreSQL a shared bounded
+account (a supplier's payable or debt: not an escrow's own) is not locked either by an entry
+that moves it away from its bound (a release crediting the payable): that entry cannot break
+the rule, and is appended as an UnfoldedEntry; only an entry towards the bound (a payout) locks
+the account, and its check counts the unfolded entries too. So one supplier's releases do not
+queue on its payable.
 
-On PostgreSQL the database keeps every rule itself (payments.migrations 0002 and 0004): a row
-trigger on each entry applies it to its bounded account's cached balance and refuses an
-overdraft, refuses a non-positive entry on a credit-only account, and a deferred trigger
-refuses a transaction that does not sum to zero. The checks here come first only to answer
-with a clear error (Conflict) rather than a database error.
+On PostgreSQL the database keeps every rule itself (payments.migrations 0002, 0006, 0008): a
+row trigger on each entry applies it to its bounded account's balance (in place, or as an
+unfolded entry, folded by the next entry towards the bound) and refuses an overdraft, refuses a
+non-positive entry on a credit-only account, and a deferred trigger refuses a transaction that
+does not sum to zero. The checks here come first only to answer with a clear error (Conflict)
+rather than a database error.
 """
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -27,7 +33,14 @@ from django.db.models import DecimalField, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from payments.error_codes import PaymentErrorCode
-from payments.models import Account, Entry, Escrow, LedgerTransaction, ProviderEvent
+from payments.models import (
+    Account,
+    Entry,
+    Escrow,
+    LedgerTransaction,
+    ProviderEvent,
+    UnfoldedEntry,
+)
 from tradeassure.core import clock
 from tradeassure.core.bulk import bulk_insert
 from tradeassure.core.errors import Conflict
@@ -74,13 +87,19 @@ def account_get(
     return accounts_get([spec])[0]
 
 
-def accounts_get(specs: list[AccountSpec]) -> list[Account]:
+def accounts_get(
+    specs: list[AccountSpec], *, current: Collection[AccountSpec] = ()
+) -> list[Account]:
     """The accounts, in the order asked, read in one query; the missing ones are created on
     first use with one `INSERT … ON CONFLICT DO NOTHING` and read again (safe when two
     transactions race: the loser reads the winner's row), so a batch costs the same few
-    statements however many accounts it needs."""
+    statements however many accounts it needs. The `current` ones come with their unfolded
+    entries summed (`Account.current_balance`, no further query)."""
     by_key = {
-        account.key: account for account in Account.objects.filter(key__in=[s.key for s in specs])
+        account.key: account
+        for account in Account.objects.filter(key__in=[s.key for s in specs]).with_unfolded(
+            keys=[spec.key for spec in current]
+        )
     }
     missing = {spec.key: spec for spec in specs if spec.key not in by_key}
     if missing:
@@ -99,7 +118,8 @@ def accounts_get(specs: list[AccountSpec]) -> list[Account]:
             ignore_conflicts=True,
         )
         by_key.update(
-            (account.key, account) for account in Account.objects.filter(key__in=list(missing))
+            (account.key, account)
+            for account in Account.objects.filter(key__in=list(missing)).with_unfolded()
         )
     return [by_key[spec.key] for spec in specs]
 
@@ -113,8 +133,31 @@ def accounts_lock(accounts: Iterable[Account]) -> dict[int, Account]:
     ids = sorted({account.pk for account in accounts if account.is_bounded})
     if not ids:
         return {}
-    locked = Account.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk")
-    return {account.pk: account for account in locked}
+    locked = {
+        account.pk: account
+        for account in Account.objects.select_for_update(no_key=True)
+        .filter(pk__in=ids)
+        .order_by("pk")
+    }
+    _read_unfolded([account for account in locked.values() if account.is_shared])
+    return locked
+
+
+def _read_unfolded(accounts: list[Account]) -> None:
+    """Set `unfolded_total` on these locked accounts, read after the lock was granted (a new
+    statement: it sees every unfolded entry committed before then), so `current_balance` is
+    what the entry trigger will check against."""
+    if not accounts:
+        return
+    totals = dict(
+        UnfoldedEntry.objects.filter(account_id__in=[a.pk for a in accounts])
+        .order_by()
+        .values("account_id")
+        .annotate(total=Sum("amount"))
+        .values_list("account_id", "total")
+    )
+    for account in accounts:
+        account.unfolded_total = totals.get(account.pk, Decimal(0))
 
 
 def accounts_lock_with_sums(keys: Sequence[str]) -> list[tuple[Account, Decimal]]:
@@ -232,20 +275,28 @@ def ledger_post(
 
     already = dict(locked or {})
     missing = [account for pk, account in by_id.items() if account.is_bounded and pk not in already]
-    if connection.vendor == "postgresql" and not any(
-        _at_risk(account, netted[account.pk]) for account in missing
-    ):
-        # Only credits to bounded accounts are left (a capture into escrow): nothing to check,
-        # and the entry trigger updates their caches, locking them in id order as it goes.
-        missing = []
+    if connection.vendor == "postgresql":
+        # A shared account moved away from its bound (the payable a release credits) gets an
+        # unfolded entry from the trigger: no lock, nothing to check.
+        missing = [
+            account
+            for account in missing
+            if not account.is_shared or _at_risk(account, netted[account.pk])
+        ]
+        if not any(_at_risk(account, netted[account.pk]) for account in missing):
+            # Only credits to an escrow's accounts are left (a capture): nothing to check, and
+            # the entry trigger updates their caches, locking them in id order as it goes.
+            missing = []
     fresh = {**already, **accounts_lock(missing)}
     new_balances = {
-        account_id: _moved_balance(fresh[account_id], fresh[account_id].balance, netted[account_id])
+        account_id: _moved_balance(
+            fresh[account_id], fresh[account_id].current_balance, netted[account_id]
+        )
         for account_id in sorted(netted)
         if account_id in fresh
     }
 
-    ledger_transaction = LedgerTransaction.objects.create(
+    ledger_transaction = LedgerTransaction(
         idempotency_key=idempotency_key,
         kind=kind,
         escrow=escrow,
@@ -257,15 +308,18 @@ def ledger_post(
     )
     # In id order, so the trigger takes any lock it still needs in the same order as
     # accounts_lock does.
-    Entry.objects.bulk_create(
-        Entry(
-            transaction=ledger_transaction,
-            account_id=account_id,
-            amount=netted[account_id],
-            currency=by_id[account_id].currency,
-        )
+    entries = [
+        (account_id, netted[account_id], by_id[account_id].currency)
         for account_id in sorted(netted)
         if netted[account_id] != 0
+    ]
+    if connection.vendor == "postgresql":
+        _insert_transaction_with_entries(ledger_transaction, entries)
+        return ledger_transaction
+    ledger_transaction.save(force_insert=True)
+    Entry.objects.bulk_create(
+        Entry(transaction=ledger_transaction, account_id=account_id, amount=value, currency=cur)
+        for account_id, value, cur in entries
     )
     _write_cached_balances(new_balances)
     return ledger_transaction
@@ -293,7 +347,7 @@ def ledger_post_many(postings: list[Posting], *, locked: Mapping[int, Account]) 
                 continue
             if account_id not in locked:
                 raise ValueError(f"{account.key} must be locked before a batch posts to it.")
-            balance = running.get(account_id, locked[account_id].balance)
+            balance = running.get(account_id, locked[account_id].current_balance)
             running[account_id] = _moved_balance(locked[account_id], balance, netted[account_id])
         entries.append(
             (
@@ -344,3 +398,41 @@ def _write_cached_balances(new_balances: Mapping[int, Decimal]) -> None:
     # SQLite's float storage cannot drift below zero.
     for account_id, new_balance in new_balances.items():
         Account.objects.filter(pk=account_id).update(balance=new_balance)
+
+
+def _insert_transaction_with_entries(
+    ledger_transaction: LedgerTransaction, entries: list[tuple[int, Decimal, str]]
+) -> None:
+    """PostgreSQL: the transaction and its entries written by ONE statement (a data-modifying
+    CTE; the entries in the order given, so their row triggers run in that order), its id set
+    on `ledger_transaction`. The triggers and constraints are the same as for two INSERTs: the
+    idempotency key's uniqueness, the entries' rules, the deferred zero-sum check."""
+    quote = connection.ops.quote_name
+    t = ledger_transaction
+    sql = (
+        f"WITH t AS (INSERT INTO {quote(LedgerTransaction._meta.db_table)} (idempotency_key, "
+        "kind, escrow_id, amount, currency, provider_event_id, memo, created_at) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id), "
+        f"e AS (INSERT INTO {quote(Entry._meta.db_table)} (transaction_id, account_id, amount, "
+        "currency) SELECT t.id, e.account_id, e.amount, e.currency FROM t, "
+        "unnest(%s::bigint[], %s::numeric[], %s::text[]) WITH ORDINALITY "
+        "AS e(account_id, amount, currency, n) ORDER BY e.n) "
+        "SELECT id FROM t"
+    )
+    params = [
+        t.idempotency_key,
+        t.kind,
+        t.escrow_id,
+        t.amount,
+        t.currency,
+        t.provider_event_id,
+        t.memo,
+        t.created_at,
+        [account_id for account_id, _, _ in entries],
+        [value for _, value, _ in entries],
+        [currency for _, _, currency in entries],
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        (t.pk,) = cursor.fetchone()
+    t._state.adding = False

@@ -7,9 +7,12 @@ The entries of one ledger transaction sum to zero per currency.
 """
 
 import uuid
+from collections.abc import Collection
+from decimal import Decimal
 from typing import ClassVar
 
 from django.db import models
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 
 from tradeassure.core.money import AMOUNT_DECIMAL_PLACES, AMOUNT_MAX_DIGITS, CURRENCY_CHOICES
@@ -74,6 +77,36 @@ def _rule_of_kind() -> models.Q:
     return condition
 
 
+class AccountQuerySet(models.QuerySet):
+    def with_unfolded(self, *, keys: Collection[str] | None = None) -> "AccountQuerySet":
+        """Each account with `unfolded_total`, the sum of its entries not yet in its cache (one
+        subquery per row, in the statement's own snapshot, so `current_balance` is one
+        consistent reading). With `keys`, only those accounts are summed (the others get None,
+        so their `current_balance` sums on demand): a supplier's payable collects one unfolded
+        entry per release until its next payout, and a release does not need its balance.
+        Not for a locking read: a statement that waited for a row lock would sum with its old
+        snapshot; lock first, then read this (payments.ledger)."""
+        pending = (
+            UnfoldedEntry.objects.filter(account_id=models.OuterRef("pk"))
+            .order_by()
+            .values("account_id")
+            .annotate(total=models.Sum("amount"))
+            .values("total")
+        )
+        total = Coalesce(models.Subquery(pending, output_field=_amount()), models.Value(Decimal(0)))
+        if keys is None:
+            return self.annotate(unfolded_total=total)
+        if not keys:
+            return self.annotate(unfolded_total=models.Value(None, output_field=_amount()))
+        return self.annotate(
+            unfolded_total=models.Case(
+                models.When(key__in=list(keys), then=total),
+                default=models.Value(None),
+                output_field=_amount(),
+            )
+        )
+
+
 class Account(models.Model):
     class Kind(models.TextChoices):
         ESCROW = "escrow", "Escrow (held for an order)"
@@ -126,7 +159,15 @@ class Account(models.Model):
     # Bounded accounts only: the sum of this account's entries, kept by the database (PostgreSQL:
     # a trigger on every entry) or by ledger_post (SQLite); `ledger_check` verifies it. Always 0
     # for credit-only and unbounded accounts, whose balance is derived from their entries.
+    # An account shared by many escrows (a supplier's payable or debt, unapplied funds…) caches
+    # only part of it on PostgreSQL: entries that move it away from its bound wait as
+    # UnfoldedEntry rows until the next entry towards the bound folds them in, so its balance
+    # is `balance + SUM(unfolded)` (`current_balance`, read through `with_unfolded()`).
     balance = _amount(default=0)
+
+    objects = AccountQuerySet.as_manager()
+    # Set by `with_unfolded()` (or payments.ledger after a lock): see `current_balance`.
+    unfolded_total: Decimal | None
 
     class Meta:
         ordering = ["id"]
@@ -151,6 +192,28 @@ class Account(models.Model):
     @property
     def is_bounded(self) -> bool:
         return self.rule in self.BOUNDED
+
+    @property
+    def is_shared(self) -> bool:
+        """Bounded and not an escrow's own: many postings may move it at once (a supplier's
+        payable and debt, unapplied funds, held for review, payouts in transit). An escrow's
+        accounts only move under the escrow's row lock, so they cache every entry in place."""
+        return self.is_bounded and self.escrow_id is None
+
+    @property
+    def current_balance(self):
+        """The balance: the cache plus the entries not folded into it yet (read with
+        `Account.objects.with_unfolded()`, or else summed here for a shared account)."""
+        unfolded = getattr(self, "unfolded_total", None)
+        if unfolded is None:
+            if not self.is_shared or not self.pk:
+                return self.balance
+            # Read without the annotation: one query (hot paths use with_unfolded()).
+            total = UnfoldedEntry.objects.filter(account_id=self.pk).aggregate(
+                total=models.Sum("amount")
+            )["total"]
+            unfolded = total if total is not None else Decimal(0)
+        return self.balance + unfolded
 
 
 class ProviderEvent(models.Model):
@@ -251,6 +314,35 @@ class Entry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account.key} {self.amount:+}"
+
+
+class UnfoldedEntry(models.Model):
+    """An entry that moved a shared bounded account away from its bound (a credit to a supplier's
+    payable, a new debt), not yet added to the account's cached balance (PostgreSQL only).
+
+    Such an entry can never break the account's sign rule, so it takes no lock: the entry
+    trigger appends this row instead of updating the account's row, and many releases credit
+    one supplier's payable at once. The next entry that moves the account towards its bound (a
+    payout, a fee taken from the payable, a debt settled) locks the account's row, folds every
+    committed unfolded entry into the cache (deleting these rows) and checks the bound against
+    the whole balance, all in the entry trigger. Only that trigger writes this table.
+    """
+
+    entry = models.OneToOneField(
+        Entry, on_delete=models.PROTECT, primary_key=True, related_name="+"
+    )
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
+    amount = _amount()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(amount=0), name="payments_unfolded_entry_not_zero"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"entry #{self.pk} {self.amount:+}"
 
 
 class Payment(models.Model):

@@ -6,16 +6,18 @@ anything), refuses to move more than is held, and posts one balanced ledger tran
 Provider calls happen after commit; the provider's answers come back as webhooks.
 """
 
+import json
 import logging
 import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from decimal import Decimal
-from typing import cast
+from typing import Any, cast
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, F, Value
 from django.utils.module_loading import import_string
 
 from payments import ledger
@@ -64,6 +66,7 @@ APPLIED = ProviderEvent.Status.APPLIED
 IGNORED = ProviderEvent.Status.IGNORED
 UNMATCHED = ProviderEvent.Status.UNMATCHED
 HELD = ProviderEvent.Status.HELD
+ZERO = Decimal("0")
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -273,10 +276,11 @@ def escrow_release(*, escrow_reference: str, amount: Decimal, idempotency_key: s
     """Move held money to the supplier's payable, minus the release fee (to platform revenue).
 
     Anything the supplier owes (e.g. an inspection fee it was charged) is settled first.
-    Everything but the posting happens before the accounts are locked, and the fee account is
-    credit-only (never locked), so releases for different suppliers share no lock and releases
-    for one supplier hold its payable's lock only from the posting to the commit. The rule (the
-    refusals and the legs) is `_release_posting`'s, shared with `escrows_release_many`.
+    Everything but the posting happens before any account is locked; the fee account is
+    credit-only and the payable only credited (neither is locked), so releases for different
+    suppliers share no lock, and neither do releases for one supplier unless it owes a debt
+    (`_release_locks`). The rule (the refusals and the legs) is `_release_posting`'s, shared
+    with `escrows_release_many`.
     """
     escrow = _escrow_lock(escrow_reference)
     _check_amount(amount, escrow.currency)
@@ -285,20 +289,21 @@ def escrow_release(*, escrow_reference: str, amount: Decimal, idempotency_key: s
     ):
         return
     _refuse_if_frozen(escrow)
-    accounts = _ReleaseAccounts.of(escrow, ledger.accounts_get(_release_specs(escrow)))
+    specs = _release_specs(escrow)
+    accounts = _ReleaseAccounts.of(escrow, ledger.accounts_get(specs, current=[specs[3]]))
     # The escrow's accounts only move under the escrow's row lock (held since _escrow_lock), so
     # this read is current; it is checked again under the account lock regardless.
-    _refuse_more_than_held(accounts.escrow.balance, amount, escrow.currency, "release")
+    _refuse_more_than_held(accounts.escrow.current_balance, amount, escrow.currency, "release")
     event_publish(**asdict(_release_event(escrow, amount)))
     # Lock late: from here to the commit only the posting runs.
-    locked = ledger.accounts_lock(accounts.bounded())
+    locked = _release_locks(accounts.escrow, accounts.debt)
     posting = _release_posting(
         escrow,
         amount,
         idempotency_key=idempotency_key,
         accounts=accounts,
-        held=locked[accounts.escrow.pk].balance,
-        owed=-locked[accounts.debt.pk].balance,
+        held=locked[accounts.escrow.pk].current_balance,
+        owed=-locked[accounts.debt.pk].current_balance if accounts.debt.pk in locked else ZERO,
     )
     ledger.ledger_post(
         idempotency_key=posting.idempotency_key,
@@ -490,7 +495,7 @@ def escrows_release_many(*, releases: Sequence[EscrowRelease]) -> dict[str, Deci
         _ReleaseAccounts(own[escrow.pk][0], *(by_key[s.key] for s in _release_specs(escrow)[1:]))
         for escrow, _ in going
     ]
-    owed = {acc.debt.pk: -locked[acc.debt.pk].balance for acc in accounts}
+    owed = {acc.debt.pk: -locked[acc.debt.pk].current_balance for acc in accounts}
     postings: list[ledger.Posting] = []
     for (escrow, amount), acc in zip(going, accounts, strict=True):
         posting = _release_posting(
@@ -498,7 +503,7 @@ def escrows_release_many(*, releases: Sequence[EscrowRelease]) -> dict[str, Deci
             amount,
             idempotency_key=asked[escrow.reference].idempotency_key,
             accounts=acc,
-            held=locked[acc.escrow.pk].balance,
+            held=locked[acc.escrow.pk].current_balance,
             owed=owed[acc.debt.pk],
         )
         owed[acc.debt.pk] -= sum(
@@ -546,6 +551,22 @@ def _mismatch(escrow: Escrow) -> Conflict:
     )
 
 
+def _release_locks(escrow_account: Account, debt: Account) -> dict[int, Account]:
+    """What a release must hold locked to post: only the accounts it could overdraw.
+
+    The escrow's account moves only under the escrow's row lock, which the release holds, so
+    the account read after it is current (and the entry trigger checks it again). The
+    supplier's debt is locked, and read again, only if the supplier owed something when read
+    without a lock: a debt charged meanwhile is settled by the next release, as if it had come
+    a moment later. The payable is only credited, which on PostgreSQL takes no lock at all
+    (payments.ledger), so one supplier's releases do not queue on its rows.
+    """
+    locked = {escrow_account.pk: escrow_account}
+    if debt.current_balance:
+        locked.update(ledger.accounts_lock([debt]))
+    return locked
+
+
 def _refuse_more_than_held(held: Decimal, amount: Decimal, currency: str, verb: str) -> None:
     if held < amount:
         raise Conflict(
@@ -573,7 +594,7 @@ def escrow_refund(
         ]
     )
     locked = ledger.accounts_lock([escrow_account, in_transit])
-    _refuse_more_than_held(locked[escrow_account.pk].balance, amount, currency, "refund")
+    _refuse_more_than_held(locked[escrow_account.pk].current_balance, amount, currency, "refund")
     ledger.ledger_post(
         idempotency_key=idempotency_key,
         kind=TxKind.REFUND,
@@ -674,14 +695,14 @@ def inspection_fee_settle(
         )
         accounts += [in_transit, payable, debt]
     locked = ledger.accounts_lock(accounts)
-    fee = locked[held.pk].balance if amount is None else amount
-    if fee <= 0 or fee > locked[held.pk].balance:
+    fee = locked[held.pk].current_balance if amount is None else amount
+    if fee <= 0 or fee > locked[held.pk].current_balance:
         raise Conflict(
             "No inspection fee is held for this order.", code=PaymentErrorCode.INSUFFICIENT_ESCROW
         )
     legs = [(held, -fee), (earned, fee)]
     if supplier_at_fault:
-        from_payable = min(locked[payable.pk].balance, fee)
+        from_payable = min(locked[payable.pk].current_balance, fee)
         legs += [(in_transit, fee), (payable, -from_payable), (debt, -(fee - from_payable))]
     ledger.ledger_post(
         idempotency_key=idempotency_key,
@@ -1038,14 +1059,38 @@ def payment_transfer_simulate(*, payment: Payment, amount: Decimal, currency: st
     )
 
 
+def _payment_with_escrow_locked(*, provider: str, reference: str) -> Payment | None:
+    """The payment a provider event is about, with its escrow's row locked, in one statement
+    (escrow first, then the payment: the order every money path takes). The payment comes back
+    as a stub (id, provider, reference, the locked escrow): its handler locks and reads it."""
+    escrow = (
+        Escrow.objects.select_for_update(of=("self",))
+        .filter(payments__provider=provider, payments__provider_reference=reference)
+        .annotate(payment_pk=F("payments__id"))
+        .first()
+    )
+    if escrow is None:
+        return None
+    return Payment(
+        pk=cast(Any, escrow).payment_pk,
+        provider=provider,
+        provider_reference=reference,
+        escrow=escrow,
+    )
+
+
 def _payment_captured(
     *, payment: Payment, data: ProviderEventData, event: ProviderEvent
 ) -> tuple[str, str]:
-    """Money arrived for a payment: into escrow if it matches, otherwise held and returned."""
-    escrow = _escrow_lock(payment.escrow.reference)
-    payment = Payment.objects.select_for_update().get(pk=payment.pk)
+    """Money arrived for a payment: into escrow if it matches, otherwise held and returned.
+    `payment` is `_payment_with_escrow_locked`'s stub: its escrow is locked."""
+    escrow = payment.escrow
     charge_key = f"capture:{payment.provider}:{data.charge_id or data.event_id}"
-    if LedgerTransaction.objects.filter(idempotency_key=charge_key).exists():
+    payment, charge_recorded, charge_failed = _payment_lock_with_charge_state(
+        payment=payment, charge_key=charge_key, charge_id=data.charge_id, event=event
+    )
+    payment.escrow = escrow
+    if charge_recorded:
         return IGNORED, "This charge was already recorded."
     currency = data.currency or ""
     amount = data.amount
@@ -1057,18 +1102,7 @@ def _payment_captured(
             UNMATCHED,
             f"Amount {amount!r} is not valid in {currency}; staff must return it manually.",
         )
-    if (
-        data.charge_id
-        and ProviderEvent.objects.filter(
-            provider=payment.provider,
-            object_reference=payment.provider_reference,
-            type="payment.failed",
-            charge_id=data.charge_id,
-            status=APPLIED,
-        )
-        .exclude(pk=event.pk)
-        .exists()
-    ):
+    if charge_failed:
         # The provider already said this very charge failed: hold the money, apply nothing.
         held = _hold(
             key=charge_key,
@@ -1133,7 +1167,6 @@ def _payment_captured(
     )
     payment.status = Payment.Status.CAPTURED
     payment.captured_at = now
-    payment.escrow = escrow
     event_publish(
         topic=PaymentTopic.PAYMENT_CAPTURED,
         subject_type="payment",
@@ -1149,6 +1182,41 @@ def _payment_captured(
     for hook_path in settings.PAYMENT_CAPTURED_HOOKS:
         import_string(hook_path)(payment=payment)
     return APPLIED, "Captured."
+
+
+def _payment_lock_with_charge_state(
+    *, payment: Payment, charge_key: str, charge_id: str, event: ProviderEvent
+) -> tuple[Payment, bool, bool]:
+    """Lock the payment (its escrow is locked already) and read, in the same statement,
+    whether this charge was already recorded and whether the provider already reported it
+    failed: (payment, recorded, failed).
+
+    The statement starts after the escrow's lock was granted, and every transaction that
+    records a capture or applies a failure of this payment holds that lock until it commits,
+    so what it reads is current even if it then waits for the payment's row (a card
+    submission). A capture recorded twice would still be refused by the ledger's unique
+    idempotency key."""
+    failed: Exists | Value = Value(False)
+    if charge_id:
+        failed = Exists(
+            ProviderEvent.objects.filter(
+                provider=payment.provider,
+                object_reference=payment.provider_reference,
+                type="payment.failed",
+                charge_id=charge_id,
+                status=APPLIED,
+            ).exclude(pk=event.pk)
+        )
+    locked = (
+        Payment.objects.select_for_update()
+        .annotate(
+            charge_recorded=Exists(LedgerTransaction.objects.filter(idempotency_key=charge_key)),
+            charge_failed=failed,
+        )
+        .get(pk=payment.pk)
+    )
+    flags = cast(Any, locked)  # the two annotations above
+    return locked, bool(flags.charge_recorded), bool(flags.charge_failed)
 
 
 def _order_name(escrow: Escrow) -> str:
@@ -1209,8 +1277,9 @@ def _unapplied_hold(
 def _payment_failed(
     *, payment: Payment, data: ProviderEventData, event: ProviderEvent
 ) -> tuple[str, str]:
-    escrow = _escrow_lock(payment.escrow.reference)
+    escrow = payment.escrow  # locked by _payment_with_escrow_locked
     payment = Payment.objects.select_for_update().get(pk=payment.pk)
+    payment.escrow = escrow
     if (
         data.charge_id
         and LedgerTransaction.objects.filter(
@@ -1522,7 +1591,7 @@ def _payout_contradicted(
             kind=Kind.SUPPLIER_DEBT, currency=currency, organisation_id=org_id
         )
         locked = ledger.accounts_lock([payable, debt])
-        from_payable = min(locked[payable.pk].balance, amount)
+        from_payable = min(locked[payable.pk].current_balance, amount)
         held = _hold(
             key=f"payout:{payout.pk}:hold",
             amount=amount,
@@ -1641,7 +1710,7 @@ def payout_request(
     existing = Payout.objects.filter(idempotency_key=idempotency_key).first()
     if existing is not None:
         return existing
-    available = locked[payable.pk].balance
+    available = locked[payable.pk].current_balance
     if amount > available:
         raise Conflict(
             f"Your available balance is {format_money(available, currency)}.",
@@ -1725,23 +1794,21 @@ def provider_webhook_receive(*, provider: str, body: bytes, headers) -> tuple[Pr
 def _provider_event_store_once(
     *, provider: str, data: ProviderEventData
 ) -> tuple[ProviderEvent, bool]:
-    existing = ProviderEvent.objects.filter(provider=provider, event_id=data.event_id).first()
-    if existing is not None:
-        return existing, False
     try:
-        return _provider_event_apply(provider=provider, data=data), True
+        applied = _provider_event_apply(provider=provider, data=data)
     except IntegrityError:
-        # The same event was being applied concurrently; it is stored once.
         existing = ProviderEvent.objects.filter(provider=provider, event_id=data.event_id).first()
         if existing is None:
             raise
         return existing, False
+    if applied is None:
+        # Stored before, or by a concurrent delivery that committed first: stored once.
+        return ProviderEvent.objects.get(provider=provider, event_id=data.event_id), False
+    return applied, True
 
 
 def _provider_event_not_used(*, provider: str, body: bytes, note: str):
     """A genuine event of a type the app does not act on: stored once as ignored, 200."""
-    import json
-
     raw = json.loads(body)
     event_id, event_type = str(raw.get("id", ""))[:100], str(raw.get("type", ""))[:60]
     event, created = ProviderEvent.objects.get_or_create(
@@ -1794,9 +1861,12 @@ def payout_manual_settle(*, payout_id: int, bank_reference: str, actor) -> Provi
     return event
 
 
-@transaction.atomic
-def _provider_event_apply(*, provider: str, data: ProviderEventData) -> ProviderEvent:
-    event = ProviderEvent.objects.create(
+def _provider_event_insert_once(*, provider: str, data: ProviderEventData) -> ProviderEvent | None:
+    """Store the event, or return None if it is stored already (one statement: `INSERT … ON
+    CONFLICT DO NOTHING` on its (provider, event id); a concurrent delivery of the same event
+    that has not committed yet is waited for, then counts as stored if it committed).
+    Elsewhere (SQLite) a read, then the INSERT."""
+    event = ProviderEvent(
         provider=provider,
         event_id=data.event_id,
         type=data.type,
@@ -1804,8 +1874,47 @@ def _provider_event_apply(*, provider: str, data: ProviderEventData) -> Provider
         charge_id=data.charge_id[:80],
         payload=data.raw,
         status=ProviderEvent.Status.APPLIED,
+        note="",
         received_at=clock.now(),
     )
+    if connection.vendor != "postgresql":
+        if ProviderEvent.objects.filter(provider=provider, event_id=data.event_id).exists():
+            return None
+        event.save(force_insert=True)
+        return event
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(ProviderEvent._meta.db_table)} (provider, event_id, type, "
+            "object_reference, charge_id, payload, status, note, received_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s) "
+            "ON CONFLICT (provider, event_id) DO NOTHING RETURNING id",
+            [
+                event.provider,
+                event.event_id,
+                event.type,
+                event.object_reference,
+                event.charge_id,
+                json.dumps(event.payload),
+                event.status,
+                event.note,
+                event.received_at,
+            ],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    event.pk = row[0]
+    event._state.adding = False
+    return event
+
+
+@transaction.atomic
+def _provider_event_apply(*, provider: str, data: ProviderEventData) -> ProviderEvent | None:
+    """Store the event once and apply it (None if it was stored already: nothing done)."""
+    event = _provider_event_insert_once(provider=provider, data=data)
+    if event is None:
+        return None
     family = data.type.split(".", 1)[0]
     models_by_family: dict[str, type[Payment] | type[Refund] | type[Payout]] = {
         "payment": Payment,
@@ -1813,11 +1922,15 @@ def _provider_event_apply(*, provider: str, data: ProviderEventData) -> Provider
         "payout": Payout,
     }
     model = models_by_family[family]
-    target = (
-        model.objects.select_related("escrow" if family != "payout" else "organisation")
-        .filter(provider=provider, provider_reference=data.object_reference)
-        .first()
-    )
+    target: Payment | Refund | Payout | None
+    if family == "payment":
+        target = _payment_with_escrow_locked(provider=provider, reference=data.object_reference)
+    else:
+        target = (
+            model.objects.select_related("escrow" if family != "payout" else "organisation")
+            .filter(provider=provider, provider_reference=data.object_reference)
+            .first()
+        )
     status: str
     # The family picked the model, so each isinstance below holds exactly when the event type
     # test beside it does.

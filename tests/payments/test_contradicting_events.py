@@ -28,7 +28,7 @@ USD = "USD"
 
 def held(**account) -> Decimal:
     found = Account.objects.filter(kind=Account.Kind.HELD_FOR_REVIEW, **account).first()
-    return found.balance if found else Decimal("0.00")
+    return found.current_balance if found else Decimal("0.00")
 
 
 def balance_of(escrow):

@@ -1,5 +1,6 @@
 """Publishing domain events and notifying people, inside the caller's transaction."""
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -8,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 
 from tradeassure.core import clock
 from tradeassure.core.bulk import NewId, bulk_insert, insert_linked
@@ -64,6 +65,15 @@ def event_publish(
             f"Unknown event topic {topic!r}: add it to the publishing app's topics enum "
             "(its AppConfig's `event_topics`)."
         )
+    audience_ids = sorted({org_id for org_id in audience if org_id})
+    if connection.vendor == "postgresql":
+        return _event_insert_one(
+            topic=topic,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            payload=payload or {},
+            audience_ids=audience_ids,
+        )
     event = DomainEvent(
         topic=topic,
         subject_type=subject_type,
@@ -71,20 +81,70 @@ def event_publish(
         payload=payload or {},
         occurred_at=clock.now(),
     )
-    # The event and its audience in one statement (a new event has no audience to read first).
+    # Elsewhere (SQLite): the event and its audience through the kernel's linked insert.
     through = DomainEvent.audience.through
     insert_linked(
         [
             event,
             *(
-                through(domainevent_id=NewId(event), organisation_id=org_id)
-                for org_id in sorted({org_id for org_id in audience if org_id})
+                through(domainevent_id=NewId(event), organisation_id=org_id)  # type: ignore[misc]
+                for org_id in audience_ids
             ),
         ]
     )
     for channel in getattr(settings, "OUTBOX_EVENT_CHANNELS", []):
         outbox_enqueue(channel=channel, payload={"event_id": event.pk})
     return event
+
+
+def _event_insert_one(
+    *, topic: str, subject_type: str, subject_id: int, payload: dict[str, Any], audience_ids
+) -> DomainEvent:
+    """`event_publish` on PostgreSQL: the event, its audience and its outbox rows (one per
+    OUTBOX_EVENT_CHANNELS) written by ONE statement, a data-modifying CTE, instead of three
+    (every money movement publishes one event; this is most of its own writes)."""
+    now = clock.now()
+    channels = list(getattr(settings, "OUTBOX_EVENT_CHANNELS", []))
+    quote = connection.ops.quote_name
+    through = DomainEvent.audience.through
+    sql = (
+        f"WITH e AS (INSERT INTO {quote(DomainEvent._meta.db_table)} "
+        "(topic, subject_type, subject_id, payload, occurred_at) "
+        "VALUES (%s, %s, %s, %s::jsonb, %s) RETURNING id), "
+        f"a AS (INSERT INTO {quote(through._meta.db_table)} (domainevent_id, organisation_id) "
+        "SELECT e.id, o FROM e, unnest(%s::bigint[]) AS o), "
+        f"m AS (INSERT INTO {quote(OutboxMessage._meta.db_table)} (channel, payload, status, "
+        "attempts, next_attempt_at, give_up_at, last_error, created_at) "
+        "SELECT c, jsonb_build_object('event_id', e.id), %s, 0, %s, %s, '', %s "
+        "FROM e, unnest(%s::text[]) AS c) "
+        "SELECT id FROM e"
+    )
+    params = [
+        topic,
+        subject_type,
+        subject_id,
+        json.dumps(payload),  # as the JSONField writes it (no encoder)
+        now,
+        audience_ids,
+        OutboxMessage.Status.PENDING,
+        now,
+        now + OUTBOX_GIVE_UP_AFTER,
+        now,
+        channels,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        (pk,) = cursor.fetchone()
+    if channels:
+        _kick_once()
+    return DomainEvent(
+        pk=pk,
+        topic=topic,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        payload=payload,
+        occurred_at=now,
+    )
 
 
 def outbox_enqueue(*, channel: str, payload: dict[str, Any]) -> OutboxMessage:
