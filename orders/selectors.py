@@ -184,7 +184,11 @@ def order_for_user(*, user, pk: int) -> Order:
     order = (
         orders_visible_to(user)
         .select_related("supplier__organisation", "rating")
-        .annotate(versions_count=_count_of(ContractVersion), shipments_count=_count_of(Shipment))
+        .annotate(
+            versions_count=_count_of(ContractVersion),
+            shipments_count=_count_of(Shipment),
+            inspections_count=_count_of(PreshipmentInspection),
+        )
         .filter(pk=pk)
         .first()
     )

@@ -326,8 +326,9 @@ def test_a_batch_costs_the_same_statements_for_10_escrows_as_for_100(run_after_c
     ]
     # when a batch of 10 and then a batch of 100 are released
     ten, hundred = _statements(escrows[:10]), _statements(escrows[10:])
-    # then both cost the same few statements
-    assert ten == hundred <= 16, (ten, hundred)
+    # then both cost the same few statements (the shared accounts locked, then their unfolded
+    # credits read under the lock: payments.ledger.accounts_lock)
+    assert ten == hundred <= 17, (ten, hundred)
     assert LedgerTransaction.objects.filter(kind="release").count() == 110
     assert selectors.ledger_verify().ok
 

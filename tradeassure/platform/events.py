@@ -114,8 +114,8 @@ def _event_insert_one(
         f"a AS (INSERT INTO {quote(through._meta.db_table)} (domainevent_id, organisation_id) "
         "SELECT e.id, o FROM e, unnest(%s::bigint[]) AS o), "
         f"m AS (INSERT INTO {quote(OutboxMessage._meta.db_table)} (channel, payload, status, "
-        "attempts, next_attempt_at, give_up_at, last_error, created_at) "
-        "SELECT c, jsonb_build_object('event_id', e.id), %s, 0, %s, %s, '', %s "
+        "attempts, emails_done, next_attempt_at, give_up_at, last_error, created_at) "
+        "SELECT c, jsonb_build_object('event_id', e.id), %s, 0, 0, %s, %s, '', %s "
         "FROM e, unnest(%s::text[]) AS c) "
         "SELECT id FROM e"
     )
