@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils.module_loading import import_string
 
+from accounts.team import team_allows
 from orders.error_codes import OrderErrorCode
 from orders.models import (
     ContractLineItem,
@@ -21,6 +22,7 @@ from orders.models import (
     Shipment,
     ShipmentDocument,
 )
+from orders.parties import action_capability
 from orders.transitions import Transition, available_actions
 from payments.selectors import EscrowSummary, escrow_summary
 from suppliers.models import Supplier
@@ -203,7 +205,12 @@ def order_party(*, order: Order, user) -> str | None:
 
 def order_actions(*, order: Order, user) -> list[Transition]:
     """The actions this user may take on this order now (from the transition map)."""
-    return available_actions(order, order_party(order=order, user=user))
+    return _allowed(available_actions(order, order_party(order=order, user=user)), user)
+
+
+def _allowed(rows: list[Transition], user) -> list[Transition]:
+    """The rows the user's team role allows (the same table the services enforce)."""
+    return [row for row in rows if team_allows(user, action_capability(row.action))]
 
 
 # --- the order detail (API) ----------------------------------------------------------------
@@ -268,7 +275,7 @@ def _detail(
         contract=next(
             (version for version in versions if version.pk == order.current_version_id), None
         ),
-        actions=tuple(available_actions(order, party)),
+        actions=tuple(_allowed(available_actions(order, party), user)),
         money=OrderMoney(
             currency=summary.currency or order.currency,
             frozen=summary.frozen,

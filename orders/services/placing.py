@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import transaction
 
 from accounts.models import User
+from accounts.team import Capability, team_require
 from orders.error_codes import OrderErrorCode
 from orders.models import (
     ContractLineItem,
@@ -211,6 +212,7 @@ def order_place_rows(
     """
     if not buyer.is_buyer or buyer.organisation_id is None:
         raise NotAllowed("Only buyers can place orders.", code=OrderErrorCode.NOT_A_BUYER)
+    team_require(buyer, Capability.TRADE)
     supplier_id = supplier if isinstance(supplier, int) else supplier.pk
     totals = contract_terms_validate(supplier=supplier_id, terms=terms)
     locked = supplier_check_order_in_transaction(
