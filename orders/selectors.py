@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils.module_loading import import_string
 
-from accounts.team import team_allows
+from accounts.team import Capability, team_allows
 from orders.error_codes import OrderErrorCode
 from orders.models import (
     ContractLineItem,
@@ -245,7 +245,7 @@ class OrderDetail:
     your_party: str | None
     contract: ContractVersion | None  # the version in force, taken from the prefetched versions
     actions: tuple[Transition, ...]
-    money: OrderMoney
+    money: OrderMoney | None  # None: the caller's team role may not see money
     payment_due: PaymentDue | None
     versions: tuple[ContractVersion, ...] = ()  # each with its items loaded
     timeline: tuple[OrderEvent, ...] = ()
@@ -276,6 +276,7 @@ def _detail(
             (version for version in versions if version.pk == order.current_version_id), None
         ),
         actions=tuple(_allowed(available_actions(order, party), user)),
+        # The escrow's figures are money: only roles with `see_money` get them.
         money=OrderMoney(
             currency=summary.currency or order.currency,
             frozen=summary.frozen,
@@ -285,7 +286,9 @@ def _detail(
             fees=summary.fees,
             refunded=summary.refunded,
             supplier_net=summary.supplier_net,
-        ),
+        )
+        if team_allows(user, Capability.SEE_MONEY)
+        else None,
         payment_due=PaymentDue(purpose=due[0], amount=due[1]) if due else None,
         versions=tuple(versions),
         timeline=tuple(timeline),
