@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
 from accounts.models import Invitation, Organisation, TeamEvent, User
+from accounts.services import member_staff_changes_record
 
 
 class MemberInline(admin.TabularInline):
@@ -45,6 +46,19 @@ class OrganisationAdmin(admin.ModelAdmin):
     search_fields = ["name"]
     inlines = [MemberInline, InvitationInline]
 
+    def save_formset(self, request, form, formset, change):
+        before = {
+            member_form.instance.pk: dict(member_form.initial)
+            for member_form in formset.forms
+            if member_form.instance.pk
+        }
+        super().save_formset(request, form, formset, change)
+        if formset.model is User:
+            for member in formset.queryset.model.objects.filter(pk__in=before):
+                member_staff_changes_record(
+                    actor=request.user, member=member, before=before[member.pk]
+                )
+
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
@@ -64,6 +78,12 @@ class UserAdmin(DjangoUserAdmin):
     search_fields = ["email", "full_name", "organisation__name"]
     autocomplete_fields = ["organisation"]
     readonly_fields = ["is_api_service"]
+
+    def save_model(self, request, obj, form, change):
+        before = dict(form.initial) if change else {}
+        super().save_model(request, obj, form, change)
+        if change:
+            member_staff_changes_record(actor=request.user, member=obj, before=before)
     fieldsets = [
         (None, {"fields": ["email", "password"]}),
         (
