@@ -84,6 +84,7 @@ class UserAdmin(DjangoUserAdmin):
         super().save_model(request, obj, form, change)
         if change:
             member_staff_changes_record(actor=request.user, member=obj, before=before)
+
     fieldsets = [
         (None, {"fields": ["email", "password"]}),
         (

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.urls import reverse
 from rest_framework.test import APIClient
 
 from accounts.models import User
@@ -327,3 +328,17 @@ def test_seed_demo_gives_every_demo_company_three_members():
         assert roles == sorted(expected), company.name
     assert "buyer-finance@demo.tradeassure.dev" in out.getvalue()
     assert "supplier-sales@demo.tradeassure.dev" in out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("role", "offered"), [("admin", True), ("purchasing", True), ("finance", False)]
+)
+def test_the_supplier_page_offers_an_order_only_to_roles_that_trade(client, role, offered):
+    from tests.factories import BuyerFactory
+    from tests.orders.factories import trade_assured_supplier
+
+    supplier = trade_assured_supplier()
+    admin = BuyerFactory()
+    client.force_login(_member(admin, role))
+    html = client.get(reverse("suppliers:profile", args=[supplier.pk])).content.decode()
+    assert ("Start a protected order" in html) is offered
