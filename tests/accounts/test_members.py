@@ -382,3 +382,28 @@ def test_two_admins_demoting_each_other_at_once_leave_one_admin():
         ).count()
         == 1
     )
+
+
+def test_every_active_member_of_the_party_is_still_told():
+    # given a supplier company with sales and finance colleagues (and a removed one, and a key)
+    from orders.parties import order_supplier_staff
+    from tests.orders.factories import place_order, trade_assured_supplier
+    from tests.suppliers.factories import supplier_staff_for
+    from tradeassure.platform.models import Notification
+
+    supplier = trade_assured_supplier()
+    admin = supplier_staff_for(supplier)
+    sales, finance = colleague_of(admin, "sales"), colleague_of(admin, "finance")
+    gone = colleague_of(admin, "sales")
+    members.member_remove(actor=admin, member_id=gone.pk)
+    api_key_create(actor=admin, name="ERP", team_role="sales")
+    # when a buyer places an order
+    order = place_order(supplier=supplier)
+    # then every active person of the supplier is told, whatever their role; nobody else
+    told = set(
+        Notification.objects.filter(url=order.get_absolute_url()).values_list(
+            "recipient_id", flat=True
+        )
+    )
+    assert told == {admin.pk, sales.pk, finance.pk}
+    assert set(order_supplier_staff(order)) == {admin, sales, finance}
