@@ -81,10 +81,6 @@ def _viewing(side: str, status: str = S.IN_PRODUCTION) -> World:
 
 
 # (capability, side, build, page call, api call); a call returns True when allowed.
-def _page_post(client, url, data) -> int:
-    return client.post(url, data).status_code
-
-
 def page_confirm(client, w):
     client.post(f"/orders/{w.target.pk}/confirm/", {"note": ""})
     return w.changed()
@@ -342,3 +338,22 @@ def test_the_supplier_page_offers_an_order_only_to_roles_that_trade(client, role
     client.force_login(_member(admin, role))
     html = client.get(reverse("suppliers:profile", args=[supplier.pk])).content.decode()
     assert ("Start a protected order" in html) is offered
+
+
+def test_a_refused_member_reads_a_plain_message_and_sees_no_button(client):
+    # given a supplier finance member on an order waiting for confirmation
+    world = _order(S.PENDING_CONFIRMATION, "supplier")
+    client.force_login(_member(world.admin, "finance"))
+    # when they open the order page
+    page = client.get(f"/orders/{world.target.pk}/").content.decode()
+    # then there is no Confirm button (the order itself is readable), which its admin has
+    button = f'action="/orders/{world.target.pk}/confirm/"'
+    assert world.target.reference in page
+    assert button not in page
+    client.force_login(world.admin)
+    assert button in client.get(f"/orders/{world.target.pk}/").content.decode()
+    client.force_login(_member(world.admin, "finance"))
+    # and when they post the action anyway, a plain message says who may, and nothing changed
+    response = client.post(f"/orders/{world.target.pk}/confirm/", {"note": ""}, follow=True)
+    assert "Only purchasing, sales or an admin of your organisation" in response.content.decode()
+    assert not world.changed()
