@@ -95,6 +95,23 @@ class User(AbstractUser):
     }
     STAFF_ROLES = {Role.MEDIATOR, Role.VETTING}
 
+    class TeamRole(models.TextChoices):
+        """A member's job inside their organisation (what each may do: `accounts.team`)."""
+
+        ADMIN = "admin", "Admin"
+        PURCHASING = "purchasing", "Purchasing"
+        SALES = "sales", "Sales"
+        FINANCE = "finance", "Finance"
+
+    # The team roles each organisation kind offers; inspection and partner organisations have
+    # admins only. Staff (no organisation) keep the default, which no check reads.
+    TEAM_ROLES_FOR_KIND: ClassVar[dict[str, tuple[str, ...]]] = {
+        Organisation.Kind.BUYER: (TeamRole.ADMIN, TeamRole.PURCHASING, TeamRole.FINANCE),
+        Organisation.Kind.SUPPLIER: (TeamRole.ADMIN, TeamRole.SALES, TeamRole.FINANCE),
+        Organisation.Kind.INSPECTION: (TeamRole.ADMIN,),
+        Organisation.Kind.PARTNER: (TeamRole.ADMIN,),
+    }
+
     # Removing the inherited field is Django's documented way to log in by email; the stubs
     # declare AbstractUser.username a CharField and cannot express a removed one.
     username = None  # type: ignore[assignment]
@@ -109,6 +126,19 @@ class User(AbstractUser):
     )
     organisation = models.ForeignKey(
         Organisation, on_delete=models.PROTECT, null=True, blank=True, related_name="members"
+    )
+    team_role = models.CharField(
+        max_length=20,
+        choices=TeamRole.choices,
+        default=TeamRole.ADMIN,
+        help_text="What this member may do for the organisation (the README's role table).",
+    )
+    is_api_service = models.BooleanField(
+        default=False,
+        help_text=(
+            "The member an API key acts through: never logs in (no usable password), not listed "
+            "as a member, never notified."
+        ),
     )
 
     USERNAME_FIELD = "email"
@@ -126,7 +156,19 @@ class User(AbstractUser):
                 | models.Q(organisation__isnull=False),
                 name="user_outside_staff_has_organisation",
             ),
+            # Purchasing is a buyer's job, sales a supplier's.
+            models.CheckConstraint(
+                condition=~models.Q(team_role="purchasing") | models.Q(role="buyer"),
+                name="user_purchasing_only_buyer",
+                violation_error_message="Purchasing is a role of buyer companies only.",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(team_role="sales") | models.Q(role="supplier_staff"),
+                name="user_sales_only_supplier",
+                violation_error_message="Sales is a role of supplier companies only.",
+            ),
         ]
+        indexes = [models.Index(fields=["organisation", "team_role"])]
 
     def __str__(self) -> str:
         return self.full_name or self.email
@@ -138,6 +180,10 @@ class User(AbstractUser):
     @property
     def is_supplier_staff(self) -> bool:
         return self.role == self.Role.SUPPLIER_STAFF
+
+    @property
+    def is_team_admin(self) -> bool:
+        return self.organisation_id is not None and self.team_role == self.TeamRole.ADMIN
 
     @property
     def is_mediator(self) -> bool:
@@ -154,7 +200,11 @@ class User(AbstractUser):
 
 # --- Partner API keys (owner: API helper) ------------------------------------------------------
 class ApiKey(models.Model):
-    """A secret an organisation gives its integration to call the API as one of its users.
+    """A secret an organisation gives its integration to call the API with one team role.
+
+    The key acts through its own service member of the organisation (`user`, with
+    `is_api_service`, the key's team role and no usable password), so every request.user-based
+    rule applies to it unchanged and it keeps working when the person who created it leaves.
 
     Only a SHA-256 digest of the secret is stored (the secret is random and long, so a fast hash
     is enough); the full key is shown once, at creation. The visible prefix lets people tell
@@ -168,7 +218,7 @@ class ApiKey(models.Model):
         User,
         on_delete=models.CASCADE,
         related_name="api_keys",
-        help_text="The member of the organisation the key acts as.",
+        help_text="The key's own service member of the organisation, holding the key's role.",
     )
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=16, unique=True)
@@ -194,3 +244,73 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+    @property
+    def team_role(self) -> str:
+        return self.user.team_role
+
+
+class Invitation(models.Model):
+    """An admin's invitation of a colleague by email, with the role they will hold.
+
+    The link carries a random token; only its SHA-256 digest is stored. Single use: accepting
+    sets `accepted_at` (under a row lock), revoking sets `revoked_at`; it expires at `expires_at`.
+    """
+
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="invitations"
+    )
+    email = models.EmailField()
+    team_role = models.CharField(max_length=20, choices=User.TeamRole.choices)
+    hashed_token = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_user = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["organisation", "created_at"]),
+            models.Index(fields=["invited_by", "created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} as {self.get_team_role_display()}"
+
+
+class TeamEvent(models.Model):
+    """Who invited, changed or removed whom in an organisation (append-only)."""
+
+    class Kind(models.TextChoices):
+        INVITED = "invited", "Invited"
+        INVITATION_REVOKED = "invitation_revoked", "Invitation revoked"
+        JOINED = "joined", "Joined"
+        ROLE_CHANGED = "role_changed", "Role changed"
+        REMOVED = "removed", "Removed"
+
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.CASCADE, related_name="team_events"
+    )
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    actor = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    member = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="team_history"
+    )
+    email = models.EmailField(blank=True, help_text="The address invited (or the member's).")
+    from_role = models.CharField(max_length=20, blank=True)
+    to_role = models.CharField(max_length=20, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["organisation", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.email}"

@@ -4,7 +4,8 @@ from django.db import transaction
 from django.urls import reverse
 
 from accounts.error_codes import AccountErrorCode
-from accounts.models import Organisation, User
+from accounts.models import Organisation, TeamEvent, User
+from tradeassure.core import clock
 from tradeassure.core.errors import ValidationFailed
 from tradeassure.core.moments import DEFAULT_TIME_ZONE, is_time_zone
 
@@ -81,3 +82,43 @@ def account_profile_update(*, user: User, full_name: str, time_zone: str) -> Use
     user.time_zone = time_zone
     user.save(update_fields=["full_name", "time_zone"])
     return user
+
+
+def member_staff_changes_record(
+    *, actor: User, member: User, before: dict[str, object]
+) -> list[TeamEvent]:
+    """Staff changed a member in the admin (a role, or active/inactive): record who did it.
+
+    The admin is staff's override (e.g. restoring a company's only admin), so the last-admin
+    rule of the Team page does not apply there; the change is still in the team's history.
+    """
+    if member.organisation_id is None:
+        return []
+    events = []
+    now = clock.now()
+    if before.get("team_role") not in (None, member.team_role):
+        events.append(
+            TeamEvent(
+                organisation_id=member.organisation_id,
+                kind=TeamEvent.Kind.ROLE_CHANGED,
+                actor=actor,
+                member=member,
+                email=member.email,
+                from_role=str(before["team_role"]),
+                to_role=member.team_role,
+                created_at=now,
+            )
+        )
+    if before.get("is_active") is True and not member.is_active:
+        events.append(
+            TeamEvent(
+                organisation_id=member.organisation_id,
+                kind=TeamEvent.Kind.REMOVED,
+                actor=actor,
+                member=member,
+                email=member.email,
+                from_role=member.team_role,
+                created_at=now,
+            )
+        )
+    return TeamEvent.objects.bulk_create(events)

@@ -8,6 +8,7 @@ from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet
 
 from accounts.models import Organisation, User
 from accounts.selectors import inspection_companies_approved
+from accounts.team import Capability, team_allows
 from disputes.error_codes import DisputeErrorCode
 from disputes.models import (
     MEDIATION_STATUSES,
@@ -222,7 +223,7 @@ def dispute_page_actions(*, dispute: Dispute, user) -> PageActions:
     from disputes.services import party_of
 
     party = party_of(dispute=dispute, user=user)
-    if party not in (P.BUYER, P.SUPPLIER):
+    if party not in (P.BUYER, P.SUPPLIER) or not team_allows(user, Capability.DISPUTE):
         return PageActions(party=party)
 
     def can(action: str) -> bool:

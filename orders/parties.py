@@ -6,7 +6,38 @@ from collections.abc import Iterable
 
 from accounts.models import User
 from accounts.selectors import organisation_members, organisation_members_many
+from accounts.team import Capability, team_allows, team_require
 from orders.models import Order, Party
+
+# What a member's team role must allow to take each order action (accounts.team's table);
+# every other action a buyer or supplier takes is trading (place, confirm, ship, receive, …).
+# Paying is not a transition: `order_payment_start` requires Capability.PAY.
+ACTION_CAPABILITY: dict[str, Capability] = {
+    "dispute_opened": Capability.DISPUTE,
+    "dispute_resolved_resume": Capability.DISPUTE,
+    "dispute_resolved_refund": Capability.DISPUTE,
+    "dispute_resolved_complete": Capability.DISPUTE,
+    "dispute_resolved_replacement": Capability.DISPUTE,
+    "contract_amended_by_dispute": Capability.DISPUTE,
+}
+
+
+def action_capability(action: str) -> Capability:
+    return ACTION_CAPABILITY.get(action, Capability.TRADE)
+
+
+def party_may(*, user: User | None, party: str | None, action: str) -> bool:
+    """Whether the member's team role allows this action (staff and the system: the lifecycle
+    alone decides)."""
+    if party not in (Party.BUYER, Party.SUPPLIER):
+        return True
+    return team_allows(user, action_capability(action))
+
+
+def party_require(*, user: User | None, party: str | None, action: str) -> None:
+    """Refuse (RoleNotAllowed, 403 `role_not_allowed`) unless the role allows the action."""
+    if party in (Party.BUYER, Party.SUPPLIER):
+        team_require(user, action_capability(action))
 
 
 def party_of(*, order: Order, user: User | None) -> str | None:

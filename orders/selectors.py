@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.utils.module_loading import import_string
 
+from accounts.team import Capability, team_allows
 from orders.error_codes import OrderErrorCode
 from orders.inspection.models import InspectionStatus, PreshipmentInspection
 from orders.models import (
@@ -22,6 +23,7 @@ from orders.models import (
     Shipment,
     ShipmentDocument,
 )
+from orders.parties import action_capability
 from orders.transitions import Transition, available_actions
 from payments.selectors import EscrowSummary, escrow_summary
 from suppliers.models import Supplier
@@ -303,7 +305,12 @@ def order_party(*, order: Order, user) -> str | None:
 
 def order_actions(*, order: Order, user) -> list[Transition]:
     """The actions this user may take on this order now (from the transition map)."""
-    return available_actions(order, order_party(order=order, user=user))
+    return _allowed(available_actions(order, order_party(order=order, user=user)), user)
+
+
+def _allowed(rows: list[Transition], user) -> list[Transition]:
+    """The rows the user's team role allows (the same table the services enforce)."""
+    return [row for row in rows if team_allows(user, action_capability(row.action))]
 
 
 # --- the order detail (API) ----------------------------------------------------------------
@@ -338,7 +345,7 @@ class OrderDetail:
     your_party: str | None
     contract: ContractVersion | None  # the version in force, taken from the prefetched versions
     actions: tuple[Transition, ...]
-    money: OrderMoney
+    money: OrderMoney | None  # None: the caller's team role may not see money
     payment_due: PaymentDue | None
     versions: tuple[ContractVersion, ...] = ()  # each with its items loaded
     timeline: tuple[OrderEvent, ...] = ()
@@ -368,7 +375,8 @@ def _detail(
         contract=next(
             (version for version in versions if version.pk == order.current_version_id), None
         ),
-        actions=tuple(available_actions(order, party)),
+        actions=tuple(_allowed(available_actions(order, party), user)),
+        # The escrow's figures are money: only roles with `see_money` get them.
         money=OrderMoney(
             currency=summary.currency or order.currency,
             frozen=summary.frozen,
@@ -378,7 +386,9 @@ def _detail(
             fees=summary.fees,
             refunded=summary.refunded,
             supplier_net=summary.supplier_net,
-        ),
+        )
+        if team_allows(user, Capability.SEE_MONEY)
+        else None,
         payment_due=PaymentDue(purpose=due[0], amount=due[1]) if due else None,
         versions=tuple(versions),
         timeline=tuple(timeline),

@@ -11,6 +11,7 @@ from django.http import Http404, HttpResponseForbidden
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.team import REFUSALS, Capability, team_allows
 from orders import selectors, services
 from orders.conversation.selectors import orders_with_unread_counts
 from orders.conversation.views import conversation_context
@@ -82,6 +83,8 @@ def order_create(request):
     """Buyer: write the contract (line items formset, live totals), review it, submit it."""
     if not request.user.is_buyer:
         return HttpResponseForbidden("Only buyers place orders.")
+    if not team_allows(request.user, Capability.TRADE):
+        return HttpResponseForbidden(REFUSALS[Capability.TRADE])
     supplier, product = _order_start(request)
     refusal = supplier_refusal_message(supplier=supplier)
     if refusal is not None:
@@ -329,6 +332,10 @@ def order_detail(request, pk: int):
     actions = selectors.order_actions(order=order, user=request.user)
     action_names = {row.action for row in actions}
     payment_due = services.order_payment_due(order) if party == Party.BUYER else None
+    # The role table: who may press "Pay", who sees the escrow's figures.
+    can_pay = team_allows(request.user, Capability.PAY)
+    can_see_money = team_allows(request.user, Capability.SEE_MONEY)
+    pay_now = payment_due if can_pay else None
     # Every shipment, oldest first (a replacement agreed in a dispute keeps the first one).
     shipments = list(order.shipments.all())
     rating = getattr(order, "rating", None) if order.rating_score is not None else None
@@ -336,10 +343,10 @@ def order_detail(request, pk: int):
     current = next((v for v, _d in history if v.pk == order.current_version_id), None)
     proposal = next((v for v, d in history if v.state == "proposed"), None)
     proposal_differences = next((d for v, d in history if v.state == "proposed"), [])
-    primary = selectors.order_primary_action(actions, payment_due=bool(payment_due))
+    primary = selectors.order_primary_action(actions, payment_due=bool(pay_now))
     # The next step first, the other actions after it.
     actions = sorted(actions, key=lambda row: row.action != primary)
-    money = escrow_summary(escrow_reference=order.escrow_reference)
+    money = escrow_summary(escrow_reference=order.escrow_reference) if can_see_money else None
     return render(
         request,
         "orders/detail.html",
@@ -359,6 +366,8 @@ def order_detail(request, pk: int):
             "action_names": action_names,
             "simple_actions": [row for row in actions if row.action in SIMPLE_ACTIONS],
             "payment_due": payment_due,
+            "pay_now": pay_now,
+            "can_see_money": can_see_money,
             "pay_form": PayForm(),
             "extend_form": ExtendShipmentDeadlineForm(
                 initial={"new_deadline": (order.shipment_deadline.date())}

@@ -11,7 +11,7 @@ class PaymentsConfig(AppConfig):
     event_topics = "payments.topics.PaymentTopic"
     # Navigation bar links (label, url name, roles, position across apps).
     navigation = [
-        NavLink("Money", "payments:money", frozenset({"supplier_staff"}), 50),
+        NavLink("Money", "payments:money", frozenset({"supplier_staff"}), 50, "see_money"),
     ]
     periodic_tasks = [
         # Nightly at 02:30 UTC; a failure raises a SystemAlert staff see in the admin.

@@ -20,6 +20,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, Value
 from django.utils.module_loading import import_string
 
+from accounts.team import Capability, team_require
 from payments import ledger
 from payments.error_codes import PaymentErrorCode
 from payments.models import (
@@ -864,6 +865,7 @@ def _card_attempt_claim(
     payment = Payment.objects.select_for_update().get(pk=payment.pk)
     if actor is None or actor.organisation_id != payment.payer_organisation_id:
         raise NotFound("No such payment.", code=PaymentErrorCode.PAYMENT_NOT_FOUND)
+    team_require(actor, Capability.PAY)
     if payment.method != Payment.Method.CARD:
         raise Conflict("This payment is made by bank transfer.", code=PaymentErrorCode.WRONG_METHOD)
     if attempt and payment.card_attempt == attempt:
@@ -1042,6 +1044,7 @@ def payment_transfer_simulate(*, payment: Payment, amount: Decimal, currency: st
     payment = Payment.objects.select_for_update().get(pk=payment.pk)
     if actor is None or actor.organisation_id != payment.payer_organisation_id:
         raise NotFound("No such payment.", code=PaymentErrorCode.PAYMENT_NOT_FOUND)
+    team_require(actor, Capability.PAY)
     if payment.method != Payment.Method.BANK_TRANSFER:
         raise Conflict("This payment is made by card.", code=PaymentErrorCode.WRONG_METHOD)
     provider = provider_get(payment.provider)
@@ -1263,7 +1266,7 @@ def _unapplied_hold(
         created_at=clock.now(),
     )
     notify(
-        users=payment.payer_organisation.members.all(),
+        users=payment.payer_organisation.members.filter(is_api_service=False),
         title=f"{_order_name(payment.escrow)}: a transfer did not match your payment and is "
         "being returned",
         body=f"{format_money(amount, currency)} for {_order_name(payment.escrow)} "
@@ -1486,7 +1489,7 @@ def _payout_event(
     )
     if Payout.RANK[target] == 2:
         notify(
-            users=payout.organisation.members.all(),
+            users=payout.organisation.members.filter(is_api_service=False),
             title=f"Payout {'paid' if target == Payout.Status.PAID else 'failed'}: "
             f"{format_money(payout.amount, payout.currency)}",
             body=data.reason if target == Payout.Status.FAILED else "",
@@ -1681,7 +1684,11 @@ def payout_review_settle(*, payout_id: int, paid: bool, actor, note: str = "") -
 def payout_request(
     *, organisation, currency: str, amount: Decimal, idempotency_key: str, requested_by=None
 ) -> Payout:
-    """Pay part or all of a supplier's payable out to its bank account (idempotent by key)."""
+    """Pay part or all of a supplier's payable out to its bank account (idempotent by key).
+
+    A member asking (`requested_by`) needs the role table's `pay` (finance, admin)."""
+    if requested_by is not None:
+        team_require(requested_by, Capability.PAY)
     existing = Payout.objects.filter(idempotency_key=idempotency_key).first()
     if existing is not None:
         if (existing.organisation_id, existing.currency, existing.amount) != (

@@ -6,12 +6,14 @@ from typing import cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.team import REFUSALS, Capability, team_allows
 from payments import selectors, services
 from payments.error_codes import PaymentErrorCode
 from payments.forms import CardForm, PayoutForm, TransferSimulateForm
@@ -26,6 +28,9 @@ def _payment_or_404(request, public_id) -> Payment:
     payment = selectors.payment_for_member(public_id=public_id, user=request.user)
     if payment is None:
         raise Http404("No such payment.")
+    if not team_allows(request.user, Capability.PAY):
+        # A member of the paying organisation without the role: a plain refusal, not a 404.
+        raise PermissionDenied(REFUSALS[Capability.PAY])
     return payment
 
 
@@ -189,6 +194,8 @@ def _supplier_organisation(request):
     user = request.user
     if not user.is_supplier_staff or user.organisation_id is None:
         raise Http404("Only supplier staff have a Money page.")
+    if not team_allows(user, Capability.SEE_MONEY):
+        raise PermissionDenied(REFUSALS[Capability.SEE_MONEY])
     return user.organisation
 
 

@@ -144,7 +144,10 @@ def _record_change(
 
 def _notify_supplier(supplier: Supplier, *, title: str, body: str) -> None:
     staff = User.objects.filter(
-        organisation_id=supplier.organisation_id, role=User.Role.SUPPLIER_STAFF, is_active=True
+        organisation_id=supplier.organisation_id,
+        role=User.Role.SUPPLIER_STAFF,
+        is_active=True,
+        is_api_service=False,
     )
     notify(users=list(staff), title=title, body=body, url=reverse("suppliers:dashboard"))
 

@@ -224,7 +224,9 @@ def test_pages_have_no_heading_jumps(client):
 
 def test_the_api_key_shown_once_has_a_copy_button(client):
     client.force_login(BuyerFactory())
-    html = client.post("/developers/keys/", {"name": "ERP"}, follow=True).content.decode()
+    html = client.post(
+        "/developers/keys/", {"name": "ERP", "team_role": "admin"}, follow=True
+    ).content.decode()
     assert '<code id="shown-once-value">' in html
     assert 'data-copy="#shown-once-value"' in html and "Copy to clipboard" in html
     from django.contrib.staticfiles import finders

@@ -8,7 +8,7 @@ from drf_spectacular.views import (
     SpectacularSwaggerSplitView,
 )
 
-from tradeassure.platform import developers, health, views
+from tradeassure.platform import developers, health, team, views
 from tradeassure.platform.api.errors import api_not_found
 from tradeassure.platform.security import StaffAdminSite
 
@@ -64,6 +64,7 @@ urlpatterns = [
         name="api-redoc",
     ),
     path("developers/", include(developers.urlpatterns)),
+    path("team/", include(team.urlpatterns)),
 ]
 
 if settings.DEBUG:

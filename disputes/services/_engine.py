@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.team import Capability, team_require
 from disputes.error_codes import DisputeErrorCode
 from disputes.models import (
     Dispute,
@@ -73,9 +74,14 @@ def party_of(*, dispute: Dispute, user: User | None) -> DisputeParty | None:
 def dispute_check(
     dispute: Dispute, action: str, actor: User | None
 ) -> tuple[Transition, DisputeParty]:
-    """The row the actor may take now and the party they act as, or the map's refusal."""
-    row, party = LIFECYCLE.check_as(dispute, action, party_of(dispute=dispute, user=actor))
-    return row, DisputeParty(party)
+    """The row the actor may take now and the party they act as, or the refusal: the member's
+    team role first (`role_not_allowed`: disputes are purchasing's, sales' and admins'),
+    then the map's."""
+    party = party_of(dispute=dispute, user=actor)
+    if party in (P.BUYER, P.SUPPLIER):
+        team_require(actor, Capability.DISPUTE)
+    row, acting = LIFECYCLE.check_as(dispute, action, party)
+    return row, DisputeParty(acting)
 
 
 def require_mediator(dispute: Dispute, actor: User, *, assigned: bool = True) -> str:

@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.team import REFUSALS, Capability, team_allows, team_require
 from disputes.error_codes import DisputeErrorCode
 from disputes.models import OPEN_STATUSES, Dispute, DisputeParty, DisputeStatus, DisputeType
 from disputes.services._engine import (
@@ -102,6 +103,8 @@ def dispute_open_refusal(*, order: Order, user: User) -> str | None:
         user.organisation_id != order.buyer_organisation_id
     ):
         return "Only the buyer can open a dispute."
+    if not team_allows(user, Capability.DISPUTE):
+        return REFUSALS[Capability.DISPUTE]
     if order.status == OS.DISPUTED:
         return "A dispute is already open for this order."
     if not dispute_allowed_types(order=order):
@@ -129,6 +132,7 @@ def dispute_open(
     refusal = dispute_open_refusal(order=order, user=actor)
     if refusal and refusal.startswith("Only the buyer"):
         raise NotAllowed(refusal, code="not_allowed")
+    team_require(actor, Capability.DISPUTE)
     if Dispute.objects.filter(order=order, status__in=OPEN_STATUSES).exists():
         raise Conflict(
             "A dispute is already open for this order.", code=DisputeErrorCode.DISPUTE_ALREADY_OPEN

@@ -12,6 +12,7 @@ from django.db import transaction
 
 from accounts.models import Organisation, User
 from accounts.selectors import organisation_members
+from accounts.team import Capability, team_require
 from disputes.error_codes import DisputeErrorCode
 from disputes.models import Dispute, DisputeParty, Inspection
 from disputes.services._engine import (
@@ -123,6 +124,7 @@ def dispute_inspection_fee_pay(*, inspection: Inspection, actor: User, method: s
         inspection = Inspection.objects.select_for_update(no_key=True).get(pk=inspection.pk)
         if party_of(dispute=dispute, user=actor) != P.BUYER:
             raise NotAllowed("Only the buyer pays the inspection fee.", code="not_allowed")
+        team_require(actor, Capability.DISPUTE)
         if inspection.state != Inspection.State.AWAITING_FEE:
             raise InvalidTransition(
                 "This inspection fee is not waiting for payment.", code=DisputeErrorCode.FEE_NOT_DUE

@@ -205,7 +205,9 @@ def order_detail_data(detail: OrderDetail) -> dict[str, Any]:
                 if rating is not None
                 else None
             ),
-            "money": {
+            "money": None
+            if money is None
+            else {
                 "currency": money.currency,
                 "frozen": money.frozen,
                 "captured": _amount(money.captured),

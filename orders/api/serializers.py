@@ -334,7 +334,11 @@ class OrderDetailSerializer(OrderSerializer):
     timeline = OrderEventSerializer(many=True)
     shipment = serializers.SerializerMethodField()
     rating = serializers.SerializerMethodField()
-    money = MoneySerializer()
+    money = MoneySerializer(
+        allow_null=True,
+        help_text="The escrow's figures; null when the caller's team role may not see money "
+        "(the role table's `see_money`: finance and admins).",
+    )
     payment_due = PaymentDueSerializer(allow_null=True)
     actions = ActionSerializer(many=True)
 

@@ -13,6 +13,7 @@ from django.core.files import File
 from django.db import transaction
 
 from accounts.models import User
+from accounts.team import Capability, team_require
 from orders.conversation.models import OrderMessage, OrderMessageAttachment, OrderReadReceipt
 from orders.error_codes import OrderErrorCode
 from orders.models import Order, Party
@@ -100,6 +101,7 @@ def order_message_post(
     is notified and `order.message_posted` is published to both organisations."""
     files = [file for file in files if file is not None]
     party = _conversation_party(order, actor)
+    team_require(actor, Capability.TALK)
     body = _check_body(body, files)
     _check_files(files)
     _check_rate(actor)

@@ -8,6 +8,7 @@ from django.http import Http404
 from django.shortcuts import redirect
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.team import Capability, team_allows
 from orders.conversation import selectors, services
 from orders.models import Order, Party
 from orders.parties import party_of
@@ -56,7 +57,8 @@ def conversation_context(request, order: Order) -> dict:
     return {
         "conversation": {
             "messages": thread,
-            "may_post": party in (Party.BUYER, Party.SUPPLIER),
+            "may_post": party in (Party.BUYER, Party.SUPPLIER)
+            and team_allows(request.user, Capability.TALK),
             "form": MessageForm(),
             "other_read_up_to": receipts.get(other_organisation, 0),
             "max_characters": settings.ORDER_CONVERSATION["MAX_CHARACTERS"],

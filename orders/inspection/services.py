@@ -18,8 +18,10 @@ from django.conf import settings
 from django.core.files import File
 from django.db import IntegrityError, transaction
 
+from accounts.error_codes import AccountErrorCode
 from accounts.models import Organisation, User
 from accounts.selectors import organisation_members
+from accounts.team import REFUSALS, Capability, RoleNotAllowed, team_allows, team_require
 from orders.error_codes import OrderErrorCode
 from orders.inspection.holds import inspection_hold_lift
 from orders.inspection.models import (
@@ -89,6 +91,8 @@ def inspection_book_refusal(*, order: Order, user: User | None) -> str | None:
 def _book_refusal(order: Order, user: User | None) -> tuple[str, str | None]:
     if party_of(order=order, user=user) != Party.BUYER:
         return NOT_ALLOWED, "Only the buyer books an inspection."
+    if not team_allows(user, Capability.DISPUTE):
+        return AccountErrorCode.ROLE_NOT_ALLOWED, REFUSALS[Capability.DISPUTE]
     if order.status not in PAID_NOT_SHIPPED:
         if order.initial_paid_at is None:
             return (
@@ -189,6 +193,8 @@ def preshipment_inspection_book(
     if refusal:
         if code == NOT_ALLOWED:
             raise NotAllowed(refusal, code=NOT_ALLOWED)
+        if code == AccountErrorCode.ROLE_NOT_ALLOWED:
+            raise RoleNotAllowed(refusal)
         raise InvalidTransition(refusal, code=code)
     if organisation is None or not (
         organisation.kind == Organisation.Kind.INSPECTION and organisation.inspection_approved
@@ -270,6 +276,7 @@ def preshipment_inspection_fee_pay(
         inspection = _inspection_lock(inspection.pk)
         if party_of(order=order, user=actor) != Party.BUYER:
             raise NotAllowed("Only the buyer pays the inspection fee.", code=NOT_ALLOWED)
+        team_require(actor, Capability.PAY)
         if inspection.status != S.AWAITING_FEE:
             raise InvalidTransition(
                 "This inspection fee is not waiting for payment.",
@@ -356,6 +363,7 @@ def preshipment_inspection_cancel(
     inspection = _inspection_lock(inspection.pk)
     if party_of(order=order, user=actor) != Party.BUYER:
         raise NotAllowed("Only the buyer cancels the booking.", code=NOT_ALLOWED)
+    team_require(actor, Capability.DISPUTE)
     row = LIFECYCLE.check(inspection, "cancel", IP.BUYER)
     inspection.fee_due_at = None
     LIFECYCLE.move(inspection, row, party=IP.BUYER, actor=actor, note="Cancelled by the buyer.")
@@ -374,6 +382,7 @@ def preshipment_inspection_propose_dates(
     inspection = _inspection_lock(inspection.pk)
     if party_of(order=order, user=actor) != Party.SUPPLIER:
         raise NotAllowed("Only the supplier proposes inspection dates.", code=NOT_ALLOWED)
+    team_require(actor, Capability.DISPUTE)
     row = LIFECYCLE.check(inspection, "propose_dates", IP.SUPPLIER)
     today = clock.now().date()
     limit = settings.PRESHIPMENT_INSPECTION["MAX_PROPOSED_DATES"]
@@ -522,6 +531,7 @@ def preshipment_inspection_agree_replacement(
     current = _inspection_lock(inspection.pk)
     if party_of(order=order, user=actor) != Party.BUYER:
         raise NotAllowed("Only the buyer agrees to a replacement.", code=NOT_ALLOWED)
+    team_require(actor, Capability.DISPUTE)
     LIFECYCLE.check(current, "agree_replacement", IP.BUYER)
     if len(note or "") > 2000:
         raise ValidationFailed("Write at most 2,000 characters.", fields={"note": ["Too long."]})

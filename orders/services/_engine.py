@@ -15,7 +15,7 @@ from typing import Any, cast
 
 from accounts.models import User
 from orders.models import ContractVersion, Order, OrderEvent, OrderStatus
-from orders.parties import party_of
+from orders.parties import party_of, party_require
 from orders.transitions import LIFECYCLE, Transition
 from payments.selectors import escrow_held
 from payments.services import escrow_lock_for_order, escrow_refund, escrow_release
@@ -46,8 +46,11 @@ def order_lock(order: Order | int, *, escrow_first: bool = False) -> Order:
 
 
 def order_check(order: Order, action: str, actor: User | None) -> tuple[Transition, str]:
-    """The row `actor` may take now and the party they act as, or the lifecycle's refusal."""
-    return LIFECYCLE.check_as(order, action, party_of(order=order, user=actor))
+    """The row `actor` may take now and the party they act as, or the refusal: the member's
+    team role first (`role_not_allowed`), then the lifecycle's."""
+    party = party_of(order=order, user=actor)
+    party_require(user=actor, party=party, action=action)
+    return LIFECYCLE.check_as(order, action, party)
 
 
 def order_contract(order: Order) -> ContractVersion:

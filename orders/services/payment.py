@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import transaction
 
 from accounts.models import User
+from accounts.team import Capability, team_require
 from orders.models import Order, OrderEvent, OrderStatus, Party
 from orders.parties import order_buyers, order_supplier_staff, party_of
 from orders.services._engine import (
@@ -58,6 +59,7 @@ def order_payment_start(*, order: Order, actor: User, method: str, return_url: s
         party = party_of(order=order, user=actor)
         if party != Party.BUYER:
             raise NotAllowed("Only the buyer pays for an order.", code="not_allowed")
+        team_require(actor, Capability.PAY)
         due = order_payment_due(order)
         if due is None:
             raise InvalidTransition(

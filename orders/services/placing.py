@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import transaction
 
 from accounts.models import User
+from accounts.team import Capability, team_require
 from orders.error_codes import OrderErrorCode
 from orders.inspection.holds import inspection_hold_lift
 from orders.inspection.models import InspectionResolution
@@ -273,6 +274,7 @@ def order_place_rows_in_transaction(
         raise RuntimeError("order_place_rows_in_transaction needs the caller's transaction.")
     if not buyer.is_buyer or buyer.organisation_id is None:
         raise NotAllowed("Only buyers can place orders.", code=OrderErrorCode.NOT_A_BUYER)
+    team_require(buyer, Capability.TRADE)
     supplier_id = supplier if isinstance(supplier, int) else supplier.pk
     totals = contract_terms_validate(supplier=supplier_id, terms=terms)
     locked = supplier_check_order_in_transaction(

@@ -3,6 +3,7 @@ from decimal import Decimal
 
 from django import template
 
+from accounts.team import Capability, team_allows
 from tradeassure.core.money import format_money
 
 register = template.Library()
@@ -103,7 +104,9 @@ def supplier_work_queue(context):
     from orders.selectors import supplier_work_queue as queue
 
     user = context["request"].user
-    return {"items": queue(user=user) if user.is_supplier_staff else []}
+    # What waits is trading work (confirm, ship, answer a change): for the roles that trade.
+    works = user.is_supplier_staff and team_allows(user, Capability.TRADE)
+    return {"items": queue(user=user) if works else []}
 
 
 @register.filter

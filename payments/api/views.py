@@ -7,6 +7,7 @@ from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from accounts.team import Capability, team_require
 from payments import services
 from payments.api.serializers import (
     AcceptedSerializer,
@@ -71,6 +72,9 @@ class PaymentViewSet(ReadOnlyApiViewSet):
     ordering = ["-id"]
 
     def get_queryset(self):
+        # Payments are money: finance and admins see them (accounts.team), others get 403.
+        if not getattr(self, "swagger_fake_view", False):  # schema generation: no caller
+            team_require(self.request.user, Capability.SEE_MONEY)
         return payments_for_payer(self.request.user)
 
     def retrieve(self, request, *args, **kwargs):

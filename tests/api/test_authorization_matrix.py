@@ -45,11 +45,16 @@ class World:
     party: Any
     ids: dict[str, Any] = field(default_factory=dict)
     check: Any = None  # a callable asserting nothing changed, run before the party acts
+    # Notifications are a person's: an API key acts through its own service member, which is
+    # never notified, so the party reads its own in a logged-in session.
+    by_session: bool = False
 
 
-def _client(user) -> APIClient:
+def _client(user, *, session: bool = False) -> APIClient:
     client = APIClient()
-    if user is not None:
+    if user is not None and session:
+        client.force_login(user)
+    elif user is not None:
         _, raw_key = api_key_create(actor=user, name="matrix")
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
     return client
@@ -144,7 +149,9 @@ def w_event():
 def w_notification():
     def build():
         notification = NotificationFactory()
-        return World(party=notification.recipient, ids={"notification": notification.pk})
+        return World(
+            party=notification.recipient, ids={"notification": notification.pk}, by_session=True
+        )
 
     return build
 
@@ -472,7 +479,8 @@ def test_authorization_matrix(
             world.check()  # the outsiders' attempts changed nothing
         # when the caller makes the request
         with django_capture_on_commit_callbacks(execute=False):
-            response = _call(_client(callers[caller]), method, url, payload, fmt)
+            session = world.by_session and caller == "party"
+            response = _call(_client(callers[caller], session=session), method, url, payload, fmt)
         # then exactly the documented status
         assert response.status_code == expected, (
             f"{name}: {caller} got {response.status_code}, expected {expected}: "

@@ -39,7 +39,7 @@ def test_unknown_or_malformed_key_gets_401(header):
     assert response.json()["code"] == "authentication_failed"
 
 
-def test_key_is_stored_hashed_shown_once_and_acts_as_its_user():
+def test_key_is_stored_hashed_shown_once_and_acts_as_its_service_member():
     # given a buyer who creates a key
     buyer = BuyerFactory()
     _, raw_key = api_key_create(actor=buyer, name="ERP")
@@ -48,13 +48,18 @@ def test_key_is_stored_hashed_shown_once_and_acts_as_its_user():
     assert raw_key.startswith(stored.prefix + "_")
     assert raw_key.split("_")[-1] not in stored.hashed_secret
     assert raw_key not in str(ApiKey.objects.values().get())
-    # when it is used, the API acts as the buyer
+    # when it is used, the API acts as the key's own member of the buyer's organisation
+    # (with the key's role), not as the buyer: the buyer's notifications stay theirs
     NotificationFactory(recipient=buyer, title="Yours")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
     response = client.get("/api/v1/notifications/")
     assert response.status_code == 200
-    assert [row["title"] for row in response.json()["results"]] == ["Yours"]
+    assert response.json()["results"] == []
+    member = stored.user
+    assert member.is_api_service and member.organisation_id == buyer.organisation_id
+    assert member.role == buyer.role and member.team_role == "admin"
+    assert not member.has_usable_password()
     stored.refresh_from_db()
     assert stored.last_used_at is not None
 
@@ -213,11 +218,18 @@ def test_events_feed_runs_a_constant_number_of_queries(
 
 
 # --- Notifications --------------------------------------------------------------------------------
-def test_notifications_are_private_and_can_be_marked_read(api_client_for):
+def _logged_in(user) -> APIClient:
+    """Notifications are a person's (an API key's service member is never notified)."""
+    client = APIClient()
+    client.force_login(user)
+    return client
+
+
+def test_notifications_are_private_and_can_be_marked_read():
     buyer, other = BuyerFactory(), BuyerFactory()
     mine = NotificationFactory(recipient=buyer)
     theirs = NotificationFactory(recipient=other)
-    client = api_client_for(buyer)
+    client = _logged_in(buyer)
     assert [row["id"] for row in client.get("/api/v1/notifications/").json()["results"]] == [
         mine.pk
     ]
@@ -234,13 +246,11 @@ def test_notifications_are_private_and_can_be_marked_read(api_client_for):
     assert client.get("/api/v1/notifications/?unread=true").json()["results"] == []
 
 
-def test_read_all_marks_only_the_callers(api_client_for):
+def test_read_all_marks_only_the_callers():
     buyer, other = BuyerFactory(), BuyerFactory()
     NotificationFactory.create_batch(3, recipient=buyer)
     NotificationFactory(recipient=other)
-    response = api_client_for(buyer).post(
-        "/api/v1/notifications/read-all/", HTTP_IDEMPOTENCY_KEY="all"
-    )
+    response = _logged_in(buyer).post("/api/v1/notifications/read-all/", HTTP_IDEMPOTENCY_KEY="all")
     assert response.json() == {"marked_read": 3}
     assert Notification.objects.filter(recipient=other, read_at__isnull=True).count() == 1
 

@@ -180,9 +180,12 @@ def test_developers_page_creates_a_key_shown_once_and_revokes_it(client):
     page = client.get("/developers/")
     assert page.status_code == 200
     assert b"Quick start" in page.content and b"/api/docs/" in page.content
-    # when the buyer creates a key
-    response = client.post("/developers/keys/", {"name": "ERP"}, follow=True)
+    # when the buyer creates a key acting as purchasing
+    response = client.post(
+        "/developers/keys/", {"name": "ERP", "team_role": "purchasing"}, follow=True
+    )
     api_key = ApiKey.objects.get()
+    assert api_key.team_role == "purchasing"
     html = response.content.decode()
     # then the full key is on the page once, and not on the next view
     shown = html.split('id="shown-once-value">')[1].split("<")[0]

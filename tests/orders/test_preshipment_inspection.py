@@ -532,3 +532,48 @@ def test_a_quality_claim_settled_with_a_full_refund_ends_the_block():
     assert Refund.objects.filter(kind=Refund.Kind.ESCROW).get().amount == held
     assert Refund.objects.filter(kind=Refund.Kind.INSPECTION_FEE).count() == 1
     assert ledger_verify().ok
+
+
+@pytest.mark.parametrize(
+    ("role", "may_book", "may_pay"),
+    [("admin", True, True), ("purchasing", True, False), ("finance", False, True)],
+)
+def test_the_role_table_decides_who_books_and_who_pays_the_inspection(role, may_book, may_pay):
+    from accounts.team import RoleNotAllowed
+    from tests.accounts.factories import colleague_of
+
+    # given an order in production and a buyer colleague with this team role
+    order = order_in(S.IN_PRODUCTION)
+    member = colleague_of(order.buyer, team_role=role)
+    inspector = InspectorFactory()
+    before = _snapshot(order)
+
+    # when the member books an inspection
+    if not may_book:
+        with pytest.raises(RoleNotAllowed):
+            inspection_services.preshipment_inspection_book(
+                order=order, actor=member, organisation=inspector.organisation
+            )
+        # then nothing changed, and the page offers no booking form
+        assert _snapshot(order) == before
+        assert inspection_services.inspection_book_refusal(order=order, user=member)
+        inspection, _ = book_inspection(order, inspector=inspector)
+    else:
+        inspection = inspection_services.preshipment_inspection_book(
+            order=order, actor=member, organisation=inspector.organisation
+        )
+    assert inspection.status == InspectionStatus.AWAITING_FEE
+
+    # when the member starts paying the fee
+    if may_pay:
+        payment = inspection_services.preshipment_inspection_fee_pay(
+            inspection=inspection, actor=member, method="card"
+        )
+        assert payment.amount == inspection.fee_amount
+    else:
+        payments_before = Payment.objects.count()
+        with pytest.raises(RoleNotAllowed):
+            inspection_services.preshipment_inspection_fee_pay(
+                inspection=inspection, actor=member, method="card"
+            )
+        assert Payment.objects.count() == payments_before

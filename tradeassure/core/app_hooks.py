@@ -34,6 +34,8 @@ class NavLink:
     url_name: str
     roles: frozenset[str]  # "*": everyone logged in
     position: int  # the bar runs left to right by position, whatever app declares the link
+    # A capability of the team role table (accounts.team) the member must have, or "".
+    capability: str = ""
 
 
 def is_last_migrated_app(sender: Any) -> bool:

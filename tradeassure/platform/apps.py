@@ -17,7 +17,14 @@ class PlatformConfig(AppConfig):
     event_topics = "tradeassure.platform.topics.PlatformTopic"
     # Navigation bar links (label, url name, roles, position across apps).
     navigation = [
-        NavLink("Developers", "developers", frozenset({"buyer", "supplier_staff", "partner"}), 70),
+        NavLink(
+            "Developers",
+            "developers",
+            frozenset({"buyer", "supplier_staff", "partner"}),
+            70,
+            "manage_integrations",
+        ),
+        NavLink("Team", "team", frozenset({"buyer", "supplier_staff"}), 72, "manage_members"),
         NavLink("Admin", "admin:index", frozenset({"mediator", "vetting"}), 80),
     ]
     periodic_tasks = [

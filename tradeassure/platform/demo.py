@@ -84,3 +84,52 @@ def seed_demo_users() -> dict[str, User]:
             user.groups.add(Group.objects.get(name=GROUP_FOR_ROLE[role]))
         users[key] = user
     return users
+
+
+# Each demo buyer and supplier company is a team of three: its admin (the login above) plus one
+# member per other role, logging in as <admin's name>-<role>@demo.tradeassure.dev.
+DEMO_DOMAIN = "@demo.tradeassure.dev"
+DEMO_TEAM_NAMES: dict[str, str] = {
+    User.TeamRole.PURCHASING: "Priya Purchasing",
+    User.TeamRole.SALES: "Sam Sales",
+    User.TeamRole.FINANCE: "Fiona Finance",
+}
+
+
+def seed_demo_teams(users: dict[str, User]) -> dict[str, User]:
+    """Give every demo buyer and supplier company its purchasing/sales and finance members
+    (idempotent); returns them by login key (`<admin key>_<role>`), in company order."""
+    added: dict[str, User] = {}
+    admins = (
+        User.objects.filter(
+            email__endswith=DEMO_DOMAIN,
+            is_api_service=False,
+            team_role=User.TeamRole.ADMIN,
+            organisation__kind__in=[Organisation.Kind.BUYER, Organisation.Kind.SUPPLIER],
+        )
+        .exclude(email__contains="-")
+        .select_related("organisation")
+        .order_by("organisation_id", "pk")
+    )
+    seen: set[int] = set()
+    for admin in admins:
+        organisation = admin.organisation
+        if organisation is None or organisation.pk in seen:
+            continue
+        seen.add(organisation.pk)
+        base = admin.email.removesuffix(DEMO_DOMAIN)
+        for team_role in User.TEAM_ROLES_FOR_KIND[organisation.kind][1:]:
+            email = f"{base}-{team_role}{DEMO_DOMAIN}"
+            member = User.objects.filter(email=email).first()
+            if member is None:
+                member = User.objects.create_user(
+                    email=email,
+                    password=DEMO_PASSWORD,
+                    full_name=f"{DEMO_TEAM_NAMES[team_role]} ({organisation.name})",
+                    role=admin.role,
+                    team_role=team_role,
+                    organisation=organisation,
+                    time_zone=admin.time_zone,
+                )
+            added[f"{base}_{team_role}"] = member
+    return added

@@ -9,6 +9,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
+from accounts.models import User
+from accounts.team import REFUSALS, Capability, team_allows
 from tradeassure.core.errors import DomainError
 from tradeassure.platform.api import selectors, services
 from tradeassure.platform.models import WebhookAttempt
@@ -20,6 +22,18 @@ class ApiKeyForm(forms.Form):
     name = forms.CharField(
         max_length=100, help_text="What uses this key, e.g. “ERP sync (production)”."
     )
+    team_role = forms.ChoiceField(
+        label="Acts as",
+        help_text="The key may do what a member with this role may do (see the role table).",
+    )
+
+    def __init__(self, *args, organisation_kind: str = "", **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        roles = User.TEAM_ROLES_FOR_KIND.get(organisation_kind, (User.TeamRole.ADMIN,))
+        field = self.fields["team_role"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [(role, User.TeamRole(role).label) for role in roles]
+        field.initial = roles[-1] if len(roles) > 1 else roles[0]
 
 
 class WebhookEndpointForm(forms.Form):
@@ -38,7 +52,13 @@ class WebhookEndpointForm(forms.Form):
 def _integrator(request):
     if request.user.role not in services.INTEGRATING_ROLES or request.user.organisation_id is None:
         raise PermissionDenied("Staff work in the admin; the Developers page is for organisations.")
+    if not team_allows(request.user, Capability.MANAGE_INTEGRATIONS):
+        raise PermissionDenied(REFUSALS[Capability.MANAGE_INTEGRATIONS])
     return request.user
+
+
+def _organisation_kind(user) -> str:
+    return user.organisation.kind if user.organisation_id else ""
 
 
 def _show_once(request, label: str, value: str) -> None:
@@ -58,7 +78,7 @@ def developers_home(request):
             "api_keys": selectors.api_keys_for(user),
             "endpoints": endpoints,
             "recent_deliveries": recent_deliveries,
-            "key_form": ApiKeyForm(),
+            "key_form": ApiKeyForm(organisation_kind=_organisation_kind(user)),
             "endpoint_form": WebhookEndpointForm(),
             "shown_once": request.session.pop(SHOWN_ONCE_SESSION_KEY, None),
             "api_base_url": base_url,
@@ -71,12 +91,14 @@ def developers_home(request):
 @require_POST
 def developers_key_create(request):
     user = _integrator(request)
-    form = ApiKeyForm(request.POST)
+    form = ApiKeyForm(request.POST, organisation_kind=_organisation_kind(user))
     if not form.is_valid():
-        messages.error(request, "Give the key a name.")
+        messages.error(request, "Give the key a name and choose the role it acts as.")
         return redirect("developers")
     try:
-        api_key, raw_key = services.api_key_create(actor=user, name=form.cleaned_data["name"])
+        api_key, raw_key = services.api_key_create(
+            actor=user, name=form.cleaned_data["name"], team_role=form.cleaned_data["team_role"]
+        )
     except DomainError as error:
         messages.error(request, error.message)
     else:

@@ -2,6 +2,7 @@ from django.apps import apps
 from django.db.models import QuerySet
 from django.urls import NoReverseMatch, reverse
 
+from accounts.team import Capability, team_allows
 from tradeassure.core.app_hooks import NavLink
 from tradeassure.platform.models import Notification
 
@@ -18,6 +19,8 @@ def navigation_links_for(user) -> list[tuple[str, str]]:
     links = []
     for link in declared_navigation():
         roles = link.roles
+        if link.capability and not team_allows(user, Capability(link.capability)):
+            continue
         if "*" in roles or user.role in roles or (user.is_superuser and "mediator" in roles):
             try:
                 links.append((link.label, reverse(link.url_name)))

@@ -533,3 +533,12 @@ ORDER_CONVERSATION = {
     "RATE_PER_MINUTE": env.int("TA_MESSAGES_PER_MINUTE", 10),
     "MAX_FILES_PER_MESSAGE": env.int("TA_MESSAGE_MAX_FILES", 5),
 }
+
+# --- Teams --------------------------------------------------------------------------------
+# Members of an organisation and their roles (README "Teams").
+TEAMS = {
+    # An invitation link works this many days, once.
+    "INVITATION_VALID_FOR": timedelta(days=env.int("TA_INVITATION_DAYS", 7)),
+    # Invitations one organisation may send per day (counted in the database).
+    "INVITATIONS_PER_DAY": env.int("TA_INVITATIONS_PER_DAY", 20),
+}

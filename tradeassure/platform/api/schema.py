@@ -63,7 +63,8 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
 _ERROR_DESCRIPTIONS = {
     "400": "Invalid input (`validation_failed`, with per-field `errors`).",
     "401": "No or invalid credentials (`not_authenticated`, `authentication_failed`).",
-    "403": "Authenticated but not allowed (`not_allowed` or a more specific code).",
+    "403": "Authenticated but not allowed (`not_allowed`, `role_not_allowed` when your team "
+    "role or your API key's role lacks the capability, or a more specific code).",
     "404": "Not found, or not visible to you (`not_found`).",
     "409": "Conflicts with the current state (`invalid_transition`, `idempotency_request_in_flight`, …).",
     "422": "Well-formed but refused by a rule (`idempotency_key_reused`, …).",

@@ -13,7 +13,9 @@ from datetime import timedelta
 from django.db import transaction
 from django.db.models import Q
 
-from accounts.models import ApiKey, User
+from accounts.error_codes import AccountErrorCode
+from accounts.models import ApiKey, Organisation, User
+from accounts.team import Capability, team_require
 from tradeassure.core import clock
 from tradeassure.core.errors import Conflict, NotAllowed, NotFound, ValidationFailed
 from tradeassure.platform.catalogue import topic_subscriptions
@@ -53,15 +55,21 @@ def _require_integrator(actor: User) -> int:
         raise NotAllowed("Only members of an organisation can manage its integrations.")
     if actor.role not in INTEGRATING_ROLES:
         raise NotAllowed("Your role cannot manage API keys or webhooks.")
+    team_require(actor, Capability.MANAGE_INTEGRATIONS)
     return organisation_id
 
 
 # --- API keys -----------------------------------------------------------------------------------
 @transaction.atomic
-def api_key_create(*, actor: User, name: str) -> tuple[ApiKey, str]:
-    """Issue a key that acts as `actor` for their organisation; returns (key row, full secret).
+def api_key_create(
+    *, actor: User, name: str, team_role: str = User.TeamRole.ADMIN
+) -> tuple[ApiKey, str]:
+    """Issue a key for the actor's organisation with a team role; returns (key row, secret).
 
-    The full key is returned only here: only its digest is stored.
+    The key acts through its own service member of the organisation (`is_api_service`, the
+    key's team role, no usable password): every rule that reads request.user (parties, the
+    role table, visibility) applies to it as to a person, and it does not depend on the admin
+    who created it staying. The full key is returned only here: only its digest is stored.
     """
     organisation_id = _require_integrator(actor)
     name = (name or "").strip()
@@ -69,6 +77,13 @@ def api_key_create(*, actor: User, name: str) -> tuple[ApiKey, str]:
         raise ValidationFailed(
             "Give the key a name of 1 to 100 characters.",
             fields={"name": ["1 to 100 characters."]},
+        )
+    organisation = Organisation.objects.get(pk=organisation_id)
+    if team_role not in User.TEAM_ROLES_FOR_KIND.get(organisation.kind, ()):
+        raise ValidationFailed(
+            "Choose a role your organisation has.",
+            code=AccountErrorCode.TEAM_ROLE_WRONG_KIND,
+            fields={"team_role": ["Not a role of this organisation."]},
         )
     active = ApiKey.objects.filter(organisation_id=organisation_id, revoked_at__isnull=True).count()
     if active >= MAX_ACTIVE_KEYS_PER_ORGANISATION:
@@ -80,9 +95,18 @@ def api_key_create(*, actor: User, name: str) -> tuple[ApiKey, str]:
     while ApiKey.objects.filter(prefix=prefix).exists():  # 40 random bits: a repeat is rare
         prefix = f"{API_KEY_PREFIX}{secrets.token_hex(5)}"
     secret = secrets.token_hex(32)
+    service_member = User.objects.create_user(
+        email=f"{prefix}@api-keys.invalid",
+        password=None,  # unusable: this member never logs in
+        full_name=f"API key “{name}”",
+        role=actor.role,
+        team_role=team_role,
+        organisation_id=organisation_id,
+        is_api_service=True,
+    )
     api_key = ApiKey.objects.create(
         organisation_id=organisation_id,
-        user=actor,
+        user=service_member,
         name=name,
         prefix=prefix,
         hashed_secret=_hash_secret(secret),
@@ -105,6 +129,7 @@ def api_key_revoke(*, actor: User, api_key_id: int) -> ApiKey:
         api_key.revoked_at = clock.now()
         api_key.revoked_by = actor
         api_key.save(update_fields=["revoked_at", "revoked_by"])
+        User.objects.filter(pk=api_key.user_id, is_api_service=True).update(is_active=False)
     return api_key
 
 

@@ -1,4 +1,6 @@
-"""Rate limits: one bucket per API key, one per user (across their keys and the browser).
+"""Rate limits: one bucket per API key, one per user (the browser and the API), and one per
+organisation across all its API keys (each key acts through its own service member, so the
+organisation, not that member, is the caller whose keys share a budget).
 
 The buckets live in the cache (Redis in production). A cache outage must not fail requests
 that do not need it, so a throttle that cannot reach its cache lets the request through and
@@ -43,8 +45,13 @@ class UserRateThrottle(FailOpenRateThrottle):
     scope = "user"
 
     def get_cache_key(self, request, view):
-        if request.user and request.user.is_authenticated:
-            return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
+        user = request.user
+        if user and user.is_authenticated:
+            if getattr(user, "is_api_service", False):
+                ident = f"org-{user.organisation_id}"
+            else:
+                ident = str(user.pk)
+            return self.cache_format % {"scope": self.scope, "ident": ident}
         return None
 
 

@@ -7,6 +7,7 @@ from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from accounts.team import Capability, team_require
 from tradeassure.platform.api import filters as api_filters
 from tradeassure.platform.api import selectors, services
 from tradeassure.platform.api.pagination import AscendingCursorPagination
@@ -161,6 +162,9 @@ class WebhookEndpointViewSet(
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def get_queryset(self):
+        # Webhooks are integrations: admins (and admin keys) only, by the role table.
+        if not getattr(self, "swagger_fake_view", False):  # schema generation: no caller
+            team_require(self.request.user, Capability.MANAGE_INTEGRATIONS)
         return selectors.webhook_endpoints_for(self.request.user)
 
     def create(self, request, *args, **kwargs):
@@ -237,6 +241,8 @@ class WebhookDeliveryViewSet(ReadOnlyApiViewSet):
     filter_backends = [django_filters.rest_framework.DjangoFilterBackend]
 
     def get_queryset(self):
+        if not getattr(self, "swagger_fake_view", False):  # schema generation: no caller
+            team_require(self.request.user, Capability.MANAGE_INTEGRATIONS)
         queryset = selectors.webhook_deliveries_for(self.request.user)
         if self.action == "retrieve":
             queryset = queryset.prefetch_related(

@@ -6,7 +6,7 @@ from django.db import transaction
 from django.utils.module_loading import import_string
 
 from accounts.otp import totp_device_enrol
-from tradeassure.platform.demo import DEMO_PASSWORD, seed_demo_users
+from tradeassure.platform.demo import DEMO_PASSWORD, seed_demo_teams, seed_demo_users
 
 
 class Command(BaseCommand):
@@ -23,6 +23,8 @@ class Command(BaseCommand):
                 except ImportError:
                     continue
                 seed(users)
+            # Every demo buyer and supplier company: admin, purchasing/sales and finance.
+            team = seed_demo_teams(users)
             # The admin asks staff for a TOTP code: give each demo staff member a device.
             devices = {
                 role: totp_device_enrol(user=user, name="demo")
@@ -32,6 +34,14 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS("Demo data ready. Log in with any of:"))
         for role, user in users.items():
             self.stdout.write(f"  {role:<16} {user.email:<32} password: {DEMO_PASSWORD}")
+        self.stdout.write(
+            " Their colleagues (Team page: the logins above are their company's admins):"
+        )
+        for key, user in team.items():
+            self.stdout.write(
+                f"  {key:<24} {user.email:<44} ({user.get_team_role_display()}) "
+                f"password: {DEMO_PASSWORD}"
+            )
         if devices:
             self.stdout.write(
                 " The admin also asks staff for a code: scan a URI below into an authenticator "
