@@ -146,21 +146,15 @@ def inspection_cancel(request, pk: int, inspection_pk: int):
 def inspection_dates(request, pk: int, inspection_pk: int):
     order = _order_or_404(request, pk)
     inspection = _inspection_or_404(request, order, inspection_pk)
-    form = InspectionDatesForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, _first_error(form))
-        return redirect(f"{order.get_absolute_url()}#inspection")
-    return _done(
+    return _form_done(
         request,
         order,
-        lambda: (
-            services.preshipment_inspection_propose_dates(
-                inspection=inspection,
-                actor=request.user,
-                dates=form.dates(),
-                note=form.cleaned_data["note"],
-            )
-            and None
+        InspectionDatesForm(request.POST),
+        lambda form: services.preshipment_inspection_propose_dates(
+            inspection=inspection,
+            actor=request.user,
+            dates=form.dates(),
+            note=form.cleaned_data["note"],
         ),
         "Dates proposed. The buyer and the inspection company have been told.",
     )
@@ -171,21 +165,23 @@ def inspection_dates(request, pk: int, inspection_pk: int):
 def inspection_agree_replacement(request, pk: int, inspection_pk: int):
     order = _order_or_404(request, pk)
     inspection = _inspection_or_404(request, order, inspection_pk)
-    form = InspectionNoteForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, _first_error(form))
-        return redirect(f"{order.get_absolute_url()}#inspection")
-    return _done(
+    return _form_done(
         request,
         order,
-        lambda: (
-            services.preshipment_inspection_agree_replacement(
-                inspection=inspection, actor=request.user, note=form.cleaned_data["note"]
-            )
-            and None
+        InspectionNoteForm(request.POST),
+        lambda form: services.preshipment_inspection_agree_replacement(
+            inspection=inspection, actor=request.user, note=form.cleaned_data["note"]
         ),
         "Replacement agreed: the supplier may ship the replacement goods.",
     )
+
+
+def _form_done(request, order: Order, form, call, success: str):
+    """A posted form for a service call: its first error back on the order page, or `_done`."""
+    if not form.is_valid():
+        messages.error(request, _first_error(form))
+        return redirect(f"{order.get_absolute_url()}#inspection")
+    return _done(request, order, lambda: call(form) and None, success)
 
 
 @login_required

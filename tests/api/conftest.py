@@ -4,28 +4,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.models import ApiKey
+from tests.captured_hooks import _fresh_throttle_counters, _payment_captured_hooks  # noqa: F401
 from tradeassure.platform.api.services import api_key_create
-
-
-@pytest.fixture(autouse=True)
-def _payment_captured_hooks(settings):
-    """A captured payment moves its order on; an inspection fee its dispute (apps register these)."""
-    hooks = list(settings.PAYMENT_CAPTURED_HOOKS)
-    for hook in (
-        "orders.services.order_payment_captured",
-        "disputes.services.dispute_inspection_fee_captured",
-    ):
-        if hook not in hooks:
-            hooks.append(hook)
-    settings.PAYMENT_CAPTURED_HOOKS = hooks
-
-
-@pytest.fixture(autouse=True)
-def _fresh_throttle_counters():
-    """Rate-limit buckets live in the cache; ids repeat across tests, so start each empty."""
-    from django.core.cache import cache
-
-    cache.clear()
 
 
 @pytest.fixture
