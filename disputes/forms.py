@@ -10,27 +10,7 @@ from disputes.models import REQUESTABLE_REMEDIES, DisputeParty, Remedy
 from disputes.terms import OutcomeTerms
 from orders.inspection.forms import InspectionFeeForm, InspectionReportForm  # noqa: F401 (shared)
 from tradeassure.core import clock
-
-
-class MultipleFileInput(forms.ClearableFileInput):
-    allow_multiple_selected = True
-
-
-class MultipleFileField(forms.FileField):
-    """Zero or more files (each is checked by content and size in the service)."""
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault(
-            "widget", MultipleFileInput(attrs={"accept": ".pdf,.png,.jpg,.jpeg,.webp"})
-        )
-        kwargs.setdefault("required", False)
-        super().__init__(*args, **kwargs)
-
-    def clean(self, data, initial=None):
-        if isinstance(data, list | tuple):
-            return [super(MultipleFileField, self).clean(item, initial) for item in data if item]
-        return [super().clean(data, initial)] if data else []
-
+from tradeassure.core.forms import MultipleFileField
 
 FILES_HELP = "PDF, PNG, JPEG or WebP; checked by content; up to 10 MB each."
 

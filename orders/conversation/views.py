@@ -13,25 +13,8 @@ from orders.conversation import selectors, services
 from orders.models import Order, Party
 from orders.parties import party_of
 from tradeassure.core.errors import DomainError, NotFound
+from tradeassure.core.forms import MultipleFileField
 from tradeassure.core.uploads import upload_response
-
-
-class MultipleFileInput(forms.ClearableFileInput):
-    allow_multiple_selected = True
-
-
-class MultipleFileField(forms.FileField):
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault(
-            "widget", MultipleFileInput(attrs={"accept": ".pdf,.png,.jpg,.jpeg,.webp"})
-        )
-        super().__init__(*args, **kwargs)
-
-    def clean(self, data, initial=None):
-        single = super().clean
-        if isinstance(data, list | tuple):
-            return [single(item, initial) for item in data if item]
-        return [single(data, initial)] if data else []
 
 
 class MessageForm(forms.Form):

@@ -4,7 +4,7 @@
 from django import forms
 
 from accounts.selectors import inspection_companies_approved
-from orders.conversation.views import MultipleFileField
+from tradeassure.core.forms import MultipleFileField
 from tradeassure.core.inspections import InspectionVerdict
 
 FILES_HELP = "PDF, PNG, JPEG or WebP; checked by content; up to 10 MB each."
